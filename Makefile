@@ -1,0 +1,31 @@
+# Two commands do all the set-up: `make demo` and `make test`. Each creates .venv when missing,
+# installs the project, and makes sure Fashion-MNIST is on the machine.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install data test demo lint clean-artifacts
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+data:
+	./scripts/ensure-data.sh
+
+test: install data
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+demo: install data
+	$(BIN)/zoo train fashion-cnn
+
+clean-artifacts:
+	find artifacts -mindepth 1 ! -name README.md -delete

@@ -1,0 +1,1 @@
+"""The `zoo` command line: thin Typer commands over the `zoo` library."""

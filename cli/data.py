@@ -1,0 +1,92 @@
+"""`zoo data list` and `zoo data fetch`."""
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+from rich.table import Table
+
+from cli.console import expected_errors, out
+from zoo.data import dataset_names, dataset_status, fetch, get_dataset_info
+
+app = typer.Typer(help="Find, check and download datasets.", no_args_is_help=True)
+
+_CHECK_STYLE = {"ok": "green", "mismatch": "bold red", "unknown": "yellow", "missing": "red"}
+
+
+@app.command("list")
+@expected_errors
+def list_datasets(
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Also look in this folder (or $ZOO_DATA_DIR).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Each dataset: where it was found, file sizes and whether the checksums match."""
+    statuses = [dataset_status(name, data_dir) for name in dataset_names()]
+    if as_json:
+        typer.echo(json.dumps([_status_dict(s) for s in statuses], indent=2))
+        return
+    table = Table(title="datasets")
+    table.add_column("dataset", style="bold cyan")
+    table.add_column("found in")
+    table.add_column("file")
+    table.add_column("size", justify="right")
+    table.add_column("checksum")
+    for status in statuses:
+        where = (
+            str(status.folder) if status.folder else "[red]not found[/] (zoo data fetch " + status.name + ")"
+        )
+        for i, f in enumerate(status.files or [None]):
+            name_cell = status.name if i == 0 else ""
+            where_cell = where if i == 0 else ""
+            if f is None:
+                table.add_row(name_cell, where_cell, "", "", "")
+                continue
+            size = f"{f.size / 1e6:.1f} MB" if f.size is not None else ""
+            style = _CHECK_STYLE.get(f.checksum, "")
+            table.add_row(name_cell, where_cell, f.name, size, f"[{style}]{f.checksum}[/]")
+        table.add_section()
+    out.print(table)
+
+
+def _status_dict(status) -> dict:
+    return {
+        "dataset": status.name,
+        "folder": str(status.folder) if status.folder else None,
+        "searched": [str(p) for p in status.searched],
+        "classes": list(get_dataset_info(status.name).class_names),
+        "files": [
+            {"name": f.name, "path": str(f.path) if f.path else None, "size": f.size, "checksum": f.checksum}
+            for f in status.files
+        ],
+    }
+
+
+@app.command("fetch")
+@expected_errors
+def fetch_dataset(
+    name: Annotated[str, typer.Argument(help="fashion-mnist, mnist or cifar10.")],
+    mirror: Annotated[str | None, typer.Option(help="Base URL to download the official files from.")] = None,
+) -> None:
+    """Download a dataset's official files (checksums verified) into artifacts/data/NAME/."""
+    get_dataset_info(name)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=out,
+        transient=True,
+    ) as progress:
+        tasks: dict[str, int] = {}
+
+        def on_progress(filename: str, done: int, total: int | None) -> None:
+            if filename not in tasks:
+                tasks[filename] = progress.add_task(filename, total=total)
+            progress.update(tasks[filename], completed=done, total=total)
+
+        folder = fetch(name, mirror=mirror, on_progress=on_progress)
+    out.print(f"{name} is in [bold]{folder}[/]", highlight=False)

@@ -1,0 +1,52 @@
+"""The Typer app: global options and command registration. Each command lives in its own module."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+import zoo
+from cli import data as data_commands
+from cli import models as models_commands
+from cli import train as train_commands
+from zoo import paths
+
+app = typer.Typer(
+    name="zoo",
+    help="A model zoo for small image classifiers: train, tune, export and benchmark.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"zoo {zoo.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    artifacts: Annotated[
+        Path | None,
+        typer.Option(
+            "--artifacts",
+            help="Folder for studies, runs, models and reports (default ./artifacts, or $ZOO_ARTIFACTS).",
+            show_default=False,
+        ),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    paths.set_artifacts_dir(artifacts)
+
+
+app.command("models")(models_commands.models)
+app.command("train")(train_commands.train)
+app.add_typer(data_commands.app, name="data")
+
+
+def run() -> None:
+    app()

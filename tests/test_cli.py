@@ -1,0 +1,110 @@
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _wide_terminal(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+
+
+def test_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.stdout.startswith("zoo ")
+
+
+def test_models_table_and_json():
+    result = runner.invoke(app, ["models", "fashion-*"])
+    assert result.exit_code == 0, result.output
+    assert (
+        "fashion-cnn" in result.stdout and "fashion-mlp" in result.stdout and "mnist-cnn" not in result.stdout
+    )
+    rows = json.loads(runner.invoke(app, ["models", "--json"]).stdout)
+    names = {r["name"] for r in rows}
+    assert {"fashion-cnn", "mnist-cnn", "cifar10-cnn", "fashion-mlp"} <= names
+    assert all(r["num_params"] > 0 and r["search_space"] for r in rows)
+
+
+def test_train_prints_report_and_saves_a_run(fashion_small, tmp_path):
+    result = runner.invoke(
+        app,
+        [
+            "--artifacts",
+            str(tmp_path),
+            "train",
+            "fashion-mlp",
+            "--subset",
+            "1500",
+            "--epochs",
+            "1",
+            "--set",
+            "hidden=64,32",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "Ankle boot" in result.stdout and "T-shirt/top" in result.stdout
+    assert "confusion matrix" in result.stdout
+    runs = list((tmp_path / "runs" / "fashion-mlp").iterdir())
+    assert len(runs) == 1 and (runs[0] / "weights.safetensors").is_file()
+
+
+def test_train_json(fashion_small, tmp_path):
+    result = runner.invoke(
+        app,
+        [
+            "--artifacts",
+            str(tmp_path),
+            "train",
+            "fashion-mlp",
+            "--subset",
+            "1000",
+            "--epochs",
+            "1",
+            "--json",
+            "--seed",
+            "4",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["train_config"]["seed"] == 4 and 0 < record["metrics"]["test"]["accuracy"] <= 1
+
+
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        (["train", "fashion-cnnn"], 2, "did you mean fashion-cnn"),
+        (["train", "fashion-cnn", "--set", "nope=1"], 2, "not a hyperparameter"),
+        (["train", "fashion-cnn", "--set", "lr"], 2, "key=value"),
+        (["train", "fashion-cnn", "--epochs", "0"], 2, "epochs must be"),
+        (["train", "fashion-cnn", "--device", "cuda:7"], 2, "CUDA"),
+        (["data", "fetch", "imagenet"], 2, "unknown dataset"),
+    ],
+)
+def test_bad_input_is_one_line_and_nonzero(args, code, message, tmp_path):
+    result = runner.invoke(app, ["--artifacts", str(tmp_path), *args])
+    assert result.exit_code == code, result.output
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists()
+
+
+def test_missing_dataset_says_where_it_looked(tmp_path):
+    result = runner.invoke(app, ["--artifacts", str(tmp_path), "train", "mnist-cnn", "--epochs", "1"])
+    assert result.exit_code == 1
+    assert "mnist not found" in result.stderr and "zoo data fetch mnist" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_data_list(tmp_path):
+    result = runner.invoke(app, ["--artifacts", str(tmp_path), "data", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["dataset"]: r for r in json.loads(result.stdout)}
+    assert set(rows) == {"fashion-mnist", "mnist", "cifar10"}
+    assert rows["mnist"]["folder"] is None

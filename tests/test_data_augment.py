@@ -1,0 +1,126 @@
+"""zoo.data.augment_batch: whole-batch shift, rotation, flip and erasing, seeded."""
+
+import pytest
+import torch
+
+from zoo.data import AugmentConfig, augment_batch
+from zoo.errors import UsageError
+
+ALL = AugmentConfig(translate=3, hflip=True, rotation=15, erasing=0.5)
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def batch(n: int = 64, c: int = 1, size: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.randn(n, c, size, size, generator=gen(123))
+    return x, torch.arange(n) % 10
+
+
+def test_shape_dtype_and_input_kept():
+    x, y = batch(c=3)
+    before = x.clone()
+    out = augment_batch(x, y, ALL, gen())
+    assert out.shape == x.shape and out.dtype == x.dtype
+    assert torch.equal(x, before)
+    assert not torch.equal(out, x)
+
+
+def test_disabled_is_identity():
+    x, y = batch()
+    assert not AugmentConfig().enabled
+    assert augment_batch(x, y, AugmentConfig(), gen()) is x
+    assert ALL.enabled and AugmentConfig(erasing=0.1).enabled
+
+
+def test_same_seed_same_output():
+    x, y = batch()
+    assert torch.equal(augment_batch(x, y, ALL, gen(1)), augment_batch(x, y, ALL, gen(1)))
+    assert not torch.equal(augment_batch(x, y, ALL, gen(1)), augment_batch(x, y, ALL, gen(2)))
+
+
+def test_classes_leave_other_samples_bit_identical():
+    x, y = batch()
+    cfg = AugmentConfig(translate=3, hflip=True, rotation=15, erasing=1.0, classes=(2, 6))
+    out = augment_batch(x, y, cfg, gen())
+    chosen = (y == 2) | (y == 6)
+    assert torch.equal(out[~chosen], x[~chosen])
+    assert all(not torch.equal(out[i], x[i]) for i in torch.nonzero(chosen).flatten())
+    assert cfg.classes == (2, 6)
+    assert not AugmentConfig(hflip=True, classes=()).enabled
+
+
+def test_flip_flips():
+    x, y = batch()
+    out = augment_batch(x, y, AugmentConfig(hflip=True), gen())
+    flipped = torch.tensor([torch.equal(o, f) for o, f in zip(out, x.flip(3), strict=True)])
+    kept = torch.tensor([torch.equal(o, i) for o, i in zip(out, x, strict=True)])
+    assert torch.all(flipped ^ kept)
+    assert 10 < flipped.sum() < 54
+
+
+def test_translate_moves_whole_pixels():
+    n, size, t = 64, 15, 3
+    x = torch.zeros(n, 1, size, size)
+    x[:, :, 7, 7] = 1.0
+    out = augment_batch(x, torch.zeros(n, dtype=torch.long), AugmentConfig(translate=t), gen())
+    peak = out.view(n, -1).argmax(dim=1)
+    dy, dx = peak // size - 7, peak % size - 7
+    assert torch.all(dy.abs() <= t) and torch.all(dx.abs() <= t)
+    assert len(set(zip(dx.tolist(), dy.tolist(), strict=True))) > 10
+    assert torch.allclose(out.view(n, -1).max(dim=1).values, torch.ones(n), atol=1e-5)
+    assert torch.allclose(out.sum(dim=(1, 2, 3)), torch.ones(n), atol=1e-5)  # moved, not blurred
+
+
+def test_translate_by_a_full_width_moves_content_out():
+    n, size = 128, 8
+    x = torch.ones(n, 1, size, size)
+    out = augment_batch(x, torch.zeros(n, dtype=torch.long), AugmentConfig(translate=size), gen())
+    totals = out.sum(dim=(1, 2, 3))
+    assert (totals.abs() < 1e-4).sum() > 5  # shifted by the full width: nothing left
+    assert torch.all(totals <= size * size + 1e-3)
+
+
+def test_rotation_turns_about_the_centre():
+    n, size = 32, 17
+    x = torch.zeros(n, 1, size, size)
+    x[:, :, 8, 8:] = 1.0  # a ray from the centre to the right edge
+    out = augment_batch(x, torch.zeros(n, dtype=torch.long), AugmentConfig(rotation=45), gen())
+    assert torch.allclose(out[:, 0, 8, 8], torch.ones(n), atol=1e-4)  # the centre stays put
+    assert sum(not torch.allclose(o, i, atol=1e-3) for o, i in zip(out, x, strict=True)) > n // 2
+
+
+def test_erasing_zeroes_one_rectangle():
+    n, size = 64, 32
+    x = torch.ones(n, 1, size, size)
+    out = augment_batch(x, torch.zeros(n, dtype=torch.long), AugmentConfig(erasing=1.0), gen())
+    for image in out[:, 0]:
+        zero = image == 0
+        rows, cols = zero.any(dim=1).nonzero().flatten(), zero.any(dim=0).nonzero().flatten()
+        height, width = rows.max() - rows.min() + 1, cols.max() - cols.min() + 1
+        assert zero.sum() == height * width  # a solid rectangle
+        assert 0.01 <= zero.sum() / (size * size) <= 0.3
+        assert torch.all(image[~zero] == 1)
+    none = augment_batch(x, torch.zeros(n, dtype=torch.long), AugmentConfig(erasing=0.0, hflip=True), gen())
+    assert torch.all(none == 1)
+
+
+def test_bad_config():
+    with pytest.raises(UsageError):
+        AugmentConfig(translate=-1)
+    with pytest.raises(UsageError):
+        AugmentConfig(erasing=1.5)
+    with pytest.raises(UsageError):
+        AugmentConfig(rotation=-5)
+    with pytest.raises(UsageError):
+        augment_batch(torch.zeros(2, 1, 4, 4, dtype=torch.uint8), torch.zeros(2), AugmentConfig(hflip=True))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cpu_generator_drives_cuda_batches():
+    x, y = batch(c=3)
+    cpu = augment_batch(x, y, ALL, gen(5))
+    cuda = augment_batch(x.cuda(), y.cuda(), ALL, gen(5))
+    assert cuda.device.type == "cuda"
+    assert torch.allclose(cuda.cpu(), cpu, atol=1e-5)

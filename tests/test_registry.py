@@ -1,0 +1,128 @@
+import optuna
+import pytest
+import torch
+
+from zoo.config import TRAIN_KEYS, resolve
+from zoo.errors import UsageError
+from zoo.registry import (
+    ModelSpec,
+    count_parameters,
+    create_model,
+    get_spec,
+    input_shape_of,
+    list_models,
+    num_classes_of,
+    register_model,
+    search_space_params,
+)
+
+ALL = list_models()
+
+
+def test_the_issue_variants_are_registered():
+    assert {"fashion-cnn", "fashion-mlp", "mnist-cnn", "cifar10-cnn"} <= set(ALL)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_model_builds_and_runs_at_its_dataset_shape(name):
+    spec = get_spec(name)
+    model = create_model(name).eval()
+    x = torch.randn(3, *input_shape_of(spec))
+    with torch.no_grad():
+        logits = model(x)
+    assert logits.shape == (3, num_classes_of(spec))
+    assert torch.isfinite(logits).all()
+    assert count_parameters(model) > 0
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_spec_is_complete(name):
+    spec = get_spec(name)
+    assert spec.dataset in ("fashion-mnist", "mnist", "cifar10")
+    assert spec.family in ("cnn", "mlp")
+    assert len(spec.provenance) > 20
+    assert set(spec.train) <= TRAIN_KEYS
+    resolve(spec)  # the defaults form a valid TrainConfig
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_search_space_samples_build(name):
+    """Several sampled points of every search space give a model that runs."""
+    spec = get_spec(name)
+    assert search_space_params(spec)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    for _ in range(4):
+        trial = study.ask()
+        hparams, config = resolve(spec, spec.search_space(trial))
+        model = spec.builder(input_shape_of(spec), num_classes_of(spec), **hparams).eval()
+        with torch.no_grad():
+            assert model(torch.randn(2, *input_shape_of(spec))).shape == (2, num_classes_of(spec))
+        assert config.lr > 0
+
+
+def test_fashion_cnn_defaults_match_the_issue():
+    model = create_model("fashion-cnn")
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.out_channels, c.kernel_size) for c in convs] == [(64, (3, 3)), (32, (2, 2))]
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()) == 2
+    assert sum(isinstance(m, torch.nn.MaxPool2d) for m in model.modules()) == 2
+    assert get_spec("fashion-cnn").train["optimizer"] == "adam"
+
+
+def test_classic_shapes():
+    mnist = create_model("mnist-cnn")
+    assert mnist.classifier[1].in_features == 320  # 20 x 4 x 4, as in the PyTorch example
+    cifar = create_model("cifar10-cnn")
+    linears = [m for m in cifar.classifier if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(600, 120), (120, 84), (84, 10)]
+
+
+@pytest.mark.parametrize("pool_type", ["max", "avg", "min"])
+@pytest.mark.parametrize("activation", ["relu", "gelu", "tanh", "sigmoid"])
+def test_cnn_knobs(pool_type, activation):
+    model = create_model(
+        "fashion-cnn",
+        pool_type=pool_type,
+        activation=activation,
+        init="glorot",
+        filters=(8, 8, 8),
+        kernel_size=3,
+        batch_norm=False,
+        dense_units=(16, 16),
+    )
+    assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_min_pool_takes_the_minimum():
+    from zoo.layers import pool
+
+    x = torch.tensor([[[[1.0, 5.0], [-3.0, 2.0]]]])
+    assert pool("min", 2)(x).item() == -3.0
+
+
+def test_duplicate_name_raises():
+    spec = get_spec("fashion-cnn")
+    with pytest.raises(ValueError, match="already registered"):
+        register_model(spec)
+    with pytest.raises(ValueError):
+        register_model(ModelSpec(**{**spec.__dict__}))
+
+
+def test_unknown_model_suggests_close_names():
+    with pytest.raises(UsageError, match="did you mean fashion-cnn"):
+        get_spec("fashion-cnnn")
+
+
+def test_unknown_hyperparameter_is_refused():
+    with pytest.raises(UsageError, match="not a hyperparameter"):
+        create_model("fashion-cnn", flters=(3,))
+
+
+def test_a_stack_that_shrinks_to_nothing_is_refused():
+    with pytest.raises(UsageError, match="shrinks"):
+        create_model("fashion-cnn", filters=(8, 8, 8, 8, 8), pool_size=2, padding="valid", kernel_size=5)
+
+
+def test_list_models_pattern():
+    assert list_models("fashion-*") == [n for n in ALL if n.startswith("fashion-")]
+    assert list_models("nothing-*") == []

@@ -1,0 +1,144 @@
+"""TrainConfig, and how a variant's defaults, a search space's values and `--set key=value` combine."""
+
+import dataclasses
+from dataclasses import dataclass, fields
+from typing import Any
+
+from zoo.errors import UsageError
+from zoo.registry import ModelSpec
+
+OPTIMIZERS = ("sgd", "sgd-momentum", "sgd-nesterov", "adam", "adamw")
+SCHEDULES = ("none", "cosine", "onecycle")
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+@dataclass
+class TrainConfig:
+    """Everything about how a model is trained; saved in every run.json."""
+
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9  # used by sgd-momentum and sgd-nesterov
+    weight_decay: float = 0.0
+    batch_size: int = 128
+    epochs: int = 5
+    schedule: str = "none"
+    label_smoothing: float = 0.0
+    patience: int = 0  # early stopping on validation loss after this many epochs without improvement; 0 = off
+    seed: int = 0
+    device: str = "auto"
+    channels_last: bool = True  # NHWC conv kernels: measured faster with oneDNN on CPU and cuDNN on GPU
+    precision: str = "fp32"  # bf16/fp16 autocast; fp16 needs CUDA
+    val_fraction: float = 0.1
+    subset: int | None = None  # train on a stratified subset of this many training images
+    augment_translate: int = 0
+    augment_hflip: bool = False
+    augment_rotation: float = 0.0
+    augment_erasing: float = 0.0
+    augment_classes: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise UsageError(f"unknown optimizer {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise UsageError(f"unknown schedule {self.schedule!r}; choose one of: {', '.join(SCHEDULES)}")
+        if self.precision not in PRECISIONS:
+            raise UsageError(f"unknown precision {self.precision!r}; choose one of: {', '.join(PRECISIONS)}")
+        for name, value, low in (("epochs", self.epochs, 1), ("batch_size", self.batch_size, 1)):
+            if value < low:
+                raise UsageError(f"{name} must be at least {low}, got {value}")
+        if not self.lr > 0:
+            raise UsageError(f"lr must be positive, got {self.lr}")
+        if not 0 <= self.label_smoothing < 1:
+            raise UsageError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if not 0 <= self.val_fraction < 1:
+            raise UsageError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.patience and self.val_fraction == 0:
+            raise UsageError("early stopping (patience > 0) needs a validation split: set val_fraction > 0")
+        if self.augment_classes is not None:
+            self.augment_classes = tuple(int(c) for c in _as_tuple(self.augment_classes))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+TRAIN_KEYS = frozenset(f.name for f in fields(TrainConfig))
+
+
+def _as_tuple(value) -> tuple:
+    return tuple(value) if isinstance(value, list | tuple) else (value,)
+
+
+def resolve(spec: ModelSpec, overrides: dict[str, Any] | None = None) -> tuple[dict[str, Any], TrainConfig]:
+    """Split `overrides` into architecture and training keys and apply them over the variant's defaults."""
+    model_over, train_over = {}, {}
+    for key, value in (overrides or {}).items():
+        if key in spec.hparams:
+            model_over[key] = value
+        elif key in TRAIN_KEYS:
+            train_over[key] = value
+        else:
+            valid = sorted(set(spec.hparams) | TRAIN_KEYS)
+            raise UsageError(f"{key!r} is not a hyperparameter of {spec.name}; valid: {', '.join(valid)}")
+    return spec.hyperparameters(model_over), TrainConfig(**{**spec.train, **train_over})
+
+
+def _default_for(spec: ModelSpec, key: str) -> Any:
+    if key in spec.hparams:
+        return spec.hparams[key]
+    defaults = {f.name: f.default for f in fields(TrainConfig)}
+    if key in defaults:
+        return spec.train.get(key, defaults[key])
+    valid = sorted(set(spec.hparams) | TRAIN_KEYS)
+    raise UsageError(f"{key!r} is not a hyperparameter of {spec.name}; valid: {', '.join(valid)}")
+
+
+def parse_value(text: str, like: Any, key: str) -> Any:
+    """Parse `text` into the type of `like` (the default); tuples take comma-separated values."""
+    try:
+        if isinstance(like, bool):
+            lowered = text.strip().lower()
+            if lowered in ("true", "1", "yes", "on"):
+                return True
+            if lowered in ("false", "0", "no", "off"):
+                return False
+            raise ValueError
+        if isinstance(like, tuple):
+            items = [t for t in text.split(",") if t.strip()]
+            element = like[0] if like else 0
+            return tuple(parse_value(t, element, key) for t in items)
+        if isinstance(like, int):
+            # an int knob such as stride may also be given per block: "1,2"
+            return tuple(int(t) for t in text.split(",")) if "," in text else int(text)
+        if isinstance(like, float):
+            return tuple(float(t) for t in text.split(",")) if "," in text else float(text)
+        if like is None:  # subset (int) and augment_classes (ints) default to None
+            if text.strip().lower() in ("", "none"):
+                return None
+            values = tuple(int(t) for t in text.split(","))
+            return values if len(values) > 1 else values[0]
+        return text.strip()
+    except ValueError:
+        kind = "tuple" if isinstance(like, tuple) else type(like).__name__
+        raise UsageError(f"cannot read {key}={text!r} as {kind}; e.g. --set {key}={_example(like)}") from None
+
+
+def _example(like: Any) -> str:
+    if isinstance(like, tuple):
+        return ",".join(str(v) for v in like) or "1,2"
+    return str(like).lower() if isinstance(like, bool) else str(like)
+
+
+def parse_assignments(spec: ModelSpec, assignments: list[str]) -> dict[str, Any]:
+    """`["lr=0.01", "filters=32,64"]` -> typed overrides, checked against the variant's keys."""
+    out: dict[str, Any] = {}
+    for item in assignments:
+        key, sep, text = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise UsageError(f"--set expects key=value, got {item!r}")
+        value = parse_value(text, _default_for(spec, key), key)
+        if isinstance(value, list):
+            value = tuple(value)
+        out[key] = value
+    return out

@@ -1,0 +1,63 @@
+"""Feeding a model: mini-batches sliced from in-memory tensors, and uint8 -> normalised float on a device."""
+
+from collections.abc import Iterator, Sequence
+
+import torch
+
+from zoo.data.splits import Split
+from zoo.errors import UsageError
+
+
+def iterate_batches(
+    split: Split,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    generator: torch.Generator | None = None,
+    drop_last: bool = False,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield (uint8 images, int64 labels) batches covering the split once.
+
+    Batches are slices (or one index_select per batch when shuffling) of the whole tensors, so an epoch
+    costs no per-sample Python work, unlike a Dataset + DataLoader.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise UsageError(f"batch_size must be a positive integer, got {batch_size!r}")
+    n = len(split)
+    stop = n - n % batch_size if drop_last else n
+    order = torch.randperm(n, generator=generator) if shuffle else None
+    for start in range(0, stop, batch_size):
+        end = min(start + batch_size, n)
+        if order is None:
+            yield split.images[start:end], split.labels[start:end]
+        else:
+            index = order[start:end]
+            yield split.images.index_select(0, index), split.labels.index_select(0, index)
+
+
+class Normalizer:
+    """uint8 (N, C, H, W) -> float32 (x/255 - mean)/std on `device`, like ToTensor + Normalize."""
+
+    def __init__(
+        self, mean: Sequence[float], std: Sequence[float], device: str | torch.device = "cpu"
+    ) -> None:
+        if len(mean) != len(std) or len(mean) == 0:
+            raise UsageError(f"mean and std need one value per channel, got {len(mean)} and {len(std)}")
+        if any(s <= 0 for s in std):
+            raise UsageError(f"std must be positive in every channel, got {tuple(std)}")
+        self.device = torch.device(device)
+        self.mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != self.mean.shape[1]:
+            raise UsageError(
+                f"expected images of shape (N, {self.mean.shape[1]}, H, W), got {tuple(x.shape)}"
+            )
+        # copy=True: the in-place ops below must never touch the caller's tensor (a float input on device)
+        x = x.to(self.device, non_blocking=True).to(torch.float32, copy=True)
+        return x.div_(255).sub_(self.mean).div_(self.std)
+
+    def __repr__(self) -> str:
+        mean, std = self.mean.flatten().tolist(), self.std.flatten().tolist()
+        return f"Normalizer(mean={mean}, std={std}, device={self.device})"

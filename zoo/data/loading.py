@@ -1,0 +1,125 @@
+"""Read a dataset from disk into memory, then split it reproducibly: the one entry point `load`."""
+
+import hashlib
+import numbers
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from zoo.data.catalog import DatasetSpec, get_spec
+from zoo.data.cifar import read_cifar
+from zoo.data.idx import read_idx_pair
+from zoo.data.locate import find_dataset, idx_file
+from zoo.data.splits import DataSplits, Split, channel_stats, stratified_split, stratified_subset
+from zoo.errors import DataError, UsageError
+
+PathLike = str | os.PathLike
+
+
+def _read_idx(spec: DatasetSpec, folder: Path) -> tuple[np.ndarray, ...]:
+    _, h, w = spec.info.image_shape
+    paths = {f.name: idx_file(folder, f) for f in spec.files}
+    num_classes = len(spec.info.class_names)
+    train_x, train_y = read_idx_pair(
+        paths["train-images-idx3-ubyte"], paths["train-labels-idx1-ubyte"], h, w, num_classes
+    )
+    test_x, test_y = read_idx_pair(
+        paths["t10k-images-idx3-ubyte"], paths["t10k-labels-idx1-ubyte"], h, w, num_classes
+    )
+    return train_x[:, None], train_y, test_x[:, None], test_y
+
+
+def load_raw(name: str, data_dir: PathLike | None = None) -> tuple[Split, Split, str]:
+    """(train, test, source folder): the full official sets, validated."""
+    spec = get_spec(name)
+    folder = find_dataset(spec.info.name, data_dir)
+    try:
+        if spec.format == "idx":
+            arrays = _read_idx(spec, folder)
+        else:
+            arrays = read_cifar(folder, spec.info.class_names)
+    except DataError as e:
+        raise DataError(
+            f"{e}; replace it with the official file (`zoo data fetch {spec.info.name}` downloads it)"
+        ) from e
+    train_x, train_y, test_x, test_y = (torch.from_numpy(np.ascontiguousarray(a)) for a in arrays)
+    return Split(train_x, train_y), Split(test_x, test_y), str(folder)
+
+
+def content_sha256(*splits: Split) -> str:
+    """sha256 over the images and labels of `splits`, in order: identifies the data, not the files."""
+    h = hashlib.sha256()
+    for split in splits:
+        for tensor in (split.images, split.labels):
+            h.update(memoryview(tensor.contiguous().numpy()).cast("B"))
+    return h.hexdigest()
+
+
+def _check_args(val_fraction: float, seed: int, subset: int | None, num_classes: int) -> None:
+    if (
+        isinstance(val_fraction, bool)
+        or not isinstance(val_fraction, numbers.Real)
+        or not 0 <= val_fraction < 1
+    ):
+        raise UsageError(f"val_fraction must be a number with 0 <= val_fraction < 1, got {val_fraction!r}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**32:
+        raise UsageError(f"seed must be an integer in 0..2**32-1, got {seed!r}")  # numpy's seed range
+    if subset is not None and (
+        isinstance(subset, bool) or not isinstance(subset, numbers.Integral) or subset < 2 * num_classes
+    ):
+        # two per class: a stratified split needs at least one of each class on each side
+        raise UsageError(
+            f"subset must be an integer of at least {2 * num_classes} (2 per class), got {subset!r}"
+        )
+
+
+def load(
+    name: str,
+    *,
+    data_dir: PathLike | None = None,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    subset: int | None = None,
+) -> DataSplits:
+    """Load `name` and split its training set into train/val, stratified and seeded.
+
+    `subset` first keeps a stratified sample of that many training images (for quick runs). The same
+    arguments always give the same splits.
+    """
+    spec = get_spec(name)
+    info = spec.info
+    _check_args(val_fraction, seed, subset, len(info.class_names))
+    full_train, test, source = load_raw(info.name, data_dir)
+    if subset is not None and subset > len(full_train):
+        raise UsageError(
+            f"subset={subset} is larger than the {len(full_train)} training images of {info.name}"
+        )
+
+    labels = full_train.labels.numpy()
+    kept = stratified_subset(labels, subset, seed) if subset is not None else np.arange(len(labels))
+    train_pos, val_pos = stratified_split(labels[kept], float(val_fraction), seed)
+    train, val = full_train.take(kept[train_pos]), full_train.take(kept[val_pos])
+    mean, std = channel_stats(train.images)
+    fingerprint = {
+        "dataset": info.name,
+        "source": source,
+        "sha256": content_sha256(full_train, test),
+        "val_fraction": float(val_fraction),
+        "split_seed": int(seed),
+        "subset": None if subset is None else int(subset),
+        "n_train": len(train),
+        "n_val": len(val),
+        "n_test": len(test),
+    }
+    return DataSplits(
+        info=info,
+        train=train,
+        val=val,
+        test=test,
+        mean=mean,
+        std=std,
+        source=source,
+        fingerprint=fingerprint,
+    )

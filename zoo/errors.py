@@ -1,0 +1,25 @@
+"""Errors the user can fix. The CLI prints their message as one line and exits with `exit_code`."""
+
+
+class ZooError(Exception):
+    """An expected failure: the message names the problem and the fix."""
+
+    exit_code = 1
+
+
+class UsageError(ZooError):
+    """Bad input on the command line or in a call: unknown name, malformed value."""
+
+    exit_code = 2
+
+
+class DataError(ZooError):
+    """A dataset is missing, corrupt or not in the expected format."""
+
+
+class CheckpointError(ZooError):
+    """A run directory is missing files or its files do not match."""
+
+
+class TrainingDiverged(ZooError):
+    """The loss became NaN or infinite."""

@@ -1,0 +1,37 @@
+"""Classification metrics, wrapping scikit-learn so the numbers match what users compute themselves."""
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import classification_report, confusion_matrix
+
+
+def classification_metrics(logits: torch.Tensor, labels: torch.Tensor, class_names: Sequence[str]) -> dict:
+    """Accuracy, log loss, per-class precision/recall/F1/support with macro and weighted averages, and
+    the confusion matrix (rows: true class, columns: predicted), all JSON-able."""
+    y_true = labels.numpy()
+    y_pred = logits.argmax(1).numpy()
+    indices = list(range(len(class_names)))
+    report = classification_report(
+        y_true, y_pred, labels=indices, target_names=list(class_names), output_dict=True, zero_division=0
+    )
+    per_class = {name: _rounded(report[name]) for name in class_names}
+    return {
+        "accuracy": float((y_true == y_pred).mean()) if len(y_true) else 0.0,
+        "log_loss": float(F.cross_entropy(logits, labels).item()) if len(y_true) else 0.0,
+        "n": len(y_true),
+        "per_class": per_class,
+        "macro_avg": _rounded(report["macro avg"]),
+        "weighted_avg": _rounded(report["weighted avg"]),
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=indices).tolist(),
+    }
+
+
+def _rounded(row: dict) -> dict:
+    return {
+        "precision": round(float(row["precision"]), 6),
+        "recall": round(float(row["recall"]), 6),
+        "f1": round(float(row["f1-score"]), 6),
+        "support": int(row["support"]),
+    }

@@ -1,0 +1,214 @@
+"""A configurable CNN: conv blocks (conv, pool, batch norm, activation, dropout), then dense layers."""
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from zoo import layers
+from zoo.errors import UsageError
+from zoo.registry import ModelSpec, register_model
+
+PADDINGS = ("same", "valid")
+
+
+class CNN(nn.Module):
+    """`features` holds the conv blocks and `classifier` the dense head, so reports can find conv layers."""
+
+    def __init__(
+        self,
+        input_shape: tuple[int, int, int],
+        num_classes: int,
+        *,
+        filters: tuple[int, ...],
+        kernel_size,
+        stride,
+        padding: str,
+        activation: str,
+        batch_norm: bool,
+        dropout,
+        pool_size: int,
+        pool_type: str,
+        dense_units: tuple[int, ...],
+        dense_dropout,
+        init: str,
+    ):
+        super().__init__()
+        filters = tuple(filters) if isinstance(filters, list | tuple) else (filters,)
+        n_blocks = len(filters)
+        if n_blocks == 0:
+            raise UsageError("a CNN needs at least one conv block: give filters=N[,N...]")
+        kernels = layers.per_layer(kernel_size, n_blocks, "kernel_size")
+        strides = layers.per_layer(stride, n_blocks, "stride")
+        dropouts = layers.per_layer(dropout, n_blocks, "dropout")
+        if padding not in PADDINGS:
+            raise UsageError(f"unknown padding {padding!r}; choose one of: {', '.join(PADDINGS)}")
+        dense_units = tuple(dense_units) if isinstance(dense_units, list | tuple) else (dense_units,)
+        dense_dropouts = layers.per_layer(dense_dropout, len(dense_units), "dense_dropout")
+
+        channels, height, width = input_shape
+        blocks: list[nn.Module] = []
+        for i, (out_ch, k, s, p_drop) in enumerate(zip(filters, kernels, strides, dropouts, strict=True)):
+            pad = (k - 1) // 2 if padding == "same" else 0
+            height, width = _conv_out(height, k, s, pad), _conv_out(width, k, s, pad)
+            height, width = _pool_out(height, pool_size), _pool_out(width, pool_size)
+            if height < 1 or width < 1:
+                raise UsageError(
+                    f"conv block {i + 1} shrinks the {input_shape[1]}x{input_shape[2]} input to nothing; "
+                    "use fewer blocks, smaller kernels/strides/pools or padding=same"
+                )
+            # Pool straight after the conv: batch norm, activation and dropout then touch 4x fewer
+            # values, which is most of a small CNN's CPU time (max-pool commutes with monotonic activations).
+            block = [
+                nn.Conv2d(channels, out_ch, k, stride=s, padding=pad, bias=not batch_norm),
+                layers.pool(pool_type, pool_size),
+            ]
+            if batch_norm:
+                block.append(nn.BatchNorm2d(out_ch))
+            block.append(layers.activation(activation))
+            if p_drop > 0:
+                block.append(nn.Dropout(p_drop))
+            blocks.append(nn.Sequential(*block))
+            channels = out_ch
+        self.features = nn.Sequential(*blocks)
+
+        head: list[nn.Module] = [nn.Flatten()]
+        width_in = channels * height * width
+        for units, p_drop in zip(dense_units, dense_dropouts, strict=True):
+            head += [nn.Linear(width_in, units), layers.activation(activation)]
+            if p_drop > 0:
+                head.append(nn.Dropout(p_drop))
+            width_in = units
+        head.append(nn.Linear(width_in, num_classes))
+        self.classifier = nn.Sequential(*head)
+        layers.init_weights(self, init)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
+def _conv_out(size: int, kernel: int, stride: int, pad: int) -> int:
+    return (size + 2 * pad - kernel) // stride + 1
+
+
+def _pool_out(size: int, pool_size: int) -> int:
+    return size // pool_size if pool_size > 1 else size
+
+
+def build_cnn(input_shape, num_classes, **hparams: Any) -> CNN:
+    return CNN(input_shape, num_classes, **hparams)
+
+
+CNN_DEFAULTS: dict[str, Any] = dict(
+    filters=(64, 32),
+    kernel_size=(3, 2),
+    stride=1,
+    padding="same",
+    activation="relu",
+    batch_norm=True,
+    dropout=0.2,
+    pool_size=2,
+    pool_type="max",
+    dense_units=(128,),
+    dense_dropout=0.2,
+    init="default",
+)
+
+
+def fashion_cnn_space(trial) -> dict[str, Any]:
+    """The block knobs, the dense head and the optimiser; define-by-run so block count drives the rest."""
+    n_blocks = trial.suggest_int("conv_blocks", 1, 3)
+    filters = tuple(trial.suggest_categorical(f"filters_{i + 1}", [16, 32, 64, 128]) for i in range(n_blocks))
+    kernels = tuple(trial.suggest_categorical(f"kernel_{i + 1}", [2, 3, 5]) for i in range(n_blocks))
+    n_dense = trial.suggest_int("dense_layers", 0, 2)
+    return dict(
+        filters=filters,
+        kernel_size=kernels,
+        stride=1,
+        activation=trial.suggest_categorical("activation", ["relu", "gelu", "tanh"]),
+        batch_norm=trial.suggest_categorical("batch_norm", [True, False]),
+        dropout=trial.suggest_float("dropout", 0.0, 0.5),
+        pool_type=trial.suggest_categorical("pool_type", ["max", "avg"]),
+        pool_size=2,
+        dense_units=tuple(
+            trial.suggest_categorical(f"dense_units_{i + 1}", [64, 128, 256, 512]) for i in range(n_dense)
+        ),
+        dense_dropout=trial.suggest_float("dense_dropout", 0.0, 0.5),
+        init=trial.suggest_categorical("init", ["default", "glorot"]),
+        optimizer=trial.suggest_categorical("optimizer", ["adam", "adamw", "sgd-nesterov"]),
+        lr=trial.suggest_float("lr", 1e-4, 1e-2, log=True),
+        weight_decay=trial.suggest_float("weight_decay", 1e-6, 1e-3, log=True),
+        batch_size=trial.suggest_categorical("batch_size", [64, 128, 256]),
+    )
+
+
+def small_cnn_space(trial) -> dict[str, Any]:
+    """For the classic small CNNs: keep the architecture, tune the optimiser and regularisation."""
+    return dict(
+        dropout=trial.suggest_float("dropout", 0.0, 0.5),
+        lr=trial.suggest_float("lr", 1e-4, 1e-2, log=True),
+        weight_decay=trial.suggest_float("weight_decay", 1e-6, 1e-3, log=True),
+        batch_size=trial.suggest_categorical("batch_size", [32, 64, 128, 256]),
+    )
+
+
+register_model(
+    ModelSpec(
+        name="fashion-cnn",
+        family="cnn",
+        dataset="fashion-mnist",
+        builder=build_cnn,
+        hparams=dict(CNN_DEFAULTS),
+        train=dict(optimizer="adam", lr=2e-3, batch_size=128, epochs=5, schedule="onecycle"),
+        search_space=fashion_cnn_space,
+        provenance="zoo's main tunable CNN: two conv blocks (64@3x3, 32@2x2) with batch norm, "
+        "dropout 0.2 and "
+        "2x2 max pooling, the common Fashion-MNIST starting point; its search space covers every block knob",
+    )
+)
+
+register_model(
+    ModelSpec(
+        name="mnist-cnn",
+        family="cnn",
+        dataset="mnist",
+        builder=build_cnn,
+        hparams=dict(
+            CNN_DEFAULTS,
+            filters=(10, 20),
+            kernel_size=5,
+            padding="valid",
+            batch_norm=False,
+            dropout=(0.0, 0.5),
+            dense_units=(50,),
+            dense_dropout=0.5,
+        ),
+        train=dict(optimizer="adam", lr=1e-3, batch_size=100, epochs=10),
+        search_space=small_cnn_space,
+        provenance="the PyTorch examples MNIST net: conv 10@5x5, max pool, conv 20@5x5 + dropout, "
+        "dense 50, 10 outputs",
+    )
+)
+
+register_model(
+    ModelSpec(
+        name="cifar10-cnn",
+        family="cnn",
+        dataset="cifar10",
+        builder=build_cnn,
+        hparams=dict(
+            CNN_DEFAULTS,
+            filters=(12, 24),
+            kernel_size=5,
+            padding="valid",
+            batch_norm=False,
+            dropout=0.0,
+            dense_units=(120, 84),
+            dense_dropout=0.0,
+        ),
+        train=dict(optimizer="sgd-momentum", lr=1e-3, weight_decay=1e-4, batch_size=32, epochs=10),
+        search_space=small_cnn_space,
+        provenance="the PyTorch CIFAR-10 tutorial net widened: conv 3->12@5x5, pool, conv 12->24@5x5, pool, "
+        "dense 600->120->84->10; SGD momentum 0.9, weight decay 1e-4",
+    )
+)

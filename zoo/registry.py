@@ -1,0 +1,111 @@
+"""The model registry: named variants with their defaults, search space, dataset and provenance.
+
+A variant is a short declarative `register_model(...)` call in its family's module (see zoo/models/).
+Hyperparameters are a flat dict: architecture knobs go to the family's builder; training knobs
+(fields of `TrainConfig`) live in `train` so one `--set key=value` reaches either.
+"""
+
+import difflib
+import fnmatch
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from zoo.errors import UsageError
+
+SearchSpace = Callable[[Any], dict[str, Any]]  # optuna.Trial -> hyperparameters (model and train keys)
+Builder = Callable[..., nn.Module]  # builder(input_shape, num_classes, **hparams) -> nn.Module
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    family: str
+    dataset: str
+    builder: Builder
+    hparams: dict[str, Any]
+    train: dict[str, Any]
+    search_space: SearchSpace
+    provenance: str
+    grid: dict[str, list] | None = None
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+    def hyperparameters(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The architecture hyperparameters with `overrides` applied; unknown keys are an error."""
+        merged = dict(self.hparams)
+        for key, value in (overrides or {}).items():
+            if key not in merged:
+                raise UsageError(
+                    f"{key!r} is not a hyperparameter of {self.name}; valid: {', '.join(sorted(merged))}"
+                )
+            merged[key] = value
+        return merged
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register_model(spec: ModelSpec) -> ModelSpec:
+    if spec.name in _REGISTRY:
+        raise ValueError(f"model {spec.name!r} is already registered")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def _ensure_loaded() -> None:
+    # Importing the families registers their variants; done lazily so `zoo.registry` has no import cycle.
+    import zoo.models  # noqa: F401
+
+
+def list_models(pattern: str | None = None) -> list[str]:
+    """Registered names, sorted; `pattern` is a shell-style wildcard such as 'fashion-*'."""
+    _ensure_loaded()
+    names = sorted(_REGISTRY)
+    if pattern:
+        names = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
+    return names
+
+
+def get_spec(name: str) -> ModelSpec:
+    _ensure_loaded()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
+        hint = f"did you mean {', '.join(close)}?" if close else "run `zoo models` to list them"
+        raise UsageError(f"unknown model {name!r}; {hint}") from None
+
+
+def input_shape_of(spec: ModelSpec) -> tuple[int, int, int]:
+    from zoo.data import get_dataset_info
+
+    return get_dataset_info(spec.dataset).image_shape
+
+
+def num_classes_of(spec: ModelSpec) -> int:
+    from zoo.data import get_dataset_info
+
+    return len(get_dataset_info(spec.dataset).class_names)
+
+
+def create_model(name: str, **hparams: Any) -> nn.Module:
+    """Build variant `name` for its dataset's input shape, with `hparams` overriding its defaults."""
+    spec = get_spec(name)
+    return spec.builder(input_shape_of(spec), num_classes_of(spec), **spec.hyperparameters(hparams))
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def search_space_params(spec: ModelSpec) -> dict[str, Any]:
+    """The Optuna distributions the search space declares (sampled once in memory, nothing stored)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    trial = study.ask()
+    spec.search_space(trial)
+    return dict(trial.distributions)

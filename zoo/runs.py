@@ -1,0 +1,104 @@
+"""One training run end to end: resolve the config, load data, build, fit, evaluate, save the run dir."""
+
+import platform
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+import zoo
+from zoo import paths
+from zoo.checkpoint import save_run
+from zoo.config import resolve
+from zoo.data import DataSplits, Normalizer, load
+from zoo.metrics import classification_metrics
+from zoo.registry import count_parameters, create_model, get_spec
+from zoo.train import BatchCallback, EpochCallback, evaluate, fit, select_device
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    record: dict[str, Any]
+    model: nn.Module
+    data: DataSplits
+
+
+def versions() -> dict[str, str]:
+    return {"zoo": zoo.__version__, "torch": torch.__version__, "python": platform.python_version()}
+
+
+def new_run_dir(model_name: str, root: Path | None = None) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return (root or paths.runs_dir()) / model_name / f"{stamp}-{secrets.token_hex(3)}"
+
+
+def train_run(
+    model_name: str,
+    overrides: dict[str, Any] | None = None,
+    *,
+    data_dir: str | Path | None = None,
+    data: DataSplits | None = None,
+    evaluate_test: bool = True,
+    run_dir: Path | None = None,
+    on_epoch: EpochCallback | None = None,
+    on_batch: BatchCallback | None = None,
+    extra_record: dict[str, Any] | None = None,
+) -> RunResult:
+    """Train `model_name` with `overrides` (architecture and TrainConfig keys) and save a run directory.
+
+    `evaluate_test=False` keeps the test set untouched (tuning); pass `data` to reuse loaded splits."""
+    spec = get_spec(model_name)
+    hparams, config = resolve(spec, overrides)
+    if data is None:
+        data = load(
+            spec.dataset,
+            data_dir=data_dir,
+            val_fraction=config.val_fraction,
+            seed=config.seed,
+            subset=config.subset,
+        )
+    torch.manual_seed(config.seed)
+    model = create_model(model_name, **hparams)
+    started = time.perf_counter()
+    result = fit(model, data, config, on_epoch=on_epoch, on_batch=on_batch)
+    seconds = time.perf_counter() - started
+
+    normalize = Normalizer(data.mean, data.std, device=select_device(config.device))
+    metrics: dict[str, Any] = {}
+    if len(data.val):
+        val = evaluate(model, data.val, normalize)
+        metrics["val"] = classification_metrics(val.logits, val.labels, data.info.class_names)
+    if evaluate_test:
+        test = evaluate(model, data.test, normalize)
+        metrics["test"] = classification_metrics(test.logits, test.labels, data.info.class_names)
+    record = {
+        "model": spec.name,
+        "family": spec.family,
+        "dataset": spec.dataset,
+        "hyperparameters": hparams,
+        "train_config": config.to_dict(),
+        "num_params": count_parameters(model),
+        "input_shape": list(data.info.image_shape),
+        "class_names": list(data.info.class_names),
+        "normalization": {"mean": list(data.mean), "std": list(data.std)},
+        "history": [s.to_dict() for s in result.history],
+        "best_epoch": result.best_epoch,
+        "stopped_early": result.stopped_early,
+        "train_seconds": round(seconds, 3),
+        "metrics": metrics,
+        "data": data.fingerprint,
+        "device": str(select_device(config.device)),
+        "versions": versions(),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        **(extra_record or {}),
+    }
+    # Hand back the model as load_run rebuilds it (CPU, default memory format) so both give identical logits.
+    model.to("cpu", memory_format=torch.contiguous_format)
+    run_dir = save_run(run_dir or new_run_dir(spec.name), model, record)
+    return RunResult(run_dir, record, model, data)

@@ -1,0 +1,33 @@
+"""Process-level settings that make small-model training fast on a CPU."""
+
+import ctypes
+import ctypes.util
+import functools
+import sys
+
+# glibc mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+
+
+@functools.cache
+def tune_allocator() -> bool:
+    """Keep freed activation buffers in the heap instead of returning them to the OS.
+
+    glibc serves each multi-megabyte activation tensor with a fresh mmap and unmaps it on free, so
+    every training step pays page faults for memory it just released: measured here as ~20% of CPU
+    time spent in the kernel and about half the throughput of a small CNN. Raising the mmap and trim
+    thresholds lets malloc reuse those pages. A no-op off glibc. Returns whether it was applied."""
+    if not sys.platform.startswith("linux"):
+        return False
+    name = ctypes.util.find_library("c")
+    if not name:
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    # Some glibc builds cap the mmap threshold at 32 MiB: fall back to the cap when 1 GiB is refused.
+    applied = mallopt(_M_MMAP_THRESHOLD, 1 << 30) or mallopt(_M_MMAP_THRESHOLD, 1 << 25)
+    return bool(applied) and bool(mallopt(_M_TRIM_THRESHOLD, 1 << 31))

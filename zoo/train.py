@@ -1,0 +1,232 @@
+"""`fit` and `evaluate`: a plain training loop over in-memory tensors, no DataLoader workers.
+
+The whole dataset is a uint8 tensor; a batch is an index_select plus one normalisation, so an epoch
+costs what the model costs. Progress goes to optional callbacks; the tuner uses `on_epoch` to report
+and prune (an exception raised there stops training and propagates).
+"""
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from zoo.config import TrainConfig
+from zoo.data import AugmentConfig, DataSplits, Normalizer, Split, augment_batch, iterate_batches
+from zoo.errors import TrainingDiverged, UsageError
+from zoo.runtime import tune_allocator
+
+EVAL_BATCH_SIZE = 1024
+
+
+@dataclass
+class EpochStats:
+    epoch: int  # 1-based
+    epochs: int
+    train_loss: float
+    train_acc: float
+    val_loss: float | None
+    val_acc: float | None
+    lr: float
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class FitResult:
+    history: list[EpochStats]
+    best_epoch: int  # the epoch whose weights the model holds
+    stopped_early: bool
+    seconds: float
+
+
+EpochCallback = Callable[[EpochStats], None]
+BatchCallback = Callable[[int, int, float], None]  # (batch index 1-based, batches per epoch, loss)
+
+
+def select_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"device {name!r} asked for but CUDA is not available here; use --device cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise UsageError(f"unknown device {name!r}; use auto, cpu or cuda[:N]") from None
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    params = model.parameters()
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    momentum = 0.0 if config.optimizer == "sgd" else config.momentum
+    return torch.optim.SGD(
+        params,
+        lr=config.lr,
+        momentum=momentum,
+        weight_decay=config.weight_decay,
+        nesterov=config.optimizer == "sgd-nesterov",
+    )
+
+
+def make_scheduler(optimizer, config: TrainConfig, steps_per_epoch: int):
+    """Stepped every batch, so one-cycle and cosine follow the exact step count."""
+    total = config.epochs * steps_per_epoch
+    if config.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total)
+    if config.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+    return None
+
+
+def augment_config(config: TrainConfig) -> AugmentConfig:
+    return AugmentConfig(
+        translate=config.augment_translate,
+        hflip=config.augment_hflip,
+        rotation=config.augment_rotation,
+        erasing=config.augment_erasing,
+        classes=config.augment_classes,
+    )
+
+
+def fit(
+    model: nn.Module,
+    data: DataSplits,
+    config: TrainConfig,
+    *,
+    on_epoch: EpochCallback | None = None,
+    on_batch: BatchCallback | None = None,
+) -> FitResult:
+    device = select_device(config.device)
+    if config.precision == "fp16" and device.type != "cuda":
+        raise UsageError("precision fp16 needs a CUDA device; use bf16 or fp32 on the CPU")
+    tune_allocator()
+    model.to(device)
+    if config.channels_last and _has_conv(model):
+        model.to(memory_format=torch.channels_last)
+    autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.precision)
+    scaler = torch.amp.GradScaler(device.type, enabled=config.precision == "fp16")
+    normalize = Normalizer(data.mean, data.std, device=device)
+    augment = augment_config(config)
+    generator = torch.Generator().manual_seed(config.seed)
+    steps = _batches_per_epoch(len(data.train), config.batch_size)
+    optimizer = make_optimizer(model, config)
+    scheduler = make_scheduler(optimizer, config, steps)
+    has_val = len(data.val) > 0
+
+    history: list[EpochStats] = []
+    best_loss, best_epoch, best_state, stale = math.inf, config.epochs, None, 0
+    stopped_early = False
+    started = time.perf_counter()
+    for epoch in range(1, config.epochs + 1):
+        t0 = time.perf_counter()
+        model.train()
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        seen = 0
+        for step, (images, labels) in enumerate(
+            iterate_batches(
+                data.train, config.batch_size, shuffle=True, generator=generator, drop_last=steps > 1
+            ),
+            start=1,
+        ):
+            x = normalize(images)
+            y = labels.to(device, non_blocking=True)
+            if augment.enabled:
+                x = augment_batch(x, y, augment, generator)
+            with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+                logits = model(x)
+                loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            if scheduler is not None:
+                scheduler.step()
+            loss_sum += loss.detach() * len(y)
+            correct += (logits.detach().argmax(1) == y).sum()
+            seen += len(y)
+            if on_batch is not None:
+                on_batch(step, steps, loss.item())
+        train_loss = loss_sum.item() / seen
+        if not math.isfinite(train_loss):
+            raise TrainingDiverged(
+                f"training diverged at epoch {epoch} (loss is {train_loss}); lower lr (now {config.lr:g})"
+            )
+        val_loss = val_acc = None
+        if has_val:
+            val = evaluate(model, data.val, normalize)
+            val_loss, val_acc = val.loss, val.accuracy
+        stats = EpochStats(
+            epoch=epoch,
+            epochs=config.epochs,
+            train_loss=train_loss,
+            train_acc=correct.item() / seen,
+            val_loss=val_loss,
+            val_acc=val_acc,
+            lr=optimizer.param_groups[0]["lr"],
+            seconds=time.perf_counter() - t0,
+        )
+        history.append(stats)
+        if on_epoch is not None:
+            on_epoch(stats)
+        if config.patience and val_loss is not None:
+            if val_loss < best_loss:
+                best_loss, best_epoch, stale = val_loss, epoch, 0
+                best_state = copy.deepcopy(model.state_dict())
+            else:
+                stale += 1
+                if stale >= config.patience:
+                    stopped_early = True
+                    break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    else:
+        best_epoch = len(history)
+    return FitResult(history, best_epoch, stopped_early, time.perf_counter() - started)
+
+
+def _has_conv(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.Conv2d) for m in model.modules())
+
+
+def _batches_per_epoch(n: int, batch_size: int) -> int:
+    # Full batches only (a ragged last batch adds noise to batch-norm statistics), unless data is tiny.
+    return max(1, n // batch_size)
+
+
+@dataclass
+class Evaluation:
+    loss: float
+    accuracy: float
+    logits: torch.Tensor  # (N, classes), float32 on CPU
+    labels: torch.Tensor
+
+    @property
+    def predictions(self) -> torch.Tensor:
+        return self.logits.argmax(1)
+
+
+@torch.inference_mode()
+def predict_logits(model: nn.Module, images: torch.Tensor, normalize: Normalizer) -> torch.Tensor:
+    model.eval()
+    chunks = [
+        model(normalize(images[i : i + EVAL_BATCH_SIZE])).float().cpu()
+        for i in range(0, len(images), EVAL_BATCH_SIZE)
+    ]
+    return torch.cat(chunks) if chunks else torch.empty(0)
+
+
+def evaluate(model: nn.Module, split: Split, normalize: Normalizer) -> Evaluation:
+    logits = predict_logits(model, split.images, normalize)
+    loss = F.cross_entropy(logits, split.labels).item()
+    accuracy = (logits.argmax(1) == split.labels).float().mean().item()
+    return Evaluation(loss, accuracy, logits, split.labels)
