@@ -9,7 +9,7 @@ from zoo.registry import ModelSpec
 
 OPTIMIZERS = ("sgd", "sgd-momentum", "sgd-nesterov", "adam", "adamw")
 SCHEDULES = ("none", "cosine", "onecycle")
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 @dataclass
@@ -28,7 +28,9 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     channels_last: bool = True  # NHWC conv kernels: measured faster with oneDNN on CPU and cuDNN on GPU
-    precision: str = "fp32"  # bf16/fp16 autocast; fp16 needs CUDA
+    precision: str = (
+        "auto"  # autocast: auto = bf16 where the hardware has native bf16 (AMX/AVX512-BF16, CUDA)
+    )
     val_fraction: float = 0.1
     subset: int | None = None  # train on a stratified subset of this many training images
     augment_translate: int = 0

@@ -18,7 +18,7 @@ from zoo.config import resolve
 from zoo.data import DataSplits, Normalizer, load
 from zoo.metrics import classification_metrics
 from zoo.registry import count_parameters, create_model, get_spec
-from zoo.train import BatchCallback, EpochCallback, evaluate, fit, select_device
+from zoo.train import BatchCallback, EpochCallback, evaluate, fit, resolve_precision, select_device
 
 
 @dataclass
@@ -94,6 +94,7 @@ def train_run(
         "metrics": metrics,
         "data": data.fingerprint,
         "device": str(select_device(config.device)),
+        "precision": resolve_precision(config.precision, select_device(config.device)),
         "versions": versions(),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         **(extra_record or {}),

@@ -61,6 +61,24 @@ def select_device(name: str = "auto") -> torch.device:
         raise UsageError(f"unknown device {name!r}; use auto, cpu or cuda[:N]") from None
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether bf16 autocast runs on native bf16 units here (emulated bf16 is slower than fp32)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    try:  # private probes; absent on non-x86 builds
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:
+        return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    if precision == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    if precision == "fp16" and device.type != "cuda":
+        raise UsageError("precision fp16 needs a CUDA device; use bf16 or fp32 on the CPU")
+    return precision
+
+
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     params = model.parameters()
     if config.optimizer == "adam":
@@ -106,14 +124,13 @@ def fit(
     on_batch: BatchCallback | None = None,
 ) -> FitResult:
     device = select_device(config.device)
-    if config.precision == "fp16" and device.type != "cuda":
-        raise UsageError("precision fp16 needs a CUDA device; use bf16 or fp32 on the CPU")
+    precision = resolve_precision(config.precision, device)
     tune_allocator()
     model.to(device)
     if config.channels_last and _has_conv(model):
         model.to(memory_format=torch.channels_last)
-    autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.precision)
-    scaler = torch.amp.GradScaler(device.type, enabled=config.precision == "fp16")
+    autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     normalize = Normalizer(data.mean, data.std, device=device)
     augment = augment_config(config)
     generator = torch.Generator().manual_seed(config.seed)

@@ -32,7 +32,7 @@ class MLP(nn.Module):
                 body.append(nn.BatchNorm1d(units))
             body.append(layers.activation(activation))
             if p_drop > 0:
-                body.append(nn.Dropout(p_drop))
+                body.append(layers.dropout(p_drop))
             width = units
         self.features = nn.Sequential(*body)
         self.classifier = nn.Linear(width, num_classes)
