@@ -9,6 +9,7 @@ import zoo
 from cli import data as data_commands
 from cli import models as models_commands
 from cli import train as train_commands
+from cli import tune as tune_commands
 from zoo import paths
 
 app = typer.Typer(
@@ -45,6 +46,8 @@ def main(
 
 app.command("models")(models_commands.models)
 app.command("train")(train_commands.train)
+app.command("tune")(tune_commands.tune_command)
+app.add_typer(tune_commands.studies_app, name="studies")
 app.add_typer(data_commands.app, name="data")
 
 

@@ -85,7 +85,7 @@ def resolve(spec: ModelSpec, overrides: dict[str, Any] | None = None) -> tuple[d
     return spec.hyperparameters(model_over), TrainConfig(**{**spec.train, **train_over})
 
 
-def _default_for(spec: ModelSpec, key: str) -> Any:
+def default_for(spec: ModelSpec, key: str) -> Any:
     if key in spec.hparams:
         return spec.hparams[key]
     defaults = {f.name: f.default for f in fields(TrainConfig)}
@@ -139,7 +139,7 @@ def parse_assignments(spec: ModelSpec, assignments: list[str]) -> dict[str, Any]
         key = key.strip().replace("-", "_")
         if not sep or not key:
             raise UsageError(f"--set expects key=value, got {item!r}")
-        value = parse_value(text, _default_for(spec, key), key)
+        value = parse_value(text, default_for(spec, key), key)
         if isinstance(value, list):
             value = tuple(value)
         out[key] = value

@@ -1,0 +1,192 @@
+"""zoo tune on tiny budgets: fashion-mlp, 1,000 images, 1 epoch, a few trials."""
+
+import json
+import math
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+from typer.testing import CliRunner
+
+from cli.main import app
+from zoo import tune as tune_module
+from zoo.checkpoint import WEIGHTS
+from zoo.errors import TrainingDiverged, UsageError
+from zoo.studies import load_study, open_storage
+from zoo.tune import TuneConfig, tune
+
+runner = CliRunner()
+TINY = dict(model="fashion-mlp", epochs=1, subset=1000, retrain=False)
+
+
+@pytest.fixture(autouse=True)
+def _needs_data(fashion_small):
+    """These tests train on real Fashion-MNIST subsets (skipped when it is not installed)."""
+
+
+def _study(name="fashion-mlp"):
+    return load_study(name, open_storage())
+
+
+def test_study_is_created_in_sqlite_and_resumes(tmp_path):
+    first = tune(TuneConfig(**TINY, trials=2))
+    assert first.new_trials == 2
+    assert (tmp_path / "artifacts" / "zoo.db").is_file()
+    second = tune(TuneConfig(**TINY, trials=2))
+    numbers = [t.number for t in _study().trials]
+    assert numbers == [0, 1, 2, 3] and second.new_trials == 2
+    assert _study().user_attrs["model"] == "fashion-mlp"
+
+
+def test_completed_trials_keep_a_run_and_the_test_metrics_land_on_the_study():
+    result = tune(TuneConfig(**TINY, trials=2))
+    best = result.best
+    assert best.state == TrialState.COMPLETE and 0.2 < best.value <= 1
+    other = next(t for t in _study().trials if t.number != best.number)
+    record = json.loads((Path(other.user_attrs["run_dir"]) / "run.json").read_text())
+    assert record["study"] == "fashion-mlp" and "test" not in record["metrics"]  # test untouched while tuning
+    best_record = json.loads((Path(best.user_attrs["run_dir"]) / "run.json").read_text())
+    assert best_record["metrics"]["test"]["n"] == 10_000  # evaluated once, at the end
+    final = _study().user_attrs["final"]
+    assert final["trial"] == best.number and 0 < final["test_accuracy"] <= 1
+
+
+def test_retrain_uses_the_full_training_split():
+    result = tune(TuneConfig(**{**TINY, "retrain": True}, trials=1, retrain_epochs=1))
+    assert result.final.record["data"]["n_train"] == 54_000
+    assert result.final.record["retrained"] is True
+
+
+def test_set_pins_a_search_parameter_and_overrides_config():
+    tune(TuneConfig(**TINY, trials=3, fixed={"lr": "0.0001", "batch_size": "64"}))
+    trials = _study().trials
+    assert {t.params["lr"] for t in trials} == {0.0001}
+    assert {t.user_attrs["config"]["batch_size"] for t in trials} == {64}
+
+
+def test_grid_sampler_runs_exactly_the_grid():
+    cfg = TuneConfig(**TINY, trials=10, sampler="grid", grid={"lr": [0.001, 0.0001], "dropout": [0.0, 0.2]})
+    result = tune(cfg)
+    combos = {(t.params["lr"], t.params["dropout"]) for t in _study().trials}
+    assert result.new_trials == 4
+    assert combos == {(0.001, 0.0), (0.001, 0.2), (0.0001, 0.0), (0.0001, 0.2)}
+
+
+def test_a_trial_that_raises_or_diverges_does_not_kill_the_study(monkeypatch):
+    real = tune_module.train_run
+    calls = {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("worker lost its GPU")
+        if calls["n"] == 2:
+            raise TrainingDiverged("training diverged at epoch 1 (loss is nan); lower lr")
+        if calls["n"] == 3:
+            result = real(*args, **kwargs)
+            result.record["metrics"]["val"]["accuracy"] = math.nan
+            return result
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tune_module, "train_run", flaky)
+    tune(TuneConfig(**TINY, trials=4))
+    trials = _study().trials
+    assert [t.state for t in trials] == [
+        TrialState.FAIL,
+        TrialState.PRUNED,
+        TrialState.PRUNED,
+        TrialState.COMPLETE,
+    ]
+    assert "worker lost its GPU" in trials[0].user_attrs["fail_reason"]
+    assert "diverged" in trials[1].user_attrs["fail_reason"]
+    assert "nan" in trials[2].user_attrs["fail_reason"]
+
+
+def test_a_pruner_that_must_prune_does(monkeypatch):
+    monkeypatch.setattr(
+        tune_module, "make_pruner", lambda name, epochs: optuna.pruners.ThresholdPruner(lower=1.01)
+    )
+    result = tune(TuneConfig(**{**TINY, "epochs": 3}, trials=2))
+    trials = _study().trials
+    assert all(t.state == TrialState.PRUNED for t in trials)
+    assert all(t.user_attrs["pruned_at_epoch"] == 1 for t in trials)
+    assert all(not Path(t.user_attrs.get("run_dir", "/nonexistent")).exists() for t in trials)
+    assert result.best is None
+
+
+def test_only_the_best_k_checkpoints_keep_weights():
+    tune(TuneConfig(**TINY, trials=4, keep=2))
+    complete = sorted((t for t in _study().trials if t.state == TrialState.COMPLETE), key=lambda t: -t.value)
+    assert len(complete) == 4
+    have = [(Path(t.user_attrs["run_dir"]) / WEIGHTS).exists() for t in complete]
+    assert have == [True, True, False, False]
+
+
+def test_a_study_of_another_model_is_refused():
+    tune(TuneConfig(**TINY, trials=1, study="shared"))
+    with pytest.raises(UsageError, match="tunes fashion-mlp, not fashion-cnn"):
+        tune(TuneConfig(model="fashion-cnn", epochs=1, subset=1000, retrain=False, trials=1, study="shared"))
+
+
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        (["tune", "fashion-mpl"], 2, "did you mean fashion-mlp"),
+        (["tune", "fashion-mlp", "--sampler", "bayes"], 2, "unknown sampler"),
+        (["tune", "fashion-mlp", "--pruner", "asha"], 2, "unknown pruner"),
+        (["tune", "fashion-mlp", "--storage", "mysql+nothing://x/y"], 2, "unsupported storage URL"),
+        (["tune", "fashion-mlp", "--storage", "sqlite:///"], 2, "names no file"),
+        (["tune", "fashion-mlp", "--storage", "postgresql://zoo@127.0.0.1:9/zoo"], 1, "cannot reach"),
+        (["tune", "fashion-mlp", "--set", "nope=1"], 2, "not a hyperparameter"),
+        (["tune", "fashion-mlp", "--set", "lr=0.5"], 2, "not one of the search space's choices"),
+        (["tune", "fashion-mlp", "--grid", "hidden=1,2"], 2, "tuple-valued"),
+        (["tune", "fashion-mlp", "--sampler", "grid"], 2, "no grid of its own"),
+        (["tune", "fashion-mlp", "--trials", "0"], 2, "--trials must be"),
+        (["studies", "show", "nothing"], 2, "no study named"),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_writes_nothing(args, code, message, tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    result = runner.invoke(app, ["--artifacts", str(tmp_path / "a"), *args])
+    assert result.exit_code == code, result.output
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert not (tmp_path / "a" / "runs").exists()
+    if args[0] == "tune":
+        assert not (tmp_path / "a" / "zoo.db").exists()
+
+
+def test_cli_tune_then_studies(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    base = ["--artifacts", str(tmp_path / "a")]
+    result = runner.invoke(
+        app,
+        [
+            *base,
+            "tune",
+            "fashion-mlp",
+            "--trials",
+            "2",
+            "--epochs",
+            "1",
+            "--subset",
+            "1000",
+            "--no-retrain",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["study"]["trials"]["complete"] == 2 and payload["final"]["test_accuracy"] > 0
+    listing = runner.invoke(app, [*base, "studies"])
+    assert listing.exit_code == 0 and "fashion-mlp" in listing.stdout
+    shown = runner.invoke(app, [*base, "studies", "show", "fashion-mlp"])
+    assert shown.exit_code == 0, shown.output
+    assert "complete" in shown.stdout and "final: trial" in shown.stdout
+    table = runner.invoke(
+        app,
+        [*base, "tune", "fashion-mlp", "--trials", "1", "--epochs", "1", "--subset", "1000", "--no-retrain"],
+    )
+    assert table.exit_code == 0, table.output
+    assert "best trial" in table.stdout and "Ankle boot" in table.stdout

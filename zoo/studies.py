@@ -1,0 +1,195 @@
+"""Optuna storages and studies: URL handling, opening a model's study, summaries for `zoo studies`.
+
+The storage is plain Optuna, so `optuna-dashboard sqlite:///artifacts/zoo.db` and the `optuna` CLI
+work on it. SQLite is the default (one file, nothing to start); PostgreSQL serves workers on several
+machines; `journal:FILE` serves several processes on one machine.
+"""
+
+import logging
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.trial import TrialState
+
+from zoo import paths
+from zoo.errors import UsageError, ZooError
+
+# Workers send a heartbeat this often; a RUNNING trial silent for the grace period belongs to a dead
+# worker: the next worker to start a trial marks it FAIL and re-queues its parameters (up to MAX_RETRY).
+HEARTBEAT_SECONDS = int(os.environ.get("ZOO_HEARTBEAT_SECONDS", "10"))
+GRACE_SECONDS = int(os.environ.get("ZOO_GRACE_SECONDS", "60"))
+MAX_RETRY = 2
+
+_HELP = "use sqlite:///FILE, postgresql://USER[:PASSWORD]@HOST[:PORT]/DB or journal:FILE"
+
+
+class StorageError(ZooError):
+    """The storage cannot be opened or reached."""
+
+
+def default_storage_url() -> str:
+    return f"sqlite:///{paths.artifacts_dir() / 'zoo.db'}"
+
+
+def quiet_optuna() -> None:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    logging.getLogger("sqlalchemy").setLevel(logging.ERROR)
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # a malformed URL has no password we could parse out
+        return url
+
+
+def open_storage(url: str | None = None, *, heartbeat: bool = True) -> optuna.storages.BaseStorage:
+    """Open (creating when needed) the storage at `url`; default: SQLite in the artifacts folder."""
+    quiet_optuna()
+    url = url or default_storage_url()
+    if url.startswith("journal:"):
+        return _journal(url.removeprefix("journal:"))
+    if url.startswith("sqlite:///"):
+        path = url.removeprefix("sqlite:///")
+        if not path or path == ":memory:":
+            raise UsageError(f"storage {url!r} names no file; {_HELP}")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return _rdb(url, heartbeat, {})
+    if url.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]  # psycopg 3, whatever SQLAlchemy's default
+        return _rdb(url, heartbeat, {"connect_args": {"connect_timeout": 10}, "pool_pre_ping": True})
+    raise UsageError(f"unsupported storage URL {redact(url)!r}; {_HELP}")
+
+
+def _journal(path: str) -> optuna.storages.BaseStorage:
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    if not path:
+        raise UsageError(f"journal storage needs a file: journal:PATH; {_HELP}")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return JournalStorage(JournalFileBackend(path))
+    except OSError as exc:
+        raise StorageError(f"cannot open journal file {path}: {exc.strerror or exc}") from None
+
+
+def _rdb(url: str, heartbeat: bool, engine_kwargs: dict) -> RDBStorage:
+    import sqlalchemy.exc
+
+    try:
+        with _no_experimental_warnings():
+            kwargs: dict[str, Any] = {}
+            if heartbeat:
+                kwargs = dict(
+                    heartbeat_interval=HEARTBEAT_SECONDS,
+                    grace_period=GRACE_SECONDS,
+                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
+                )
+            return RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+    except sqlalchemy.exc.ArgumentError as exc:
+        raise UsageError(f"malformed storage URL {redact(url)!r} ({exc}); {_HELP}") from None
+    except sqlalchemy.exc.OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc).splitlines()[0]
+        raise StorageError(
+            f"cannot reach the study database {redact(url)} ({reason}); check that it runs and the URL"
+        ) from None
+    except (ImportError, sqlalchemy.exc.NoSuchModuleError) as exc:
+        raise UsageError(f"no driver for storage URL {redact(url)!r} ({exc}); {_HELP}") from None
+
+
+class _no_experimental_warnings:
+    def __enter__(self):
+        import warnings
+
+        self._ctx = warnings.catch_warnings()
+        self._ctx.__enter__()
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+
+    def __exit__(self, *exc):
+        return self._ctx.__exit__(*exc)
+
+
+def load_study(name: str, storage: optuna.storages.BaseStorage) -> optuna.Study:
+    try:
+        return optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+        known = f"studies here: {', '.join(sorted(names))}" if names else "this storage has no studies yet"
+        raise UsageError(f"no study named {name!r}; {known} (run `zoo tune MODEL` to create one)") from None
+
+
+@dataclass
+class StudySummary:
+    name: str
+    model: str | None
+    states: dict[str, int]
+    best_value: float | None
+    best_trial: int | None
+    test_accuracy: float | None
+    last_update: datetime | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "model": self.model,
+            "trials": self.states,
+            "best_val_acc": self.best_value,
+            "best_trial": self.best_trial,
+            "test_acc": self.test_accuracy,
+            "last_update": self.last_update.isoformat(timespec="seconds") if self.last_update else None,
+        }
+
+
+def summarize(study: optuna.Study) -> StudySummary:
+    trials = study.get_trials(deepcopy=False)
+    states = {
+        state.name.lower(): 0
+        for state in (
+            TrialState.COMPLETE,
+            TrialState.PRUNED,
+            TrialState.FAIL,
+            TrialState.RUNNING,
+            TrialState.WAITING,
+        )
+    }
+    for t in trials:
+        states[t.state.name.lower()] = states.get(t.state.name.lower(), 0) + 1
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    best = max(complete, key=lambda t: t.value) if complete else None
+    stamps = [
+        t.datetime_complete or t.datetime_start for t in trials if t.datetime_complete or t.datetime_start
+    ]
+    final = study.user_attrs.get("final") or {}
+    return StudySummary(
+        name=study.study_name,
+        model=study.user_attrs.get("model"),
+        states=states,
+        best_value=best.value if best else None,
+        best_trial=best.number if best else None,
+        test_accuracy=final.get("test_accuracy"),
+        last_update=max(stamps) if stamps else None,
+    )
+
+
+def list_studies(storage: optuna.storages.BaseStorage) -> list[StudySummary]:
+    names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+    return [summarize(optuna.load_study(study_name=n, storage=storage)) for n in sorted(names)]
+
+
+def param_importances(study: optuna.Study) -> dict[str, float]:
+    """Optuna's fANOVA importances; empty when there are too few completed trials to judge."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if len(complete) < 2:
+        return {}
+    try:
+        return dict(optuna.importance.get_param_importances(study))
+    except (RuntimeError, ValueError):
+        return {}

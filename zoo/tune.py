@@ -1,0 +1,416 @@
+"""`zoo tune`: an Optuna study over a variant's search space.
+
+The objective trains on a stratified subset for a few epochs and reports validation accuracy each
+epoch so the pruner can stop poor trials early; the test set is never touched while tuning. When the
+study ends, the best configuration is retrained on the full training split and evaluated once on the
+test set, and those metrics are stored on the study (user attribute `final`) for export and bench.
+"""
+
+import contextlib
+import math
+import secrets
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from zoo import paths
+from zoo.checkpoint import WEIGHTS, update_record
+from zoo.config import TRAIN_KEYS, default_for, parse_value, resolve
+from zoo.data import DataSplits, load
+from zoo.errors import TrainingDiverged, UsageError
+from zoo.registry import ModelSpec, get_spec
+from zoo.runs import RunResult, train_run
+from zoo.studies import open_storage, quiet_optuna
+from zoo.train import EpochStats
+
+SAMPLERS = ("tpe", "random", "grid", "gp", "cmaes")
+PRUNERS = ("hyperband", "median", "none")
+
+
+@dataclass
+class TuneConfig:
+    """How a study runs; stored on the study (user attribute `tune_config`) for the record."""
+
+    model: str
+    trials: int = 30
+    timeout: float | None = None
+    study: str | None = None  # default: the model name
+    storage: str | None = None  # default: sqlite:///<artifacts>/zoo.db
+    sampler: str = "tpe"
+    pruner: str = "hyperband"
+    epochs: int = 4  # per trial, while tuning
+    subset: int | None = 20_000  # training images while tuning (stratified); None = all
+    seed: int = 0
+    fixed: dict[str, Any] = field(default_factory=dict)  # --set: fixed values, removed from the search
+    grid: dict[str, list] = field(default_factory=dict)  # --grid: values for a grid search
+    keep: int = 3  # keep the weights of the best K trials
+    retrain: bool = True  # retrain the best configuration on the full training split
+    retrain_epochs: int | None = None  # default: the variant's own epochs
+    data_dir: str | None = None
+
+    @property
+    def study_name(self) -> str:
+        return self.study or self.model
+
+
+@dataclass
+class TuneCallbacks:
+    """Progress hooks for a front end; all optional."""
+
+    trial_started: Callable[[int, dict], None] | None = None  # (trial number, params)
+    epoch_done: Callable[[int, EpochStats], None] | None = None  # (trial number, stats)
+    trial_done: Callable[[optuna.Study, FrozenTrial], None] | None = None
+    retrain_started: Callable[[FrozenTrial], None] | None = None
+
+
+@dataclass
+class TuneResult:
+    study: optuna.Study
+    best: FrozenTrial | None
+    final: RunResult | None  # the retrained (or best) run evaluated on the test set
+    new_trials: int
+
+
+# ---------------------------------------------------------------- search space and fixed values
+
+
+def search_param_names(
+    spec: ModelSpec, samples: int = 32
+) -> dict[str, optuna.distributions.BaseDistribution]:
+    """Every parameter the define-by-run space can declare (conditional ones included), by sampling it."""
+    quiet_optuna()
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    names: dict[str, optuna.distributions.BaseDistribution] = {}
+    for _ in range(samples):
+        trial = study.ask()
+        spec.search_space(trial)
+        names.update(trial.distributions)
+        study.tell(trial, 0.0)
+    return names
+
+
+def _like(distribution: optuna.distributions.BaseDistribution) -> Any:
+    if isinstance(distribution, optuna.distributions.CategoricalDistribution):
+        return distribution.choices[0]
+    if isinstance(distribution, optuna.distributions.IntDistribution):
+        return 0
+    return 0.0
+
+
+def split_fixed(spec: ModelSpec, assignments: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`--set` values -> (search parameters pinned in the sampler, config overrides applied on top).
+
+    A name of the search space (e.g. `lr`, `conv_blocks`, `filters_1`) is pinned so the sampler stops
+    exploring it; any other architecture or training key overrides what the search space produces."""
+    space = search_param_names(spec)
+    pinned, overrides = {}, {}
+    for key, text in assignments.items():
+        if key in space:
+            value = parse_value(text, _like(space[key]), key)
+            dist = space[key]
+            if isinstance(dist, optuna.distributions.CategoricalDistribution) and value not in dist.choices:
+                choices = ", ".join(map(str, dist.choices))
+                raise UsageError(f"--set {key}={text}: not one of the search space's choices ({choices})")
+            pinned[key] = value
+        elif key in spec.hparams or key in TRAIN_KEYS:
+            overrides[key] = parse_value(text, default_for(spec, key), key)
+        else:
+            valid = sorted(set(space) | set(spec.hparams) | TRAIN_KEYS)
+            raise UsageError(f"--set {key}: not a hyperparameter of {spec.name}; valid: {', '.join(valid)}")
+    return pinned, overrides
+
+
+def parse_grid(spec: ModelSpec, assignments: dict[str, str]) -> dict[str, list]:
+    """`--grid lr=0.01,0.001` -> {'lr': [0.01, 0.001]}; keys are architecture or training keys."""
+    grid: dict[str, list] = {}
+    for key, text in assignments.items():
+        like = default_for(spec, key)
+        if isinstance(like, tuple):
+            raise UsageError(f"--grid {key}: a tuple-valued knob cannot be a grid axis; fix it with --set")
+        values = [parse_value(t, like, key) for t in text.split(",") if t.strip()]
+        if not values:
+            raise UsageError(f"--grid {key}= has no values; e.g. --grid {key}=v1,v2")
+        grid[key] = values
+    return grid
+
+
+def grid_size(grid: dict[str, list]) -> int:
+    return math.prod(len(v) for v in grid.values()) if grid else 0
+
+
+# ---------------------------------------------------------------- sampler, pruner, study
+
+
+def make_sampler(
+    name: str, seed: int, grid: dict[str, list], pinned: dict[str, Any]
+) -> optuna.samplers.BaseSampler:
+    if name not in SAMPLERS:
+        raise UsageError(f"unknown sampler {name!r}; choose one of: {', '.join(SAMPLERS)}")
+    if name == "grid":
+        sampler: optuna.samplers.BaseSampler = optuna.samplers.GridSampler(grid, seed=seed)
+    elif name == "random":
+        sampler = optuna.samplers.RandomSampler(seed=seed)
+    elif name == "gp":
+        sampler = optuna.samplers.GPSampler(seed=seed)
+    elif name == "cmaes":
+        sampler = optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    else:
+        # constant_liar: parallel workers do not all propose the point a running trial already explores
+        sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True)
+    if pinned and name != "grid":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.PartialFixedSampler(pinned, sampler)
+    return sampler
+
+
+def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
+    if name not in PRUNERS:
+        raise UsageError(f"unknown pruner {name!r}; choose one of: {', '.join(PRUNERS)}")
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs, reduction_factor=3)
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+    return optuna.pruners.NopPruner()
+
+
+def _check(cfg: TuneConfig, spec: ModelSpec) -> None:
+    if cfg.sampler not in SAMPLERS:
+        raise UsageError(f"unknown sampler {cfg.sampler!r}; choose one of: {', '.join(SAMPLERS)}")
+    if cfg.pruner not in PRUNERS:
+        raise UsageError(f"unknown pruner {cfg.pruner!r}; choose one of: {', '.join(PRUNERS)}")
+    if cfg.trials < 1:
+        raise UsageError(f"--trials must be at least 1, got {cfg.trials}")
+    if cfg.epochs < 1:
+        raise UsageError(f"--epochs must be at least 1, got {cfg.epochs}")
+    if cfg.keep < 1:
+        raise UsageError(f"--keep must be at least 1, got {cfg.keep}")
+    if cfg.timeout is not None and cfg.timeout <= 0:
+        raise UsageError(f"--timeout must be positive, got {cfg.timeout}")
+    if cfg.grid and cfg.sampler != "grid":
+        raise UsageError(f"--grid needs --sampler grid (got --sampler {cfg.sampler})")
+    if cfg.sampler == "grid" and not cfg.grid:
+        raise UsageError(f"{spec.name} has no grid of its own; give the values with --grid key=v1,v2 ...")
+
+
+def open_model_study(cfg: TuneConfig, storage: optuna.storages.BaseStorage) -> optuna.Study:
+    """Create the study or join the existing one; refuse a study that belongs to another model."""
+    study = optuna.create_study(
+        study_name=cfg.study_name, storage=storage, direction="maximize", load_if_exists=True
+    )
+    owner = study.user_attrs.get("model")
+    if owner is None:
+        spec = get_spec(cfg.model)
+        study.set_user_attr("model", spec.name)
+        study.set_user_attr("dataset", spec.dataset)
+    elif owner != cfg.model:
+        raise UsageError(
+            f"study {cfg.study_name!r} tunes {owner}, not {cfg.model}; pick another --study name"
+        )
+    if study.directions != [optuna.study.StudyDirection.MAXIMIZE]:
+        raise UsageError(f"study {cfg.study_name!r} does not maximise accuracy; pick another --study name")
+    return study
+
+
+# ---------------------------------------------------------------- objective
+
+
+def make_objective(
+    cfg: TuneConfig, spec: ModelSpec, data: DataSplits, overrides: dict[str, Any], callbacks: TuneCallbacks
+) -> Callable[[optuna.Trial], float]:
+    def objective(trial: optuna.Trial) -> float:
+        if cfg.sampler == "grid":
+            values = {k: trial.suggest_categorical(k, v) for k, v in cfg.grid.items()}
+        else:
+            values = spec.search_space(trial)
+        config = {"epochs": cfg.epochs, **values, **overrides, "subset": cfg.subset, "seed": cfg.seed}
+        resolve(spec, config)  # a bad combination fails here, before any training
+        trial.set_user_attr("config", _jsonable(config))
+        if callbacks.trial_started:
+            callbacks.trial_started(trial.number, dict(trial.params))
+
+        def on_epoch(stats: EpochStats) -> None:
+            if callbacks.epoch_done:
+                callbacks.epoch_done(trial.number, stats)
+            trial.report(stats.val_acc, stats.epoch)
+            # after the last epoch the work is done: keep the result rather than prune it
+            if stats.epoch < stats.epochs and trial.should_prune():
+                trial.set_user_attr("pruned_at_epoch", stats.epoch)
+                raise optuna.TrialPruned(f"pruned after epoch {stats.epoch} (val acc {stats.val_acc:.4f})")
+
+        run_dir = (
+            paths.runs_dir() / spec.name / f"{cfg.study_name}-t{trial.number:04d}-{secrets.token_hex(2)}"
+        )
+        try:
+            result = train_run(
+                spec.name,
+                config,
+                data=data,
+                evaluate_test=False,
+                run_dir=run_dir,
+                on_epoch=on_epoch,
+                extra_record={"study": cfg.study_name, "trial": trial.number},
+            )
+        except TrainingDiverged as exc:
+            trial.set_user_attr("fail_reason", str(exc))
+            raise optuna.TrialPruned(str(exc)) from None
+        except optuna.TrialPruned:
+            raise
+        except Exception as exc:
+            trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}"[:500])
+            raise
+        value = result.record["metrics"]["val"]["accuracy"]
+        if not math.isfinite(value):
+            trial.set_user_attr("fail_reason", f"validation accuracy is {value}")
+            raise optuna.TrialPruned(f"validation accuracy is {value}")
+        trial.set_user_attr("run_dir", str(result.run_dir))
+        trial.set_user_attr("val_loss", result.record["metrics"]["val"]["log_loss"])
+        trial.set_user_attr("num_params", result.record["num_params"])
+        trial.set_user_attr("train_seconds", result.record["train_seconds"])
+        return value
+
+    return objective
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+
+
+# ---------------------------------------------------------------- disk: keep the best K
+
+
+def prune_checkpoints(study: optuna.Study, keep: int) -> list[Path]:
+    """Delete the weights of completed trials outside the best `keep`; run.json stays as the record."""
+    complete = [
+        t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None
+    ]
+    complete.sort(key=lambda t: t.value, reverse=True)
+    removed = []
+    for trial in complete[keep:]:
+        run_dir = trial.user_attrs.get("run_dir")
+        if not run_dir or not (Path(run_dir) / WEIGHTS).exists():
+            continue
+        (Path(run_dir) / WEIGHTS).unlink(missing_ok=True)
+        # The record is informational; a concurrent worker may be updating it at the same moment.
+        with contextlib.suppress(Exception):
+            update_record(run_dir, weights_deleted=f"not among the best {keep} trials of {study.study_name}")
+        removed.append(Path(run_dir))
+    return removed
+
+
+# ---------------------------------------------------------------- the study
+
+
+def tune(cfg: TuneConfig, callbacks: TuneCallbacks | None = None) -> TuneResult:
+    """Run `cfg.trials` more trials (resuming the study if it exists), then retrain and test the best."""
+    callbacks = callbacks or TuneCallbacks()
+    spec = get_spec(cfg.model)
+    _check(cfg, spec)
+    pinned, overrides = split_fixed(spec, cfg.fixed) if cfg.fixed else ({}, {})
+    if cfg.sampler == "grid":
+        # fixed values pin grid axes too: a pinned axis collapses to that one value
+        cfg.grid = {k: ([overrides.pop(k)] if k in overrides else v) for k, v in cfg.grid.items()}
+    _, base_config = resolve(spec, {**overrides})  # bad fixed values fail before anything is written
+    storage = open_storage(cfg.storage)
+    data = load(
+        spec.dataset,
+        data_dir=cfg.data_dir,
+        val_fraction=base_config.val_fraction,
+        seed=cfg.seed,
+        subset=cfg.subset,
+    )
+    done_before = len(open_model_study(cfg, storage).trials)
+    # Offset the seed by the trials already run, so a resumed study does not replay its first points.
+    sampler = make_sampler(cfg.sampler, cfg.seed + done_before, cfg.grid, pinned)
+    pruner = make_pruner(cfg.pruner, cfg.epochs)
+    study = optuna.load_study(study_name=cfg.study_name, storage=storage, sampler=sampler, pruner=pruner)
+    study.set_user_attr("tune_config", _jsonable({**asdict(cfg), "fixed": cfg.fixed}))
+    if cfg.sampler == "grid":
+        study.set_user_attr("grid", cfg.grid)
+
+    def after_trial(study: optuna.Study, trial: FrozenTrial) -> None:
+        prune_checkpoints(study, cfg.keep)
+        if callbacks.trial_done:
+            callbacks.trial_done(study, trial)
+
+    objective = make_objective(cfg, spec, data, overrides, callbacks)
+    n_trials = min(cfg.trials, grid_size(cfg.grid)) if cfg.sampler == "grid" else cfg.trials
+    study.optimize(
+        objective,
+        n_trials=n_trials,
+        timeout=cfg.timeout,
+        catch=(Exception,),
+        callbacks=[after_trial],
+        gc_after_trial=False,
+    )
+    new_trials = len(study.trials) - done_before
+    best = best_trial(study)
+    final = finish(cfg, spec, study, best, callbacks) if best is not None else None
+    return TuneResult(study, best, final, new_trials)
+
+
+def best_trial(study: optuna.Study) -> FrozenTrial | None:
+    complete = [
+        t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None
+    ]
+    return max(complete, key=lambda t: t.value) if complete else None
+
+
+def finish(
+    cfg: TuneConfig, spec: ModelSpec, study: optuna.Study, best: FrozenTrial, callbacks: TuneCallbacks
+) -> RunResult:
+    """Retrain the best configuration on the full training split (or reload its checkpoint) and
+    evaluate it once on the test set; store the figures on the study."""
+    from zoo.checkpoint import load_run
+    from zoo.metrics import classification_metrics
+    from zoo.train import Normalizer, evaluate
+
+    config = dict(best.user_attrs.get("config") or {})
+    if callbacks.retrain_started:
+        callbacks.retrain_started(best)
+    if cfg.retrain:
+        config.pop("subset", None)
+        config["epochs"] = cfg.retrain_epochs or spec.train.get("epochs", config.get("epochs", cfg.epochs))
+        run_dir = (
+            paths.runs_dir() / spec.name / f"{cfg.study_name}-best-t{best.number:04d}-{secrets.token_hex(2)}"
+        )
+        final = train_run(
+            spec.name,
+            config,
+            data_dir=cfg.data_dir,
+            run_dir=run_dir,
+            extra_record={"study": cfg.study_name, "trial": best.number, "retrained": True},
+        )
+    else:
+        run_dir = Path(best.user_attrs["run_dir"])
+        model, record = load_run(run_dir)
+        data = load(
+            spec.dataset,
+            data_dir=cfg.data_dir,
+            val_fraction=record["train_config"]["val_fraction"],
+            seed=record["train_config"]["seed"],
+        )
+        test = evaluate(model, data.test, Normalizer(data.mean, data.std))
+        metrics = classification_metrics(test.logits, test.labels, data.info.class_names)
+        record = update_record(run_dir, metrics={**record["metrics"], "test": metrics})
+        final = RunResult(run_dir, record, model, data)
+    test = final.record["metrics"]["test"]
+    study.set_user_attr(
+        "final",
+        {
+            "trial": best.number,
+            "run_dir": str(final.run_dir),
+            "retrained": cfg.retrain,
+            "val_accuracy": best.value,
+            "test_accuracy": test["accuracy"],
+            "test_log_loss": test["log_loss"],
+            "test_macro_f1": test["macro_avg"]["f1"],
+            "epochs": final.record["train_config"]["epochs"],
+        },
+    )
+    return final
