@@ -160,9 +160,7 @@ register_model(
         builder=build_cnn,
         hparams=dict(CNN_DEFAULTS),
         # The recipe measured fastest to 92% on 2 CPU cores (benchmarks/RESULTS.md).
-        train=dict(
-            optimizer="adam", lr=3e-3, batch_size=128, epochs=10, schedule="onecycle", augment_hflip=True
-        ),
+        train=dict(optimizer="adam", lr=3e-3, batch_size=128, epochs=10, schedule="onecycle"),
         search_space=fashion_cnn_space,
         provenance="zoo's main tunable CNN: two conv blocks (64@3x3, 32@2x2) with batch norm, "
         "dropout 0.2 and "
