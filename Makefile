@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install data test demo lint clean-artifacts
+.PHONY: install data postgres test demo lint clean-artifacts
 
 install: $(STAMP)
 
@@ -18,7 +18,10 @@ $(STAMP): pyproject.toml
 data:
 	./scripts/ensure-data.sh
 
-test: install data
+postgres:
+	./scripts/ensure-postgres.sh
+
+test: install data postgres
 	$(BIN)/python -m pytest -q
 
 lint: install

@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -190,7 +191,9 @@ def main() -> None:
         metavar="KEY=VALUE",
         help="override the fashion-cnn recipe (as zoo train --set)",
     )
+    parser.add_argument("--repeat", type=int, default=3, help="throughput pairs to run; medians are reported")
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--skip-time-to-accuracy", action="store_true")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
@@ -200,16 +203,35 @@ def main() -> None:
     overrides = parse_assignments(get_spec("fashion-cnn"), args.set)
     results: dict = {"machine": machine(), "date": time.strftime("%Y-%m-%d"), "overrides": overrides}
     if not args.skip_throughput:
-        hand = _in_subprocess("b.handwritten_epoch(128)")
-        ours = _in_subprocess(f"b.zoo_epoch({overrides!r})")
+        hands, ours = [], []
+        for _ in range(args.repeat):  # alternate, so drifts in machine load hit both loops alike
+            hands.append(_in_subprocess("b.handwritten_epoch(128)"))
+            ours.append(_in_subprocess(f"b.zoo_epoch({overrides!r})"))
+        hand_rate = statistics.median(h["images_per_s"] for h in hands)
+        our_rate = statistics.median(o["images_per_s"] for o in ours)
         results["throughput"] = {
-            "handwritten": hand,
+            "handwritten": hands,
             "zoo": ours,
-            "speedup": ours["images_per_s"] / hand["images_per_s"],
+            "median_handwritten_images_per_s": hand_rate,
+            "median_zoo_images_per_s": our_rate,
+            "speedup": our_rate / hand_rate,
         }
-        print(f"hand-written loop: {hand['images_per_s']:8.0f} images/s ({hand['seconds']:.1f} s/epoch)")
-        print(f"zoo fit:           {ours['images_per_s']:8.0f} images/s ({ours['seconds']:.1f} s/epoch)")
-        print(f"speed-up:          {results['throughput']['speedup']:.2f}x")
+        print(
+            f"hand-written loop: {hand_rate:8.0f} images/s (median of {args.repeat}: "
+            + ", ".join(f"{h['images_per_s']:.0f}" for h in hands)
+            + ")"
+        )
+        print(
+            f"zoo fit:           {our_rate:8.0f} images/s (median of {args.repeat}: "
+            + ", ".join(f"{o['images_per_s']:.0f}" for o in ours)
+            + ")"
+        )
+        print(f"speed-up:          {our_rate / hand_rate:.2f}x")
+    if args.skip_time_to_accuracy:
+        print(json.dumps(results["machine"]))
+        if args.out:
+            args.out.write_text(json.dumps(results, indent=2) + "\n")
+        return
     tta = _in_subprocess(f"b.time_to_accuracy({args.target!r}, {overrides!r})")
     results["time_to_accuracy"] = tta
     for point in tta["curve"]:

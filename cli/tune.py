@@ -134,8 +134,8 @@ def tune_command(
         bool, typer.Option(help="Retrain the best configuration on the full training split before testing.")
     ] = True,
     retrain_epochs: Annotated[
-        int | None, typer.Option(help="Epochs for that retraining (default: the variant's).")
-    ] = None,
+        int, typer.Option(help="Epochs for that retraining; 0 = the variant's own.")
+    ] = TuneConfig.retrain_epochs,
     data_dir: Annotated[Path | None, typer.Option(help="Folder with the dataset's files.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
 ) -> None:
@@ -160,7 +160,7 @@ def tune_command(
         fixed=_pairs(assignments, "--set"),
         keep=keep,
         retrain=retrain,
-        retrain_epochs=retrain_epochs,
+        retrain_epochs=retrain_epochs or None,
         data_dir=str(data_dir) if data_dir else None,
     )
     if grid_values:

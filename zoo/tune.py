@@ -50,7 +50,7 @@ class TuneConfig:
     grid: dict[str, list] = field(default_factory=dict)  # --grid: values for a grid search
     keep: int = 3  # keep the weights of the best K trials
     retrain: bool = True  # retrain the best configuration on the full training split
-    retrain_epochs: int | None = None  # default: the variant's own epochs
+    retrain_epochs: int | None = 15  # epochs of that retraining; None = the variant's own
     data_dir: str | None = None
 
     @property
