@@ -27,7 +27,10 @@ test: install data postgres
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
+# A small study first (a few minutes on 2 cores), then the default recipe on the full data.
 demo: install data
+	$(BIN)/zoo tune fashion-cnn --study demo --trials 6 --epochs 2 --subset 10000 --retrain-epochs 5
+	$(BIN)/zoo studies
 	$(BIN)/zoo train fashion-cnn
 
 clean-artifacts:

@@ -7,6 +7,7 @@ machines; `journal:FILE` serves several processes on one machine.
 
 import logging
 import os
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -93,7 +94,7 @@ def _rdb(url: str, heartbeat: bool, engine_kwargs: dict) -> RDBStorage:
                     grace_period=GRACE_SECONDS,
                     heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
                 )
-            return RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+            return _create_tables_once(url, engine_kwargs, kwargs)
     except sqlalchemy.exc.ArgumentError as exc:
         raise UsageError(f"malformed storage URL {redact(url)!r} ({exc}); {_HELP}") from None
     except sqlalchemy.exc.OperationalError as exc:
@@ -103,6 +104,19 @@ def _rdb(url: str, heartbeat: bool, engine_kwargs: dict) -> RDBStorage:
         ) from None
     except (ImportError, sqlalchemy.exc.NoSuchModuleError) as exc:
         raise UsageError(f"no driver for storage URL {redact(url)!r} ({exc}); {_HELP}") from None
+
+
+def _create_tables_once(url: str, engine_kwargs: dict, kwargs: dict) -> RDBStorage:
+    """Workers started together on an empty database race to create Optuna's tables; the loser of
+    that race sees a duplicate-key error and simply connects again to the tables the winner made."""
+    import sqlalchemy.exc
+
+    for attempt in range(4):
+        try:
+            return RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            time.sleep(0.5 * (attempt + 1))
+    return RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
 
 
 class _no_experimental_warnings:
