@@ -7,7 +7,9 @@ import typer
 
 import zoo
 from cli import data as data_commands
+from cli import export as export_commands
 from cli import models as models_commands
+from cli import predict as predict_commands
 from cli import train as train_commands
 from cli import tune as tune_commands
 from zoo import paths
@@ -47,6 +49,8 @@ def main(
 app.command("models")(models_commands.models)
 app.command("train")(train_commands.train)
 app.command("tune")(tune_commands.tune_command)
+app.command("export")(export_commands.export)
+app.command("predict")(predict_commands.predict)
 app.add_typer(tune_commands.studies_app, name="studies")
 app.add_typer(data_commands.app, name="data")
 

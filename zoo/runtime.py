@@ -15,7 +15,7 @@ def tune_allocator() -> bool:
     """Keep freed activation buffers in the heap instead of returning them to the OS.
 
     glibc serves each multi-megabyte activation tensor with a fresh mmap and unmaps it on free, so
-    every training step pays page faults for memory it just released: measured here as ~20% of CPU
+    every training step pays page faults for memory it just released: measured here as ~15% of CPU
     time spent in the kernel and about half the throughput of a small CNN. Raising the mmap and trim
     thresholds lets malloc reuse those pages. A no-op off glibc. Returns whether it was applied."""
     if not sys.platform.startswith("linux"):

@@ -1,0 +1,108 @@
+"""`zoo export TARGET`: validated, self-describing ONNX with parity checks."""
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from cli.console import err, expected_errors, out
+from zoo.export import ExportOptions, export_run
+from zoo.targets import resolve_targets
+
+
+def parity_table(report: dict, title: str) -> Table:
+    table = Table(title=title)
+    for column in (
+        "variant",
+        "images",
+        "argmax agreement",
+        "max |Δlogit|",
+        "acc (PyTorch)",
+        "acc (ONNX)",
+        "batch 1/7/64",
+        "result",
+    ):
+        table.add_column(column, justify="left" if column in ("variant", "result") else "right")
+    for variant in ("fp32", "fp16"):
+        if variant in report:
+            r = report[variant]
+            table.add_row(
+                variant,
+                f"{r['images']:,}",
+                f"{r['argmax_agreement']:.4%}",
+                f"{r['max_abs_logit_diff']:.2e}",
+                f"{r['accuracy_torch']:.4f}",
+                f"{r['accuracy_onnx']:.4f}",
+                "ok" if all(r["batch_sizes_ok"].values()) else "[red]failed[/]",
+                "[green]pass[/]" if r["passed"] else "[red]fail[/]",
+            )
+    if "int8" in report:
+        r = report["int8"]
+        table.add_row(
+            "int8", "", "", "", "", f"{r['accuracy']:.4f}", "", f"[green]{r['drop_points']:+.2f} pts[/]"
+        )
+    return table
+
+
+@expected_errors
+def export(
+    target: Annotated[str, typer.Argument(help="best, a study, a model name or a run directory.")] = "best",
+    onnx: Annotated[bool, typer.Option("--onnx", help="Export ONNX (the default and only format).")] = True,
+    int8: Annotated[bool, typer.Option("--int8", help="Also a static int8 (QDQ) model.")] = False,
+    fp16: Annotated[bool, typer.Option("--fp16", help="Also a float16 model for GPUs.")] = False,
+    max_int8_drop: Annotated[
+        float, typer.Option(help="Refuse int8 when it loses more accuracy points.")
+    ] = 1.0,
+    opset: Annotated[int, typer.Option(help="ONNX opset (18 or newer).")] = 18,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default artifacts/models/...).")
+    ] = None,
+    study: Annotated[str | None, typer.Option(help="With `best`: only this study.")] = None,
+    storage: Annotated[str | None, typer.Option(help="Study storage URL (default artifacts/zoo.db).")] = None,
+    force: Annotated[bool, typer.Option(help="Replace files an earlier export wrote.")] = False,
+    data_dir: Annotated[Path | None, typer.Option(help="Folder with the dataset's files.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
+) -> None:
+    """Export trained models to ONNX: metadata inside, parity against PyTorch on the full test set."""
+    targets = resolve_targets(target, storage=storage, study=study)
+    if out_dir is not None and len(targets) > 1:
+        from zoo.errors import UsageError
+
+        raise UsageError(f"{target} names {len(targets)} models; --out takes one: add --study NAME")
+    results = []
+    for t in targets:
+        (err if as_json else out).print(f"exporting {t.model} from {t.run_dir}", highlight=False)
+        options = ExportOptions(
+            opset=opset,
+            int8=int8,
+            fp16=fp16,
+            max_int8_drop=max_int8_drop,
+            force=force,
+            out=out_dir,
+            name=t.name,
+            study=t.study,
+            trial=t.trial,
+        )
+        result = export_run(t.run_dir, options, data_dir=str(data_dir) if data_dir else None)
+        results.append(result)
+        if not as_json:
+            out.print(parity_table(result.parity, f"{t.model}: parity on the test set"))
+            for f in result.files:
+                out.print(f"  {f}", highlight=False)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "folder": str(r.folder),
+                        "files": [str(f) for f in r.files],
+                        "parity": r.parity,
+                        "metadata": r.metadata,
+                    }
+                    for r in results
+                ],
+                indent=2,
+            )
+        )

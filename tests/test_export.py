@@ -1,0 +1,197 @@
+"""zoo export: every family exports, parity holds, metadata round-trips, failures leave nothing."""
+
+import json
+
+import fakedata
+import numpy as np
+import onnx
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app
+from zoo import export as export_module
+from zoo.checkpoint import WEIGHTS
+from zoo.errors import UsageError
+from zoo.export import ExportError, ExportOptions, export_run, read_metadata
+from zoo.registry import get_spec, list_models
+from zoo.runs import train_run
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def trained_run(fashion_small, tmp_path_factory):
+    """fashion-cnn, 2 epochs on 2,700 Fashion-MNIST images."""
+    return train_run(
+        "fashion-cnn",
+        {"epochs": 2, "subset": 3000},
+        data=fashion_small,
+        run_dir=tmp_path_factory.mktemp("runs") / "cnn",
+    ).run_dir
+
+
+def _fake_data_dir(dataset: str, root):
+    if dataset == "cifar10":
+        return fakedata.make_cifar_dataset(root / "cifar10", n_per_batch=40)
+    return fakedata.make_idx_dataset(root / dataset, n_train=300, n_test=120)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_family_exports_with_parity(name, tmp_path):
+    spec = get_spec(name)
+    data_dir = None if spec.dataset == "fashion-mnist" else str(_fake_data_dir(spec.dataset, tmp_path))
+    run = train_run(
+        name, {"epochs": 1, "subset": 200, "batch_size": 32}, data_dir=data_dir, run_dir=tmp_path / "run"
+    )
+    result = export_run(run.run_dir, ExportOptions(out=tmp_path / "out"), data_dir=data_dir)
+    fp32 = result.parity["fp32"]
+    assert fp32["passed"] and fp32["argmax_agreement"] >= 0.999 and fp32["max_abs_logit_diff"] <= 1e-3
+    assert fp32["batch_sizes_ok"] == {"1": True, "7": True, "64": True}
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == ["SHA256SUMS", "card.md", "model.onnx", "parity.json"]
+
+
+def test_dynamic_batch_single_file_and_metadata_round_trip(trained_run, tmp_path):
+    result = export_run(trained_run, ExportOptions(out=tmp_path / "m"))
+    path = tmp_path / "m" / "model.onnx"
+    model = onnx.load(str(path))
+    onnx.checker.check_model(model, full_check=True)
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    assert dims[0].dim_param and [d.dim_value for d in dims[1:]] == [1, 28, 28]
+    assert model.opset_import[0].version >= 18
+    assert not any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
+    meta = read_metadata(path)
+    assert meta["zoo.format"] == "zoo.onnx/1" and meta["model"] == "fashion-cnn"
+    assert meta["class_names"][9] == "Ankle boot" and meta["input_shape"] == [1, 28, 28]
+    assert len(meta["mean"]) == 1 and meta["hyperparameters"]["filters"] == [64, 32]
+    assert meta["metrics"]["test"]["n"] == 10_000 and meta["versions"]["onnx"] == onnx.__version__
+    assert meta["weights_sha256"] and meta == result.metadata | {"created_at": meta["created_at"]}
+    sums = dict(line.split("  ")[::-1] for line in (tmp_path / "m" / "SHA256SUMS").read_text().splitlines())
+    from zoo.checkpoint import sha256_file
+
+    assert sums["model.onnx"] == sha256_file(path)
+    card = (tmp_path / "m" / "card.md").read_text()
+    assert "onnxruntime" in card and "Ankle boot" in card
+
+
+def test_int8_and_fp16_variants(trained_run, tmp_path):
+    result = export_run(trained_run, ExportOptions(out=tmp_path / "q", int8=True, fp16=True))
+    assert result.parity["int8"]["drop_points"] <= 1.0
+    assert result.parity["fp16"]["argmax_agreement"] >= 0.999
+    assert read_metadata(tmp_path / "q" / "model.int8.onnx")["quantization"].startswith("int8")
+    ops = {n.op_type for n in onnx.load(str(tmp_path / "q" / "model.int8.onnx")).graph.node}
+    assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
+
+
+def test_int8_over_threshold_is_refused_and_leaves_nothing(trained_run, tmp_path):
+    with pytest.raises(ExportError, match="int8 model loses"):
+        export_run(trained_run, ExportOptions(out=tmp_path / "q", int8=True, max_int8_drop=-100))
+    assert not (tmp_path / "q").exists()
+    assert list(tmp_path.iterdir()) == []  # no temporary folder left either
+
+
+def test_failed_parity_leaves_nothing(trained_run, tmp_path, monkeypatch):
+    def bad_parity(path, model, data, max_diff):
+        return {
+            "passed": False,
+            "argmax_agreement": 0.9,
+            "max_abs_logit_diff": 0.5,
+            "thresholds": {"max_abs_logit_diff": max_diff},
+            "batch_sizes_ok": {"1": True},
+        }
+
+    monkeypatch.setattr(export_module, "parity", bad_parity)
+    with pytest.raises(ExportError, match="parity failed"):
+        export_run(trained_run, ExportOptions(out=tmp_path / "p"))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_export_needs_force(trained_run, tmp_path):
+    export_run(trained_run, ExportOptions(out=tmp_path / "e"))
+    before = (tmp_path / "e" / "model.onnx").read_bytes()
+    with pytest.raises(UsageError, match="--force"):
+        export_run(trained_run, ExportOptions(out=tmp_path / "e"))
+    assert (tmp_path / "e" / "model.onnx").read_bytes() == before
+    export_run(trained_run, ExportOptions(out=tmp_path / "e", force=True))
+
+
+def test_onnx_runs_with_plain_onnxruntime_as_the_card_says(trained_run, fashion_small, tmp_path):
+    import onnxruntime as ort
+
+    export_run(trained_run, ExportOptions(out=tmp_path / "c"))
+    session = ort.InferenceSession(str(tmp_path / "c" / "model.onnx"))
+    meta = {k: json.loads(v) for k, v in session.get_modelmeta().custom_metadata_map.items()}
+    mean = np.array(meta["mean"], np.float32).reshape(1, -1, 1, 1)
+    std = np.array(meta["std"], np.float32).reshape(1, -1, 1, 1)
+    pixels = fashion_small.test.images[:500].numpy()
+    logits = session.run(["logits"], {"images": ((pixels / 255.0 - mean) / std).astype(np.float32)})[0]
+    accuracy = (logits.argmax(1) == fashion_small.test.labels[:500].numpy()).mean()
+    assert abs(accuracy - meta["metrics"]["test"]["accuracy"]) < 0.05
+
+
+def test_cli_export_best_from_a_study(tmp_path, monkeypatch, fashion_small):
+    monkeypatch.setenv("COLUMNS", "200")
+    base = ["--artifacts", str(tmp_path / "a")]
+    tuned = runner.invoke(
+        app,
+        [
+            *base,
+            "tune",
+            "fashion-mlp",
+            "--trials",
+            "2",
+            "--epochs",
+            "1",
+            "--subset",
+            "1000",
+            "--no-retrain",
+            "--json",
+        ],
+    )
+    assert tuned.exit_code == 0, tuned.output
+    best = json.loads(tuned.stdout)["best"]["number"]
+    result = runner.invoke(app, [*base, "export", "best"])
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "a" / "models" / "fashion-mlp" / f"fashion-mlp-t{best}"
+    assert (folder / "model.onnx").is_file() and "parity" in result.stdout
+    meta = read_metadata(folder / "model.onnx")
+    assert meta["study"] == "fashion-mlp" and meta["trial"] == best
+    again = runner.invoke(app, [*base, "export", "fashion-mlp"])
+    assert again.exit_code == 2 and "--force" in again.stderr
+
+
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        (["export", "best"], 1, "no studies yet"),
+        (["export", "fashion-cnn"], 1, "no studies yet"),
+        (["export", "./no/such/run"], 1, "does not exist"),
+    ],
+)
+def test_cli_export_bad_input(args, code, message, tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    result = runner.invoke(app, ["--artifacts", str(tmp_path / "a"), *args])
+    assert result.exit_code == code, result.output
+    assert message in result.stderr and "Traceback" not in result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "a" / "models").exists()
+
+
+def test_cli_export_mismatched_weights(trained_run, tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.setenv("COLUMNS", "200")
+    copy = tmp_path / "run"
+    shutil.copytree(trained_run, copy)
+    data = bytearray((copy / WEIGHTS).read_bytes())
+    data[-1] ^= 0xFF
+    (copy / WEIGHTS).write_bytes(bytes(data))
+    result = runner.invoke(app, ["--artifacts", str(tmp_path / "a"), "export", str(copy)])
+    assert result.exit_code == 1 and "does not match the sha256" in result.stderr
+    assert not (tmp_path / "a" / "models").exists()
+
+
+def test_opset_too_old(trained_run, tmp_path):
+    with pytest.raises(UsageError, match="opset 18"):
+        export_run(trained_run, ExportOptions(out=tmp_path / "o", opset=13))
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,336 @@
+"""Export a run to a validated, self-describing ONNX file (+ optional int8 and fp16 variants).
+
+Everything is built in a temporary folder beside the destination and renamed into place only when
+every check passed, so a failed export leaves nothing behind and never replaces a good export.
+"""
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from zoo import paths
+from zoo.checkpoint import load_run, sha256_file
+from zoo.data import DataSplits, Normalizer, load
+from zoo.errors import UsageError, ZooError
+from zoo.runs import versions
+from zoo.train import predict_logits
+
+FORMAT = "zoo.onnx/1"
+INPUT, OUTPUT = "images", "logits"
+PARITY_BATCHES = (1, 7, 64)
+MIN_AGREEMENT = 0.999
+MAX_LOGIT_DIFF = 1e-3
+FP16_MAX_LOGIT_DIFF = (
+    5e-2  # half precision keeps ~3 significant digits: judge it by agreement, loosely by logits
+)
+CALIBRATION_IMAGES = 512
+
+
+class ExportError(ZooError):
+    """The exported model failed a check; nothing was written."""
+
+
+@dataclass
+class ExportOptions:
+    opset: int = 18
+    int8: bool = False
+    fp16: bool = False
+    max_int8_drop: float = 1.0  # accuracy points on the test set
+    force: bool = False
+    out: Path | None = None  # default artifacts/models/<model>/<name>/
+    name: str | None = None  # folder name: <study>-t<trial> or the run dir's name
+    study: str | None = None
+    trial: int | None = None
+
+
+@dataclass
+class ExportResult:
+    folder: Path
+    files: list[Path]
+    parity: dict[str, Any]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def _session(path: Path, threads: int = 2):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def export_onnx(model: nn.Module, input_shape: tuple[int, int, int], path: Path, opset: int) -> None:
+    """The dynamo exporter with a dynamic batch axis; traced with batch 2 (batch 1 would freeze it)."""
+    if opset < 18:
+        raise UsageError(f"--opset {opset} is too old: the exporter needs opset 18 or newer")
+    model = model.eval().to("cpu", memory_format=torch.contiguous_format)
+    example = torch.zeros(2, *input_shape)
+    batch = torch.export.Dim("batch", min=1, max=1 << 20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            program = torch.onnx.export(
+                model,
+                (example,),
+                dynamo=True,
+                input_names=[INPUT],
+                output_names=[OUTPUT],
+                dynamic_shapes={"x": {0: batch}},
+                opset_version=opset,
+                external_data=False,
+                verbose=False,
+            )
+        except Exception as exc:  # the exporter raises many types; the user needs the first line
+            raise ExportError(f"torch.onnx.export failed: {str(exc).strip().splitlines()[0]}") from None
+    program.save(str(path), external_data=False)
+
+
+def add_metadata(path: Path, metadata: dict[str, Any]) -> None:
+    """Store every entry as a JSON string in `metadata_props`, then run the full checker."""
+    import onnx
+
+    model = onnx.load(str(path))
+    del model.metadata_props[:]
+    onnx.helper.set_model_props(model, {k: json.dumps(v) for k, v in metadata.items()})
+    model.producer_name = "zoo"
+    model.doc_string = (
+        f"{metadata['model']} trained on {metadata['dataset']}; inputs: {metadata['preprocessing']}"
+    )
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except onnx.checker.ValidationError as exc:
+        raise ExportError(f"the exported graph fails onnx.checker: {str(exc).splitlines()[0]}") from None
+    onnx.save(model, str(path))
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    return {p.key: json.loads(p.value) for p in model.metadata_props}
+
+
+def build_metadata(record: dict[str, Any], run_dir: Path, options: ExportOptions) -> dict[str, Any]:
+    import onnx
+
+    metrics = {
+        split: {k: record["metrics"][split][k] for k in ("accuracy", "log_loss", "n")}
+        for split in ("val", "test")
+        if split in record.get("metrics", {})
+    }
+    return {
+        "zoo.format": FORMAT,
+        "model": record["model"],
+        "dataset": record["dataset"],
+        "class_names": record["class_names"],
+        "input_name": INPUT,
+        "output_name": OUTPUT,
+        "input_shape": record["input_shape"],
+        "dtype": "float32",
+        "layout": "NCHW",
+        "mean": record["normalization"]["mean"],
+        "std": record["normalization"]["std"],
+        "preprocessing": "x = (pixels / 255 - mean) / std, pixels uint8 in NCHW order",
+        "hyperparameters": record["hyperparameters"],
+        "train_config": record["train_config"],
+        "metrics": metrics,
+        "num_params": record["num_params"],
+        "study": options.study or record.get("study"),
+        "trial": options.trial if options.trial is not None else record.get("trial"),
+        "run_dir": str(run_dir),
+        "weights_sha256": record.get("weights_sha256"),
+        "versions": {**versions(), "onnx": onnx.__version__},
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def onnx_logits(path: Path, images: torch.Tensor, normalize: Normalizer, batch_size: int = 256) -> np.ndarray:
+    session = _session(path)
+    chunks = []
+    for i in range(0, len(images), batch_size):
+        x = normalize(images[i : i + batch_size]).numpy()
+        chunks.append(session.run([OUTPUT], {INPUT: x})[0].astype(np.float32))
+    return np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
+
+
+def parity(path: Path, model: nn.Module, data: DataSplits, max_diff: float) -> dict[str, Any]:
+    """ONNX Runtime against PyTorch on the whole test set, plus the batch sizes that must run."""
+    normalize = Normalizer(data.mean, data.std)
+    reference = predict_logits(model, data.test.images, normalize).numpy()
+    got = onnx_logits(path, data.test.images, normalize)
+    labels = data.test.labels.numpy()
+    session = _session(path)
+    batches = {}
+    for b in PARITY_BATCHES:
+        x = normalize(
+            data.test.images[torch.arange(b) % len(data.test.images)]
+        ).numpy()  # small test sets wrap
+        out = session.run([OUTPUT], {INPUT: x})[0]
+        batches[str(b)] = list(out.shape) == [b, reference.shape[1]]
+    report = {
+        "images": len(labels),
+        "max_abs_logit_diff": float(np.abs(got - reference).max()),
+        "argmax_agreement": float((got.argmax(1) == reference.argmax(1)).mean()),
+        "accuracy_torch": float((reference.argmax(1) == labels).mean()),
+        "accuracy_onnx": float((got.argmax(1) == labels).mean()),
+        "batch_sizes_ok": batches,
+        "thresholds": {"min_agreement": MIN_AGREEMENT, "max_abs_logit_diff": max_diff},
+    }
+    report["passed"] = bool(
+        report["argmax_agreement"] >= MIN_AGREEMENT
+        and report["max_abs_logit_diff"] <= max_diff
+        and all(batches.values())
+    )
+    return report
+
+
+def _check_parity(report: dict[str, Any], what: str) -> None:
+    if not report["passed"]:
+        bad = [b for b, ok in report["batch_sizes_ok"].items() if not ok]
+        raise ExportError(
+            f"{what} parity failed: argmax agreement {report['argmax_agreement']:.4%} (needs ≥ "
+            f"{MIN_AGREEMENT:.1%}), max |Δlogit| {report['max_abs_logit_diff']:.2e} (limit "
+            f"{report['thresholds']['max_abs_logit_diff']:.0e})"
+            + (f", batch sizes {bad} failed" if bad else "")
+        )
+
+
+class _Calibration:
+    """onnxruntime's CalibrationDataReader: a few hundred training images, preprocessed as at inference."""
+
+    def __init__(self, images: np.ndarray, batch_size: int = 64):
+        self._batches = iter([{INPUT: images[i : i + batch_size]} for i in range(0, len(images), batch_size)])
+
+    def get_next(self):
+        return next(self._batches, None)
+
+    def rewind(self):  # older onnxruntime versions call this
+        pass
+
+
+def quantize_int8(src: Path, dst: Path, data: DataSplits, workdir: Path) -> None:
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    reader_cls = type("Calibration", (_Calibration, CalibrationDataReader), {})
+    generator = torch.Generator().manual_seed(0)
+    pick = torch.randperm(len(data.train), generator=generator)[:CALIBRATION_IMAGES]
+    calib = Normalizer(data.mean, data.std)(data.train.images[pick]).numpy()
+    prepared = workdir / "prepared.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
+        quantize_static(
+            str(prepared),
+            str(dst),
+            reader_cls(calib),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QInt8,
+            weight_type=QuantType.QInt8,
+        )
+    prepared.unlink(missing_ok=True)
+
+
+def convert_fp16(src: Path, dst: Path) -> None:
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+    from onnxruntime.transformers.onnx_model import OnnxModel
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)
+        # the converter appends its input/output Cast nodes at the end; the checker wants them in order
+        OnnxModel(model).topological_sort()
+    onnx.save(model, str(dst))
+
+
+def _copy_metadata(src: Path, dst: Path, extra: dict[str, Any]) -> None:
+    metadata = read_metadata(src)
+    add_metadata(dst, {**metadata, **extra})
+
+
+def variant_accuracy(path: Path, data: DataSplits) -> float:
+    logits = onnx_logits(path, data.test.images, Normalizer(data.mean, data.std))
+    return float((logits.argmax(1) == data.test.labels.numpy()).mean())
+
+
+def export_run(
+    run_dir: str | os.PathLike, options: ExportOptions, *, data_dir: str | None = None
+) -> ExportResult:
+    """Export one run directory; see the module docstring for what is checked."""
+    from zoo.card import model_card
+
+    if options.opset < 18:
+        raise UsageError(f"--opset {options.opset} is too old: the exporter needs opset 18 or newer")
+    run_dir = Path(run_dir)
+    model, record = load_run(run_dir)
+    name = options.name or run_dir.name
+    folder = options.out or paths.artifacts_dir() / "models" / record["model"] / name
+    targets = ["model.onnx", "parity.json", "card.md", "SHA256SUMS"]
+    targets += ["model.int8.onnx"] if options.int8 else []
+    targets += ["model.fp16.onnx"] if options.fp16 else []
+    existing = [t for t in targets if (folder / t).exists()]
+    if existing and not options.force:
+        raise UsageError(f"{folder} already holds {', '.join(existing)}; pass --force to replace them")
+    config = record["train_config"]
+    data = load(
+        record["dataset"], data_dir=data_dir, val_fraction=config["val_fraction"], seed=config["seed"]
+    )
+    # the statistics the model was trained with (a --subset run computed them on its subset)
+    norm = record["normalization"]
+    data = dataclasses.replace(data, mean=tuple(norm["mean"]), std=tuple(norm["std"]))
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        onnx_path = work / "model.onnx"
+        export_onnx(model, tuple(record["input_shape"]), onnx_path, options.opset)
+        metadata = build_metadata(record, run_dir, options)
+        add_metadata(onnx_path, metadata)
+        report: dict[str, Any] = {"fp32": parity(onnx_path, model, data, MAX_LOGIT_DIFF)}
+        _check_parity(report["fp32"], "ONNX")
+        if options.int8:
+            int8_path = work / "model.int8.onnx"
+            quantize_int8(onnx_path, int8_path, data, work)
+            _copy_metadata(onnx_path, int8_path, {"quantization": "int8 static QDQ, per-channel weights"})
+            acc = variant_accuracy(int8_path, data)
+            drop = (report["fp32"]["accuracy_onnx"] - acc) * 100
+            report["int8"] = {"accuracy": acc, "drop_points": drop, "max_drop_points": options.max_int8_drop}
+            if drop > options.max_int8_drop:
+                raise ExportError(
+                    f"int8 model loses {drop:.2f} accuracy points ({report['fp32']['accuracy_onnx']:.4f} -> "
+                    f"{acc:.4f}), over the {options.max_int8_drop:g} allowed; "
+                    "raise --max-int8-drop or drop --int8"
+                )
+        if options.fp16:
+            fp16_path = work / "model.fp16.onnx"
+            convert_fp16(onnx_path, fp16_path)
+            _copy_metadata(onnx_path, fp16_path, {"precision": "float16 weights and compute; float32 inputs"})
+            report["fp16"] = parity(fp16_path, model, data, FP16_MAX_LOGIT_DIFF)
+            _check_parity(report["fp16"], "fp16")
+        (work / "parity.json").write_text(json.dumps(report, indent=2) + "\n")
+        (work / "card.md").write_text(model_card(record, metadata, report, folder))
+        files = sorted(p for p in work.iterdir() if p.is_file())
+        (work / "SHA256SUMS").write_text("".join(f"{sha256_file(p)}  {p.name}\n" for p in files))
+        folder.mkdir(parents=True, exist_ok=True)
+        written = []
+        for p in sorted(work.iterdir()):
+            if p.is_file():
+                os.replace(p, folder / p.name)
+                written.append(folder / p.name)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return ExportResult(folder, written, report, metadata)

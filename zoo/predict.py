@@ -1,0 +1,315 @@
+"""Classify raw pixels with an exported `model.onnx`, using only the file and its metadata.
+
+Nothing here needs the run directory or PyTorch: the ONNX file carries the class names, the input
+shape and the normalisation (`zoo export` writes them), so a copied file is enough to predict.
+"""
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoo.errors import UsageError, ZooError
+
+FORMAT = "zoo.onnx/1"
+REQUIRED = ("zoo.format", "model", "dataset", "class_names", "input_shape", "mean", "std")
+BATCH = 256  # bounds the float32 copy of the inputs; larger batches do not run faster on a CPU
+
+
+@dataclass
+class Prediction:
+    """One row per image: the argmax label, its class name, softmax probabilities and raw logits."""
+
+    labels: np.ndarray  # int64 (N,)
+    names: list[str]
+    probabilities: np.ndarray  # float32 (N, classes)
+    logits: np.ndarray  # float32 (N, classes)
+    class_names: list[str]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def top(self, k: int = 3) -> list[list[tuple[str, float]]]:
+        """The k most probable classes of each image, most probable first."""
+        if k < 1:
+            raise UsageError(f"top k must be at least 1, got {k}")
+        # stable on the negated probabilities: ties keep class order, like argmax does
+        order = np.argsort(-self.probabilities, axis=1, kind="stable")[:, :k]
+        return [
+            [(self.class_names[j], float(p[j])) for j in row]
+            for row, p in zip(order, self.probabilities, strict=True)
+        ]
+
+
+class OnnxClassifier:
+    """An ONNX Runtime session plus the preprocessing its zoo metadata describes."""
+
+    def __init__(self, session: Any, metadata: dict[str, Any], path: Path) -> None:
+        self._session = session
+        self.path = path
+        self.metadata = metadata
+        self.class_names: list[str] = list(metadata["class_names"])
+        self.input_shape: tuple[int, int, int] = tuple(metadata["input_shape"])
+        self.mean: list[float] = [float(m) for m in metadata["mean"]]
+        self.std: list[float] = [float(s) for s in metadata["std"]]
+        self._mean = np.asarray(self.mean, np.float32).reshape(1, -1, 1, 1)
+        self._std = np.asarray(self.std, np.float32).reshape(1, -1, 1, 1)
+        self._input = session.get_inputs()[0].name
+        outputs = [o.name for o in session.get_outputs()]
+        self._output = metadata.get("output_name") if metadata.get("output_name") in outputs else outputs[0]
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike,
+        *,
+        providers: Sequence[str] | None = None,
+        threads: int | None = None,
+    ) -> "OnnxClassifier":
+        """Open an exported model. `providers` defaults to the CPU; `threads` to ONNX Runtime's choice."""
+        import onnxruntime as ort
+
+        path = Path(path)
+        if not path.exists():
+            raise ZooError(f"{path} does not exist; export a model first with `zoo export`")
+        if not path.is_file():
+            raise ZooError(f"{path} is not a file; pass the .onnx file itself, e.g. {path / 'model.onnx'}")
+        providers = list(providers or ["CPUExecutionProvider"])
+        missing = [p for p in providers if p not in ort.get_available_providers()]
+        if missing:
+            raise UsageError(
+                f"execution provider {', '.join(missing)} is not available here "
+                f"(available: {', '.join(ort.get_available_providers())})"
+            )
+        if threads is not None and threads < 1:
+            raise UsageError(f"threads must be at least 1, got {threads}")
+
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # ORT's warnings (unused initializers, ...) are not the user's concern
+        if threads is not None:
+            options.intra_op_num_threads = threads
+        try:
+            session = ort.InferenceSession(str(path), options, providers=providers)
+        except Exception as exc:  # ORT raises pybind-specific types; the first line says what is wrong
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ZooError(f"{path} is not a valid ONNX model ({reason})") from None
+        metadata = _decode(session.get_modelmeta().custom_metadata_map, path)
+        _check_graph(session, metadata, path)
+        return cls(session, metadata, path)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def classify(self, images: np.ndarray) -> Prediction:
+        """Classify uint8 pixels in (H,W), (H,W,C), (C,H,W), (N,H,W), (N,C,H,W) or (N,H,W,C) layout.
+
+        The pixels are normalised as the metadata says, x = (pixels / 255 - mean) / std, in float32 and
+        in the same order of operations as training, then run in chunks of BATCH images."""
+        x = to_nchw(images, self.input_shape)
+        chunks = [self._logits(x[i : i + BATCH]) for i in range(0, len(x), BATCH)]
+        logits = np.concatenate(chunks) if chunks else np.zeros((0, self.num_classes), np.float32)
+        if logits.ndim != 2 or logits.shape[1] != self.num_classes:
+            raise ZooError(
+                f"{self.path} returns logits of shape {logits.shape[1:]} but its metadata lists "
+                f"{self.num_classes} classes; export it again"
+            )
+        labels = logits.argmax(axis=1).astype(np.int64)
+        return Prediction(
+            labels=labels,
+            names=[self.class_names[i] for i in labels],
+            probabilities=softmax(logits),
+            logits=logits,
+            class_names=self.class_names,
+        )
+
+    def _logits(self, pixels: np.ndarray) -> np.ndarray:
+        x = pixels.astype(np.float32)
+        x /= np.float32(255)
+        x -= self._mean
+        x /= self._std
+        return np.asarray(self._session.run([self._output], {self._input: x})[0], dtype=np.float32)
+
+    def __repr__(self) -> str:
+        return f"OnnxClassifier({str(self.path)!r}, model={self.metadata['model']!r})"
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits.astype(np.float32) - logits.max(axis=1, keepdims=True)  # no overflow for large logits
+    e = np.exp(z)
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def _decode(raw: dict[str, str], path: Path) -> dict[str, Any]:
+    """JSON-decode every value; keys written by other tools may be plain strings and stay as they are."""
+    if "zoo.format" not in raw:
+        raise ZooError(f"{path} has no zoo metadata; export it with `zoo export`")
+    metadata: dict[str, Any] = {}
+    for key, value in raw.items():
+        try:
+            metadata[key] = json.loads(value)
+        except ValueError:
+            if key in REQUIRED:
+                raise ZooError(f"{path} has malformed zoo metadata ({key}); export it again") from None
+            metadata[key] = value
+    missing = [k for k in REQUIRED if k not in metadata]
+    if missing:
+        raise ZooError(
+            f"{path} has no zoo metadata ({', '.join(missing)} missing); export it with `zoo export`"
+        )
+    if metadata["zoo.format"] != FORMAT:
+        raise ZooError(
+            f"{path} is in format {metadata['zoo.format']!r} but this zoo reads {FORMAT!r}; "
+            "upgrade zoo or export the model again"
+        )
+    _check_values(metadata, path)
+    return metadata
+
+
+def _check_values(m: dict[str, Any], path: Path) -> None:
+    def bad(what: str) -> ZooError:
+        return ZooError(f"{path} has malformed zoo metadata ({what}); export it again")
+
+    names, shape, mean, std = m["class_names"], m["input_shape"], m["mean"], m["std"]
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise bad("class_names must be a non-empty list of strings")
+    if not (isinstance(shape, list) and len(shape) == 3 and all(isinstance(d, int) and d > 0 for d in shape)):
+        raise bad(f"input_shape must be [C, H, W], got {shape!r}")
+    for key, values in (("mean", mean), ("std", std)):
+        if not (
+            isinstance(values, list)
+            and len(values) == shape[0]
+            and all(isinstance(v, int | float) for v in values)
+        ):
+            raise bad(f"{key} must hold {shape[0]} numbers, got {values!r}")
+    if any(s <= 0 for s in std):
+        raise bad(f"std must be positive, got {std!r}")
+
+
+def _check_graph(session: Any, metadata: dict[str, Any], path: Path) -> None:
+    """The graph must take what the metadata promises; symbolic dims (the batch) match anything."""
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    if len(inputs) != 1 or not outputs:
+        raise ZooError(f"{path} must have one input and an output; export it with `zoo export`")
+    want = [None, *metadata["input_shape"]]
+    got = inputs[0].shape
+    if len(got) != 4 or any(isinstance(g, int) and g != w for g, w in zip(got[1:], want[1:], strict=True)):
+        raise ZooError(
+            f"{path} takes inputs of shape {got} but its metadata says "
+            f"(batch, {', '.join(map(str, want[1:]))}); export it again"
+        )
+    classes = outputs[0].shape[-1] if outputs[0].shape else None
+    if isinstance(classes, int) and classes != len(metadata["class_names"]):
+        raise ZooError(
+            f"{path} has {classes} outputs but its metadata lists "
+            f"{len(metadata['class_names'])} class names; export it again"
+        )
+
+
+def to_nchw(images: np.ndarray, input_shape: Sequence[int]) -> np.ndarray:
+    """A uint8 (N, C, H, W) view of `images`, or a UsageError naming what differs from the model's input."""
+    images = np.asarray(images)
+    if images.dtype != np.uint8:
+        raise UsageError(
+            f"images must be uint8 pixels (0..255), got {images.dtype}; "
+            "pass raw pixels, the model's normalisation is applied for you"
+        )
+    c, h, w = input_shape
+    shape = images.shape
+    if images.ndim == 2 and c == 1 and shape == (h, w):
+        return images[None, None]
+    if images.ndim == 3:
+        if shape == (c, h, w):
+            return images[None]
+        if shape == (h, w, c):
+            return images.transpose(2, 0, 1)[None]
+        if c == 1 and shape[1:] == (h, w):
+            return images[:, None]
+    if images.ndim == 4:
+        if shape[1:] == (c, h, w):
+            return images
+        if shape[1:] == (h, w, c):
+            return images.transpose(0, 3, 1, 2)
+    raise UsageError(_mismatch(shape, (c, h, w)))
+
+
+def _mismatch(shape: tuple[int, ...], input_shape: tuple[int, int, int]) -> str:
+    """Guess the layout of a shape that fits none, to say whether the size or the channels are wrong."""
+    c, h, w = input_shape
+    layouts = "(H,W), (N,H,W), (N,C,H,W) or (N,H,W,C)"
+    if len(shape) not in (2, 3, 4):
+        return f"images must have 2 to 4 dimensions, {layouts}; got shape {shape}"
+    if len(shape) == 2:
+        channels, size = 1, shape
+    elif shape[-1] <= 4 < min(shape[-3], shape[-2]):  # channels last
+        channels, size = shape[-1], shape[-3:-1]
+    else:
+        leading = shape[-3]
+        channels, size = (leading if len(shape) == 4 or (c > 1 and leading <= 4) else 1), shape[-2:]
+    if tuple(size) != (h, w):
+        return f"images are {size[0]}x{size[1]} but the model expects {h}x{w}; resize them (load_image does)"
+    if channels != c:
+        kind = "grayscale" if c == 1 else "RGB" if c == 3 else f"{c}-channel"
+        return f"images have {channels} channel(s) but the model expects {c} ({kind}); got shape {shape}"
+    return f"images of shape {shape} do not fit the model's input {c}x{h}x{w}; pass {layouts}"
+
+
+def load_image(path: str | os.PathLike, input_shape: Sequence[int], *, invert: bool = False) -> np.ndarray:
+    """Read any image PIL can open as uint8 (C, H, W) pixels in the model's size and colour mode.
+
+    Grayscale models get "L", others "RGB"; a different size is resized with bilinear filtering
+    (the aspect ratio is not kept: crop first for non-square photos). MNIST and Fashion-MNIST show
+    light objects on a black background: a photo of a dark object on white paper needs
+    `invert=True` (pixels -> 255 - pixels) or the model sees its negative and guesses badly."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    c, h, w = input_shape
+    if c not in (1, 3):
+        raise UsageError(f"load_image reads grayscale or RGB images; this model takes {c} channels")
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"{path} does not exist" if not path.exists() else f"{path} is not a file")
+    try:
+        with Image.open(path) as image:
+            image = ImageOps.exif_transpose(image)  # phone photos store their rotation in EXIF
+            image = image.convert("L" if c == 1 else "RGB")
+            if image.size != (w, h):
+                image = image.resize((w, h), Image.Resampling.BILINEAR)
+            pixels = np.asarray(image, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"{path} is not an image PIL can read ({reason})") from None
+    pixels = pixels[None] if c == 1 else pixels.transpose(2, 0, 1)
+    return np.ascontiguousarray(255 - pixels if invert else pixels)
+
+
+def classify_files(
+    classifier: OnnxClassifier, paths: Iterable[str | os.PathLike], *, invert: bool = False, top: int = 3
+) -> list[dict[str, Any]]:
+    """One plain dict per image file: path, label, class_name, probability and the `top` best classes."""
+    paths = [Path(p) for p in paths]
+    if not paths:
+        return []
+    images = np.stack([load_image(p, classifier.input_shape, invert=invert) for p in paths])
+    prediction = classifier.classify(images)
+    return [
+        {
+            "path": str(path),
+            "label": int(label),
+            "class_name": name,
+            "probability": float(probs[label]),
+            "top": [{"class_name": n, "probability": p} for n, p in best],
+        }
+        for path, label, name, probs, best in zip(
+            paths,
+            prediction.labels,
+            prediction.names,
+            prediction.probabilities,
+            prediction.top(top),
+            strict=True,
+        )
+    ]

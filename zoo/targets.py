@@ -1,0 +1,119 @@
+"""What `zoo export` (and later bench/report) act on: `best`, a study, a model name or a run directory."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from zoo import paths
+from zoo.checkpoint import RECORD, WEIGHTS, read_record
+from zoo.errors import CheckpointError, UsageError, ZooError
+from zoo.studies import default_storage_url, load_study, open_storage
+
+
+@dataclass
+class RunTarget:
+    run_dir: Path
+    name: str  # folder name for exports: <study>-t<trial> or the run directory's name
+    model: str
+    study: str | None = None
+    trial: int | None = None
+
+
+def _from_run_dir(path: Path) -> RunTarget:
+    record = read_record(path)
+    study, trial = record.get("study"), record.get("trial")
+    name = (
+        f"{study}-t{trial}"
+        if study is not None and trial is not None and record.get("retrained")
+        else path.name
+    )
+    return RunTarget(path, name, record["model"], study, trial)
+
+
+def _from_study(study: optuna.Study) -> RunTarget | None:
+    """The study's final (retrained) run when its weights exist, else its best trial that kept weights."""
+    final = study.user_attrs.get("final") or {}
+    if final.get("run_dir") and (Path(final["run_dir"]) / WEIGHTS).is_file():
+        return RunTarget(
+            Path(final["run_dir"]),
+            f"{study.study_name}-t{final['trial']}",
+            study.user_attrs.get("model", "?"),
+            study.study_name,
+            final["trial"],
+        )
+    complete = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.value is not None
+        and t.user_attrs.get("run_dir")
+        and (Path(t.user_attrs["run_dir"]) / WEIGHTS).is_file()
+    ]
+    if not complete:
+        return None
+    best = max(complete, key=lambda t: t.value)
+    return RunTarget(
+        Path(best.user_attrs["run_dir"]),
+        f"{study.study_name}-t{best.number}",
+        study.user_attrs.get("model", "?"),
+        study.study_name,
+        best.number,
+    )
+
+
+def _storage(url: str | None):
+    url = url or default_storage_url()
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        raise ZooError(
+            f"no studies yet ({url.removeprefix('sqlite:///')} does not exist); run `zoo tune MODEL` "
+            "first, or pass a run directory"
+        )
+    return open_storage(url, heartbeat=False)
+
+
+def resolve_targets(target: str, *, storage: str | None = None, study: str | None = None) -> list[RunTarget]:
+    path = Path(target)
+    if path.is_dir():
+        if not (path / RECORD).is_file():
+            raise CheckpointError(
+                f"{path} is not a run directory (no {RECORD}); pass a folder under {paths.runs_dir()}"
+            )
+        return [_from_run_dir(path)]
+    if "/" in target or target.startswith("."):
+        raise CheckpointError(f"{target} does not exist; pass a run directory, a study, a model or `best`")
+    from zoo.registry import list_models
+
+    store = _storage(storage)
+    names = [s.study_name for s in optuna.get_all_study_summaries(store, include_best_trial=False)]
+    if target == "best":
+        chosen = [study] if study else sorted(names)
+        if study and study not in names:
+            load_study(study, store)  # raises the helpful error
+    elif target in names:
+        chosen = [target]
+    elif target in list_models():
+        chosen = [
+            n
+            for n in names
+            if optuna.load_study(study_name=n, storage=store).user_attrs.get("model") == target
+        ]
+        if not chosen:
+            raise UsageError(
+                f"no study tunes {target}; run `zoo tune {target}` first, or pass a run directory"
+            )
+    else:
+        load_study(target, store)  # raises: no study named ... (lists the ones there are)
+        chosen = []
+    found = [t for n in chosen if (t := _from_study(optuna.load_study(study_name=n, storage=store)))]
+    if not found:
+        raise ZooError(
+            f"no completed trial with weights in {', '.join(chosen) or 'this storage'}; "
+            "run `zoo tune MODEL` until a trial completes"
+        )
+    if target in list_models() and len(found) > 1:
+        best = max(
+            found, key=lambda t: read_record(t.run_dir).get("metrics", {}).get("val", {}).get("accuracy", 0)
+        )
+        return [best]
+    return found
