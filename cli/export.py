@@ -41,7 +41,7 @@ def parity_table(report: dict, title: str) -> Table:
     if "int8" in report:
         r = report["int8"]
         table.add_row(
-            "int8", "", "", "", "", f"{r['accuracy']:.4f}", "", f"[green]{r['drop_points']:+.2f} pts[/]"
+            "int8", "", "", "", "", f"{r['accuracy']:.4f}", "", f"[green]{-r['drop_points']:+.2f} pts[/]"
         )
     return table
 
