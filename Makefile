@@ -27,11 +27,12 @@ test: install data postgres
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
-# A small study first (a few minutes on 2 cores), then the default recipe on the full data.
+# The whole journey: a small study (a few minutes on 2 cores), export its best model, benchmark it.
 demo: install data
 	$(BIN)/zoo tune fashion-cnn --study demo --trials 6 --epochs 2 --subset 10000 --retrain-epochs 5
 	$(BIN)/zoo studies
-	$(BIN)/zoo train fashion-cnn
+	$(BIN)/zoo export best --study demo --int8 --force
+	$(BIN)/zoo bench fashion-cnn
 
 clean-artifacts:
 	find artifacts -mindepth 1 ! -name README.md -delete

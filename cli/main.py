@@ -6,6 +6,7 @@ from typing import Annotated
 import typer
 
 import zoo
+from cli import bench as bench_commands
 from cli import data as data_commands
 from cli import export as export_commands
 from cli import models as models_commands
@@ -50,6 +51,7 @@ app.command("models")(models_commands.models)
 app.command("train")(train_commands.train)
 app.command("tune")(tune_commands.tune_command)
 app.command("export")(export_commands.export)
+app.command("bench")(bench_commands.bench)
 app.command("predict")(predict_commands.predict)
 app.add_typer(tune_commands.studies_app, name="studies")
 app.add_typer(data_commands.app, name="data")

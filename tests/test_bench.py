@@ -1,0 +1,149 @@
+"""zoo bench on a tiny exported model: sane figures, accuracy equal to an independent computation."""
+
+import json
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from cli.main import app
+from zoo import paths
+from zoo.bench import BenchOptions, run_bench, save_results
+from zoo.errors import UsageError, ZooError
+from zoo.export import ExportOptions, export_run
+from zoo.runs import train_run
+
+runner = CliRunner()
+QUICK = dict(batch_sizes=(1, 8), warmup=1, iters=5, min_seconds=0.0)
+
+
+@pytest.fixture(scope="module")
+def exported(fashion_small, tmp_path_factory):
+    """fashion-mlp trained 1 epoch on 2,700 images, exported (fp32 + int8) under a models folder."""
+    root = tmp_path_factory.mktemp("art")
+    run = train_run(
+        "fashion-mlp", {"epochs": 1, "subset": 3000}, data=fashion_small, run_dir=root / "runs" / "r"
+    )
+    export_run(run.run_dir, ExportOptions(out=root / "models" / "fashion-mlp" / "t0", int8=True))
+    return root
+
+
+@pytest.fixture
+def artifacts(exported, monkeypatch):
+    monkeypatch.setenv("ZOO_ARTIFACTS", str(exported))
+    paths.set_artifacts_dir(None)
+    return exported
+
+
+def test_figures_are_sane_and_accuracy_is_independent(artifacts, fashion_small):
+    report = run_bench(None, BenchOptions(runtimes=["onnxruntime", "torch-cpu"], **QUICK))
+    entries = {(r["runtime"], r["variant"]): r for r in report["results"]}
+    assert set(entries) == {("torch-cpu", "fp32"), ("onnxruntime", "fp32"), ("onnxruntime", "int8")}
+    for r in entries.values():
+        assert r["available"] and r["threads"] >= 1
+        assert [lat["batch_size"] for lat in r["latency"]] == [1, 8]
+        for lat in r["latency"]:
+            assert 0 < lat["p50_ms"] <= lat["p90_ms"] <= lat["p99_ms"]
+            assert lat["throughput_ips"] > 0 and lat["iterations"] >= 5 and lat["first_call_ms"] > 0
+    # independent: plain onnxruntime on the same images, normalised by hand from the file's metadata
+    model_path = artifacts / "models" / "fashion-mlp" / "t0" / "model.onnx"
+    meta = {p.key: json.loads(p.value) for p in onnx.load(str(model_path)).metadata_props}
+    pixels = fashion_small.test.images.numpy().astype(np.float32) / 255.0
+    x = ((pixels - meta["mean"][0]) / meta["std"][0]).astype(np.float32)
+    logits = ort.InferenceSession(str(model_path)).run(None, {"images": x})[0]
+    expected = float((logits.argmax(1) == fashion_small.test.labels.numpy()).mean())
+    assert entries[("onnxruntime", "fp32")]["accuracy"] == pytest.approx(expected, abs=1e-4)
+    assert entries[("onnxruntime", "fp32")]["agreement_with_torch_cpu"] >= 0.999
+    assert entries[("torch-cpu", "fp32")]["latency"][0]["speedup_vs_torch_cpu"] == pytest.approx(1.0)
+
+
+def test_results_are_saved(artifacts):
+    report = run_bench(None, BenchOptions(runtimes=["onnxruntime"], variants=("fp32",), **QUICK))
+    folder = save_results(report)
+    saved = json.loads((folder / "results.json").read_text())
+    assert saved["schema"] == "zoo.bench/1" and saved["results"][0]["confusion_png"].endswith(".png")
+    png = folder / saved["results"][0]["confusion_png"]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| fashion-mlp | onnxruntime | fp32 |" in (folder / "results.md").read_text()
+
+
+def test_all_reports_unavailable_runtimes_and_naming_one_is_an_error(artifacts):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    report = run_bench(None, BenchOptions(runtimes=["all"], variants=("fp32",), **QUICK))
+    assert "CUDA" in report["unavailable"]["torch-cuda"] or "cuda" in report["unavailable"]["torch-cuda"]
+    assert "onnxruntime-cuda" in report["unavailable"]
+    with pytest.raises(UsageError, match="torch-cuda is not available"):
+        run_bench(None, BenchOptions(runtimes=["torch-cuda"], **QUICK))
+
+
+def test_cli_tables_and_json(artifacts, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "220")
+    args = [
+        "bench",
+        "--runtime",
+        "onnxruntime",
+        "--runtime",
+        "torch-cpu",
+        "--batch-sizes",
+        "1,4",
+        "--warmup",
+        "1",
+        "--iters",
+        "3",
+        "--min-seconds",
+        "0",
+        "--variants",
+        "fp32",
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "Ankle boot" in result.stdout and "p99 ms" in result.stdout and "torch-cpu" in result.stdout
+    as_json = runner.invoke(app, [*args, "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    assert json.loads(as_json.stdout)["results"][0]["latency"][0]["p50_ms"] > 0
+
+
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        (["bench", "--runtime", "tensorrt"], 2, "unknown runtime"),
+        (["bench", "--batch-sizes", "1,x"], 2, "comma-separated integers"),
+        (["bench", "--variants", "int4"], 2, "unknown variant"),
+        (["bench", "nothing-here.onnx"], 2, "not an .onnx file"),
+    ],
+)
+def test_cli_bad_input(artifacts, args, code, message, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    result = runner.invoke(app, args)
+    assert result.exit_code == code, result.output
+    assert message in result.stderr and "Traceback" not in result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_empty_models_folder_says_export_first(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    result = runner.invoke(app, ["--artifacts", str(tmp_path), "bench"])
+    assert result.exit_code == 1 and "run `zoo export best` first" in result.stderr
+
+
+def test_onnx_without_metadata_or_with_the_wrong_shape(artifacts, tmp_path):
+    src = artifacts / "models" / "fashion-mlp" / "t0" / "model.onnx"
+    plain = onnx.load(str(src))
+    del plain.metadata_props[:]
+    onnx.save(plain, str(tmp_path / "plain.onnx"))
+    with pytest.raises(ZooError, match="no zoo metadata"):
+        run_bench(str(tmp_path / "plain.onnx"), BenchOptions(runtimes=["onnxruntime"], **QUICK))
+    wrong = onnx.load(str(src))
+    for p in wrong.metadata_props:
+        if p.key == "dataset":
+            p.value = json.dumps("cifar10")
+    onnx.save(wrong, str(tmp_path / "wrong.onnx"))
+    with pytest.raises(ZooError, match="not exported for this dataset"):
+        run_bench(str(tmp_path / "wrong.onnx"), BenchOptions(runtimes=["onnxruntime"], **QUICK))
+    (tmp_path / "junk.onnx").write_bytes(b"not a model")
+    with pytest.raises(ZooError, match="not a valid ONNX model"):
+        run_bench(str(tmp_path / "junk.onnx"), BenchOptions(runtimes=["onnxruntime"], **QUICK))
