@@ -190,3 +190,9 @@ def test_cli_tune_then_studies(tmp_path, monkeypatch):
     )
     assert table.exit_code == 0, table.output
     assert "best trial" in table.stdout and "Ankle boot" in table.stdout
+
+
+@pytest.mark.parametrize("sampler", ["random", "gp", "cmaes"])
+def test_other_samplers_run(sampler):
+    tune(TuneConfig(**TINY, trials=2, sampler=sampler, pruner="none"))
+    assert [t.state for t in _study().trials] == [TrialState.COMPLETE, TrialState.COMPLETE]
