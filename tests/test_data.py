@@ -21,22 +21,13 @@ from zoo.data import (
     load_raw,
 )
 from zoo.errors import DataError, UsageError
-from zoo.paths import data_cache_dir, set_artifacts_dir
+from zoo.paths import data_cache_dir
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 needs_fashion = pytest.mark.skipif(
     not all((FASHION_DIR / f"{n}.gz").is_file() for n in fakedata.IDX_NAMES.values()),
     reason="Fashion-MNIST not installed (apt-get install -y dataset-fashion-mnist)",
 )
-
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    """Every test gets its own artifacts folder and no ZOO_DATA_DIR, so nothing leaks in or out."""
-    monkeypatch.delenv("ZOO_DATA_DIR", raising=False)
-    set_artifacts_dir(tmp_path / "artifacts")
-    yield
-    set_artifacts_dir(None)
 
 
 def data_error(fn, *args, **kwargs) -> str:

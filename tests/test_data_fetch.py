@@ -14,18 +14,10 @@ import pytest
 from zoo.data import dataset_status, fetch, find_dataset, load
 from zoo.data.catalog import FileSpec, get_spec
 from zoo.errors import DataError
-from zoo.paths import data_cache_dir, set_artifacts_dir
+from zoo.paths import data_cache_dir
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 GZ_NAMES = [f"{n}.gz" for n in fakedata.IDX_NAMES.values()]
-
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.delenv("ZOO_DATA_DIR", raising=False)
-    set_artifacts_dir(tmp_path / "artifacts")
-    yield
-    set_artifacts_dir(None)
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):

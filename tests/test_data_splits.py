@@ -10,15 +10,6 @@ import torch
 from zoo.data import DataSplits, Normalizer, Split, iterate_batches, load, load_raw
 from zoo.data.loading import content_sha256
 from zoo.errors import UsageError
-from zoo.paths import set_artifacts_dir
-
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.delenv("ZOO_DATA_DIR", raising=False)
-    set_artifacts_dir(tmp_path / "artifacts")
-    yield
-    set_artifacts_dir(None)
 
 
 @pytest.fixture(scope="module")
