@@ -7,6 +7,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from cliutil import assert_clean_error
 from typer.testing import CliRunner
 
 from cli.main import app
@@ -119,9 +120,7 @@ def test_cli_tables_and_json(artifacts, monkeypatch):
 def test_cli_bad_input(artifacts, args, code, message, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
     result = runner.invoke(app, args)
-    assert result.exit_code == code, result.output
-    assert message in result.stderr and "Traceback" not in result.output
-    assert len(result.stderr.strip().splitlines()) == 1
+    assert_clean_error(result, code, message)
 
 
 def test_empty_models_folder_says_export_first(tmp_path, monkeypatch):

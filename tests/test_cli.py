@@ -1,6 +1,7 @@
 import json
 
 import pytest
+from cliutil import assert_clean_error
 from typer.testing import CliRunner
 
 from cli.main import app
@@ -88,10 +89,7 @@ def test_train_json(fashion_small, tmp_path):
 )
 def test_bad_input_is_one_line_and_nonzero(args, code, message, tmp_path):
     result = runner.invoke(app, ["--artifacts", str(tmp_path), *args])
-    assert result.exit_code == code, result.output
-    assert message in result.stderr
-    assert "Traceback" not in result.output
-    assert len(result.stderr.strip().splitlines()) == 1
+    assert_clean_error(result, code, message)
     assert not (tmp_path / "runs").exists()
 
 

@@ -6,6 +6,7 @@ import fakedata
 import numpy as np
 import onnx
 import pytest
+from cliutil import assert_clean_error
 from typer.testing import CliRunner
 
 from cli.main import app
@@ -171,9 +172,7 @@ def test_cli_export_best_from_a_study(tmp_path, monkeypatch, fashion_small):
 def test_cli_export_bad_input(args, code, message, tmp_path, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
     result = runner.invoke(app, ["--artifacts", str(tmp_path / "a"), *args])
-    assert result.exit_code == code, result.output
-    assert message in result.stderr and "Traceback" not in result.output
-    assert len(result.stderr.strip().splitlines()) == 1
+    assert_clean_error(result, code, message)
     assert not (tmp_path / "a" / "models").exists()
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from cliutil import assert_clean_error
 from optuna.trial import TrialState
 from typer.testing import CliRunner
 
@@ -149,9 +150,7 @@ def test_a_study_of_another_model_is_refused():
 def test_bad_input_is_one_clear_line_and_writes_nothing(args, code, message, tmp_path, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
     result = runner.invoke(app, ["--artifacts", str(tmp_path / "a"), *args])
-    assert result.exit_code == code, result.output
-    assert message in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert_clean_error(result, code, message)
     assert not (tmp_path / "a" / "runs").exists()
     if args[0] == "tune":
         assert not (tmp_path / "a" / "zoo.db").exists()
