@@ -45,11 +45,17 @@ def list_datasets(
             if f is None:
                 table.add_row(name_cell, where_cell, "", "", "")
                 continue
-            size = f"{f.size / 1e6:.1f} MB" if f.size is not None else ""
+            size = _size(f.size)
             style = _CHECK_STYLE.get(f.checksum, "")
             table.add_row(name_cell, where_cell, f.name, size, f"[{style}]{f.checksum}[/]")
         table.add_section()
     out.print(table)
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return ""
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"
 
 
 def _status_dict(status) -> dict:

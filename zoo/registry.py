@@ -100,12 +100,17 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def search_space_params(spec: ModelSpec) -> dict[str, Any]:
-    """The Optuna distributions the search space declares (sampled once in memory, nothing stored)."""
+def search_space_params(spec: ModelSpec, samples: int = 32) -> dict[str, Any]:
+    """Every Optuna distribution the define-by-run space can declare, conditional ones included,
+    found by sampling it in memory (nothing is stored)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    trial = study.ask()
-    spec.search_space(trial)
-    return dict(trial.distributions)
+    names: dict[str, Any] = {}
+    for _ in range(samples):
+        trial = study.ask()
+        spec.search_space(trial)
+        names.update(trial.distributions)
+        study.tell(trial, 0.0)
+    return names

@@ -23,9 +23,9 @@ from zoo.checkpoint import WEIGHTS, update_record
 from zoo.config import TRAIN_KEYS, default_for, parse_value, resolve
 from zoo.data import DataSplits, load
 from zoo.errors import TrainingDiverged, UsageError
-from zoo.registry import ModelSpec, get_spec
+from zoo.registry import ModelSpec, get_spec, search_space_params
 from zoo.runs import RunResult, train_run
-from zoo.studies import open_storage, quiet_optuna
+from zoo.studies import open_storage
 from zoo.train import EpochStats
 
 SAMPLERS = ("tpe", "random", "grid", "gp", "cmaes")
@@ -79,21 +79,6 @@ class TuneResult:
 # ---------------------------------------------------------------- search space and fixed values
 
 
-def search_param_names(
-    spec: ModelSpec, samples: int = 32
-) -> dict[str, optuna.distributions.BaseDistribution]:
-    """Every parameter the define-by-run space can declare (conditional ones included), by sampling it."""
-    quiet_optuna()
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    names: dict[str, optuna.distributions.BaseDistribution] = {}
-    for _ in range(samples):
-        trial = study.ask()
-        spec.search_space(trial)
-        names.update(trial.distributions)
-        study.tell(trial, 0.0)
-    return names
-
-
 def _like(distribution: optuna.distributions.BaseDistribution) -> Any:
     if isinstance(distribution, optuna.distributions.CategoricalDistribution):
         return distribution.choices[0]
@@ -107,7 +92,7 @@ def split_fixed(spec: ModelSpec, assignments: dict[str, str]) -> tuple[dict[str,
 
     A name of the search space (e.g. `lr`, `conv_blocks`, `filters_1`) is pinned so the sampler stops
     exploring it; any other architecture or training key overrides what the search space produces."""
-    space = search_param_names(spec)
+    space = search_space_params(spec)
     pinned, overrides = {}, {}
     for key, text in assignments.items():
         if key in space:
