@@ -11,6 +11,7 @@ from cli import data as data_commands
 from cli import export as export_commands
 from cli import models as models_commands
 from cli import predict as predict_commands
+from cli import report as report_commands
 from cli import train as train_commands
 from cli import tune as tune_commands
 from zoo import paths
@@ -53,6 +54,7 @@ app.command("tune")(tune_commands.tune_command)
 app.command("export")(export_commands.export)
 app.command("bench")(bench_commands.bench)
 app.command("predict")(predict_commands.predict)
+app.command("report")(report_commands.report)
 app.add_typer(tune_commands.studies_app, name="studies")
 app.add_typer(data_commands.app, name="data")
 

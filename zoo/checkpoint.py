@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from zoo.errors import CheckpointError, ZooError
-from zoo.fileio import write_json_atomic
+from zoo.fileio import umask, write_json_atomic
 
 WEIGHTS = "weights.safetensors"
 RECORD = "run.json"
@@ -45,6 +45,7 @@ def save_run(run_dir: str | os.PathLike, model: nn.Module, record: dict[str, Any
         save_file(_state_for_saving(model), tmp / WEIGHTS, metadata={"format": FORMAT})
         record = {"format": FORMAT, **record, "weights_sha256": sha256_file(tmp / WEIGHTS)}
         write_json_atomic(tmp / RECORD, record)
+        os.chmod(tmp, 0o777 & ~umask())  # mkdtemp makes 0700 folders
         os.replace(tmp, run_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

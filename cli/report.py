@@ -1,0 +1,37 @@
+"""`zoo report TARGET`: plots and one self-contained HTML page per run."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli.console import err, expected_errors, out
+
+
+@expected_errors
+def report(
+    target: Annotated[str, typer.Argument(help="best, a study, a model name or a run directory.")] = "best",
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default artifacts/reports/<name>/).")
+    ] = None,
+    study: Annotated[str | None, typer.Option(help="With `best`: only this study.")] = None,
+    storage: Annotated[str | None, typer.Option(help="Study storage URL (default artifacts/zoo.db).")] = None,
+    image_index: Annotated[int, typer.Option(help="Test image whose feature maps are shown.")] = 0,
+    data_dir: Annotated[Path | None, typer.Option(help="Folder with the dataset's files.")] = None,
+) -> None:
+    """Write learning curves, confusion matrix, filters, feature maps, examples, study and benchmark plots
+    into one HTML page per run; print each page's path."""
+    # Imported here: matplotlib and friends cost a noticeable start-up time every other command would pay.
+    from zoo.report import report_targets
+
+    reports = report_targets(
+        target,
+        out=out_dir,
+        storage=storage,
+        study=study,
+        image_index=image_index,
+        data_dir=data_dir,
+        on_start=lambda t: err.print(f"reporting {t.model} from {t.run_dir}", highlight=False),
+    )
+    for path in reports:
+        out.print(str(path), highlight=False, soft_wrap=True)

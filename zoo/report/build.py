@@ -1,0 +1,230 @@
+"""One report per run: gather the run's sections, write the PNGs and report.html into the report folder."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from zoo import paths
+from zoo.checkpoint import load_run
+from zoo.data import Normalizer, load_raw
+from zoo.errors import UsageError
+from zoo.fileio import write_bytes_atomic, write_text_atomic
+from zoo.metrics import classification_metrics
+from zoo.report import figures
+from zoo.report.bench import bench_section
+from zoo.report.page import Image, Note, Paragraphs, Section, Table, render
+from zoo.report.study import study_section
+from zoo.targets import RunTarget, resolve_targets
+from zoo.train import predict_logits
+
+EXAMPLES = 16  # correctly and wrongly classified test images shown, each
+
+
+@dataclass
+class Evaluated:
+    """The test set with this run's predictions: what every data-dependent section needs."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    preds: torch.Tensor
+    metrics: dict
+
+
+def _evaluate(model: nn.Module, record: dict, data_dir: str | Path | None) -> Evaluated:
+    # load_raw: the official test set is the same for every split/subset, so no need to rebuild the split
+    _, test, _ = load_raw(record["dataset"], data_dir)
+    norm = record["normalization"]
+    logits = predict_logits(model, test.images, Normalizer(norm["mean"], norm["std"]))
+    stored = record.get("metrics", {}).get("test")
+    # Prefer the metrics recorded at training time (what `zoo train` printed); tuning trials have none.
+    metrics = stored or classification_metrics(logits, test.labels, record["class_names"])
+    return Evaluated(test.images, test.labels, logits.argmax(1), metrics)
+
+
+def _conv_layers(model: nn.Module) -> list[nn.Conv2d]:
+    return [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+
+
+def _run_sections(model: nn.Module, record: dict, ev: Evaluated, image_index: int) -> list[Section]:
+    names = record["class_names"]
+    metrics = ev.metrics
+    sections = []
+
+    curves = Section("learning-curves", "Learning curves")
+    if record.get("history"):
+        curves.parts.append(
+            Image(
+                "learning-curves.png",
+                "Loss and accuracy per epoch",
+                figures.learning_curves(record["history"]),
+            )
+        )
+    else:
+        curves.parts.append(Note("The run recorded no epochs."))
+    sections.append(curves)
+
+    cm = metrics["confusion_matrix"]
+    sections.append(
+        Section(
+            "confusion",
+            "Confusion matrix",
+            [
+                Image(
+                    "confusion.png",
+                    "Rows: true class, columns: predicted",
+                    figures.confusion_matrix(cm, names),
+                )
+            ],
+        )
+    )
+
+    rows = [
+        [n, c["precision"], c["recall"], c["f1"], int(c["support"])] for n, c in metrics["per_class"].items()
+    ]
+    for label, key in (("macro avg", "macro_avg"), ("weighted avg", "weighted_avg")):
+        if key in metrics:
+            avg = metrics[key]
+            rows.append([label, avg["precision"], avg["recall"], avg["f1"], int(avg["support"])])
+    sections.append(
+        Section(
+            "per-class",
+            "Per-class precision, recall and F1",
+            [Table(["class", "precision", "recall", "f1", "support"], rows)],
+        )
+    )
+
+    pairs = figures.confused_pairs(cm, names)
+    sections.append(
+        Section(
+            "confused-pairs",
+            "Most confused pairs",
+            [Paragraphs(pairs) if pairs else Note("No mistakes on the test set.")],
+        )
+    )
+
+    convs = _conv_layers(model)
+    has_features = isinstance(getattr(model, "features", None), nn.Sequential) and len(model.features) > 0
+    if convs:
+        filters = [
+            Image("filters.png", "Filters of the first conv layer", figures.first_conv_filters(convs[0]))
+        ]
+    else:
+        filters = [Note(f"{record['model']} has no convolutional layers, so there are no filters to show.")]
+    sections.append(Section("filters", "First-layer filters", filters))
+
+    if convs and has_features:
+        norm = record["normalization"]
+        image = ev.images[image_index : image_index + 1]
+        outputs = figures.block_outputs(model, Normalizer(norm["mean"], norm["std"])(image))
+        caption = (
+            f"Test image {image_index} (true: {names[ev.labels[image_index]]}, "
+            f"predicted: {names[ev.preds[image_index]]})"
+        )
+        maps = [Image("feature-maps.png", caption, figures.feature_maps(image[0], outputs))]
+    else:
+        maps = [Note(f"{record['model']} has no conv blocks, so there are no feature maps to show.")]
+    sections.append(Section("feature-maps", "Feature maps", maps))
+
+    example_parts = []
+    for ok, title, filename in (
+        (True, "Correctly classified", "correct.png"),
+        (False, "Misclassified", "wrong.png"),
+    ):
+        idx = torch.nonzero((ev.preds == ev.labels) == ok).flatten()[:EXAMPLES]
+        if len(idx):
+            png = figures.examples(
+                ev.images[idx], ev.labels[idx].tolist(), ev.preds[idx].tolist(), names, title
+            )
+            example_parts.append(Image(filename, f"{title} test images (first {len(idx)})", png))
+        else:
+            example_parts.append(Note(f"No {title.lower()} test images."))
+    sections.append(Section("examples", "Examples", example_parts))
+
+    sections.append(
+        Section(
+            "weights",
+            "Weights and biases",
+            [Image("weights.png", "Per Conv2d/Linear layer", figures.weight_histograms(model))],
+        )
+    )
+    return sections
+
+
+def build_report(
+    run_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    target: RunTarget | None = None,
+    storage: str | None = None,
+    image_index: int = 0,
+    data_dir: str | Path | None = None,
+) -> Path:
+    """Write the PNGs and a self-contained report.html for one run into `out_dir`; return report.html."""
+    if isinstance(image_index, bool) or not isinstance(image_index, int) or image_index < 0:
+        raise UsageError(f"image index must be a non-negative integer, got {image_index!r}")
+    model, record = load_run(run_dir)
+    ev = _evaluate(model, record, data_dir)
+    if image_index >= len(ev.images):
+        raise UsageError(
+            f"image index {image_index} is out of range; the test set has {len(ev.images)} images"
+        )
+    study = target.study if target else record.get("study")
+    sections = _run_sections(model, record, ev, image_index)
+    sections.append(study_section(study, storage))
+    sections.append(bench_section(record["model"]))
+
+    summary = Table(
+        ["model", "dataset", "parameters", "test accuracy", "test log loss", "run"],
+        [
+            [
+                record["model"],
+                record["dataset"],
+                record.get("num_params"),
+                ev.metrics["accuracy"],
+                ev.metrics.get("log_loss"),
+                str(run_dir),
+            ]
+        ],
+    )
+    page = render(
+        f"zoo report: {target.name if target else Path(run_dir).name} ({record['model']})", summary, sections
+    )
+    out_dir = Path(out_dir)
+    # Each file is written atomically, report.html last: a reader never sees a page without its figures.
+    for section in sections:
+        for image in section.images():
+            write_bytes_atomic(out_dir / image.filename, image.png)
+    report = out_dir / "report.html"
+    write_text_atomic(report, page)
+    return report
+
+
+def report_targets(
+    target: str,
+    *,
+    out: str | Path | None = None,
+    storage: str | None = None,
+    study: str | None = None,
+    image_index: int = 0,
+    data_dir: str | Path | None = None,
+    on_start=None,
+) -> list[Path]:
+    """Resolve TARGET like `zoo export` and report each run: artifacts/reports/<name>/ by default, or
+    `out` (one run) / `out/<name>` (several). `on_start(RunTarget)` lets a front end show progress."""
+    targets = resolve_targets(target, storage=storage, study=study)
+    reports = []
+    for t in targets:
+        if out is None:
+            folder = paths.artifacts_dir() / "reports" / t.name
+        else:
+            folder = Path(out) if len(targets) == 1 else Path(out) / t.name
+        if on_start:
+            on_start(t)
+        reports.append(
+            build_report(
+                t.run_dir, folder, target=t, storage=storage, image_index=image_index, data_dir=data_dir
+            )
+        )
+    return reports
