@@ -126,3 +126,18 @@ def test_a_stack_that_shrinks_to_nothing_is_refused():
 def test_list_models_pattern():
     assert list_models("fashion-*") == [n for n in ALL if n.startswith("fashion-")]
     assert list_models("nothing-*") == []
+
+
+def test_classic_variants_match_their_provenance():
+    from zoo.tune import grid_size
+
+    better = create_model("fashion-cnn-better")
+    head = list(better.classifier)
+    assert sum(isinstance(m, torch.nn.Dropout) for m in head) == 2 and isinstance(head[-1], torch.nn.Linear)
+    assert not any(isinstance(m, torch.nn.Dropout) for m in create_model("fashion-cnn-baseline").modules())
+    assert get_spec("fashion-cnn-baseline").train["optimizer"] == "sgd"
+    assert grid_size(get_spec("fashion-cnn2-grid").grid) == 16
+    mlp4 = get_spec("fashion-mlp4")
+    assert mlp4.hparams["hidden"] == (448, 32, 32, 32) and mlp4.train["patience"] == 10
+    assert get_spec("fashion-cnn3-aug").train["augment_classes"] == (2, 6)
+    assert get_spec("mnist-cnn-l2").train["weight_decay"] == 1e-4

@@ -1,0 +1,216 @@
+"""The classic Fashion-MNIST / MNIST studies people reproduce by hand, as registered variants.
+
+Each entry names what it reproduces. They reuse the CNN and MLP families; only defaults, recipes and
+search spaces differ. All use logits + cross-entropy (the same as log-softmax + NLL loss), never a softmax
+before the loss, and are tested on the test split, never on the training set.
+"""
+
+from typing import Any
+
+from zoo.models.cnn import CNN_DEFAULTS, build_cnn
+from zoo.models.mlp import build_mlp
+from zoo.registry import ModelSpec, register_model
+
+
+def grid_space(grid: dict[str, list]):
+    """A search space that is exactly a grid: TPE/random draw from the points `--sampler grid` runs."""
+
+    def space(trial) -> dict[str, Any]:
+        return {key: trial.suggest_categorical(key, values) for key, values in grid.items()}
+
+    return space
+
+
+def _regularisation_space(trial) -> dict[str, Any]:
+    return dict(
+        dense_dropout=trial.suggest_float("dense_dropout", 0.0, 0.6),
+        lr=trial.suggest_float("lr", 1e-4, 1e-2, log=True),
+        weight_decay=trial.suggest_float("weight_decay", 1e-6, 1e-3, log=True),
+    )
+
+
+# Two conv layers with pooling and two dense hidden layers, as in the Keras tutorials these come from.
+_TWO_CONV = dict(
+    CNN_DEFAULTS,
+    filters=(32, 64),
+    kernel_size=3,
+    padding="valid",
+    batch_norm=False,
+    dropout=0.0,
+    dense_units=(128, 64),
+    dense_dropout=0.0,
+    init="glorot",
+)
+
+register_model(
+    ModelSpec(
+        name="fashion-cnn-baseline",
+        family="cnn",
+        dataset="fashion-mnist",
+        builder=build_cnn,
+        hparams=dict(_TWO_CONV),
+        train=dict(optimizer="sgd", lr=1e-3, batch_size=64, epochs=20),
+        search_space=_regularisation_space,
+        provenance="classic unregularised baseline: 2 conv layers (32, 64 @3x3) + max pooling, dense 128-64, "
+        "no regularisation, plain SGD lr 1e-3, 20 epochs, negative log-likelihood loss",
+    )
+)
+
+register_model(
+    ModelSpec(
+        name="fashion-cnn-better",
+        family="cnn",
+        dataset="fashion-mnist",
+        builder=build_cnn,
+        hparams=dict(_TWO_CONV, dense_dropout=(0.5, 0.5)),
+        train=dict(optimizer="adam", lr=1e-4, batch_size=64, epochs=40),
+        search_space=_regularisation_space,
+        provenance="the baseline improved: dropout 0.5 on both dense hidden layers (not the output), "
+        "Adam lr 1e-4, 40 epochs",
+    )
+)
+
+CNN2_GRID = {"lr": [0.01, 0.001], "epochs": [5, 10], "dropout": [0.3, 0.5], "optimizer": ["adam", "sgd"]}
+
+register_model(
+    ModelSpec(
+        name="fashion-cnn2-grid",
+        family="cnn",
+        dataset="fashion-mnist",
+        builder=build_cnn,
+        hparams=dict(
+            CNN_DEFAULTS,
+            filters=(32, 64),
+            kernel_size=3,
+            batch_norm=False,
+            dropout=0.3,
+            dense_units=(128,),
+            dense_dropout=0.3,
+        ),
+        train=dict(optimizer="adam", lr=1e-3, batch_size=64, epochs=10),
+        search_space=grid_space(CNN2_GRID),
+        grid=CNN2_GRID,
+        provenance="the classic manual grid search: 2 conv layers, max pooling, dropout, dense layers; "
+        "lr {0.01, 0.001} x epochs {5, 10} x dropout {0.3, 0.5} x optimizer {Adam, SGD}",
+    )
+)
+
+
+def _mlp4_space(trial) -> dict[str, Any]:
+    return dict(
+        dropout=(trial.suggest_float("dropout", 0.0, 0.5), 0.0, 0.0, 0.0),
+        lr=trial.suggest_float("lr", 1e-5, 1e-3, log=True),
+    )
+
+
+def _optimiser_space(trial) -> dict[str, Any]:
+    return dict(
+        lr=trial.suggest_float("lr", 1e-4, 1e-2, log=True),
+        weight_decay=trial.suggest_float("weight_decay", 1e-6, 1e-3, log=True),
+    )
+
+
+register_model(
+    ModelSpec(
+        name="fashion-mlp4",
+        family="mlp",
+        dataset="fashion-mnist",
+        builder=build_mlp,
+        hparams=dict(
+            hidden=(448, 32, 32, 32),
+            activation="gelu",
+            dropout=(0.3, 0.0, 0.0, 0.0),
+            batch_norm=False,
+            init="default",
+        ),
+        train=dict(optimizer="adam", lr=1e-4, batch_size=128, epochs=100, val_fraction=0.2, patience=10),
+        search_space=_mlp4_space,
+        provenance="dense 448-32-32-32 GELU, dropout 0.3 after the first layer only, Adam lr 1e-4, "
+        "20% validation split, early stopping on validation loss with patience 10, up to 100 epochs",
+    )
+)
+
+
+def _cnn3_space(trial) -> dict[str, Any]:
+    return dict(
+        filters=(
+            trial.suggest_categorical("filters_1", [16, 32]),
+            trial.suggest_categorical("filters_2", [32, 64]),
+            trial.suggest_categorical("filters_3", [64, 128]),
+        ),
+        kernel_size=tuple(trial.suggest_categorical(f"kernel_{i}", [3, 4]) for i in (1, 2, 3)),
+        dropout=(0.0, trial.suggest_float("dropout_2", 0.0, 0.4), trial.suggest_float("dropout_3", 0.0, 0.4)),
+        dense_units=(trial.suggest_int("dense_units", 128, 512, step=64),),
+        dense_dropout=trial.suggest_float("dense_dropout", 0.0, 0.4),
+        lr=trial.suggest_categorical("lr", [1e-3, 1e-4]),
+    )
+
+
+_CNN3 = dict(
+    CNN_DEFAULTS,
+    filters=(16, 32, 128),
+    kernel_size=3,
+    batch_norm=False,
+    dropout=(0.0, 0.2, 0.4),
+    dense_units=(128,),
+    dense_dropout=0.2,
+)
+
+register_model(
+    ModelSpec(
+        name="fashion-cnn3",
+        family="cnn",
+        dataset="fashion-mnist",
+        builder=build_cnn,
+        hparams=dict(_CNN3),
+        train=dict(optimizer="adam", lr=1e-4, batch_size=64, epochs=30),
+        search_space=_cnn3_space,
+        provenance="3 conv blocks with max pooling at its tuned point: 16@3x3, 32@3x3 + dropout 0.2, "
+        "128@3x3 + dropout 0.4, dense 128 + dropout 0.2, Adam lr 1e-4",
+    )
+)
+
+register_model(
+    ModelSpec(
+        name="fashion-cnn3-aug",
+        family="cnn",
+        dataset="fashion-mnist",
+        builder=build_cnn,
+        hparams=dict(_CNN3),
+        train=dict(
+            optimizer="adam",
+            lr=1e-4,
+            batch_size=64,
+            epochs=30,
+            augment_classes=(2, 6),
+            augment_rotation=10.0,
+            augment_translate=2,
+            augment_hflip=True,
+        ),
+        search_space=_cnn3_space,
+        provenance="fashion-cnn3 trained with augmentation (rotation, shifts, flips) of the two most "
+        "confused classes only, Pullover and Shirt; zoom is approximated by shifts",
+    )
+)
+
+register_model(
+    ModelSpec(
+        name="mnist-cnn-l2",
+        family="cnn",
+        dataset="mnist",
+        builder=build_cnn,
+        hparams=dict(
+            CNN_DEFAULTS,
+            filters=(10, 20),
+            kernel_size=5,
+            padding="valid",
+            batch_norm=False,
+            dropout=(0.0, 0.5),
+            dense_units=(50,),
+            dense_dropout=0.5,
+        ),
+        train=dict(optimizer="adam", lr=1e-3, weight_decay=1e-4, batch_size=100, epochs=10),
+        search_space=_optimiser_space,
+        provenance="mnist-cnn with L2 regularisation (weight decay 1e-4)",
+    )
+)
