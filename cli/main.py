@@ -7,6 +7,7 @@ import typer
 
 import zoo
 from cli import bench as bench_commands
+from cli import compare as compare_commands
 from cli import data as data_commands
 from cli import export as export_commands
 from cli import models as models_commands
@@ -53,6 +54,7 @@ app.command("train")(train_commands.train)
 app.command("tune")(tune_commands.tune_command)
 app.command("export")(export_commands.export)
 app.command("bench")(bench_commands.bench)
+app.command("compare")(compare_commands.compare)
 app.command("predict")(predict_commands.predict)
 app.command("report")(report_commands.report)
 app.add_typer(tune_commands.studies_app, name="studies")

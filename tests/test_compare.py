@@ -1,0 +1,66 @@
+"""zoo compare: runs, variants and exports side by side."""
+
+import json
+
+import pytest
+from cliutil import assert_clean_error
+from typer.testing import CliRunner
+
+from cli.main import app
+from zoo import paths
+from zoo.compare import compare
+from zoo.export import ExportOptions, export_run
+from zoo.runs import train_run
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def two_runs(fashion_small):
+    root = paths.runs_dir() / "fashion-mlp"
+    a = train_run(
+        "fashion-mlp", {"epochs": 1, "hidden": (32,)}, data=fashion_small, run_dir=root / "a"
+    ).run_dir
+    b = train_run(
+        "fashion-mlp", {"epochs": 2, "hidden": (128,)}, data=fashion_small, run_dir=root / "b"
+    ).run_dir
+    return a, b
+
+
+def test_compare_runs_and_an_export(two_runs):
+    a, b = two_runs
+    export_run(b, ExportOptions(out=paths.artifacts_dir() / "models" / "fashion-mlp" / "b"))
+    result = compare([str(a), "fashion-mlp", str(paths.artifacts_dir() / "models" / "fashion-mlp" / "b")])
+    labels = [e["label"] for e in result["entries"]]
+    assert labels[0].endswith(":a") and labels[1].endswith(":b")  # the variant resolves to its latest run
+    assert [e["kind"] for e in result["entries"]] == ["run", "run", "onnx"]
+    assert result["entries"][1]["accuracy"] == pytest.approx(result["entries"][2]["accuracy"], abs=1e-3)
+    assert all(e["latency_ms"] > 0 for e in result["entries"])
+    assert (
+        set(result["f1_difference"]) == set(result["entries"][0]["f1"]) and len(result["most_different"]) == 3
+    )
+    spread = result["f1_difference"][result["most_different"][0]]
+    assert spread == max(result["f1_difference"].values())
+
+
+def test_cli_compare(two_runs, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    a, b = two_runs
+    result = runner.invoke(app, ["compare", str(a), str(b), "--no-latency"])
+    assert result.exit_code == 0, result.output
+    assert "Ankle boot" in result.stdout and "differ most on" in result.stdout
+    as_json = json.loads(runner.invoke(app, ["compare", str(a), str(b), "--no-latency", "--json"]).stdout)
+    assert as_json["entries"][0]["latency_ms"] is None
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["compare", "fashion-mlp"], "at least two"),
+        (["compare", "nothing", "else"], "is not a run directory"),
+        (["compare", "fashion-cnn", "fashion-mlp"], "no trained run of fashion-cnn"),
+    ],
+)
+def test_cli_compare_bad_input(args, message, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    assert_clean_error(runner.invoke(app, args), 2, message)

@@ -1,0 +1,131 @@
+"""`zoo compare A B ...`: variants, run directories or exported models side by side."""
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from zoo import paths
+from zoo.bench import BenchOptions, latency, onnx_runner, torch_runner
+from zoo.checkpoint import RECORD, WEIGHTS, load_run, read_record
+from zoo.data import Normalizer, load
+from zoo.errors import UsageError
+from zoo.metrics import classification_metrics
+from zoo.train import predict_logits
+
+
+@dataclass
+class Entry:
+    label: str
+    kind: str  # run | onnx
+    model: str
+    dataset: str
+    accuracy: float
+    f1: dict[str, float]
+    num_params: int | None
+    train_seconds: float | None
+    latency_ms: float | None  # batch-1 p50 on the CPU (torch eager for runs, onnxruntime for exports)
+
+
+def _latest_run(model: str) -> Path:
+    folder = paths.runs_dir() / model
+    runs = (
+        sorted(
+            (p for p in folder.glob("*") if (p / RECORD).is_file() and (p / WEIGHTS).is_file()),
+            key=lambda p: p.stat().st_mtime,
+        )
+        if folder.is_dir()
+        else []
+    )
+    if not runs:
+        raise UsageError(f"no trained run of {model} under {folder}; run `zoo train {model}` first")
+    return runs[-1]
+
+
+def _kind(arg: str) -> tuple[str, Path]:
+    path = Path(arg)
+    if path.suffix == ".onnx" and path.is_file():
+        return "onnx", path
+    if path.is_dir() and (path / "model.onnx").is_file():
+        return "onnx", path / "model.onnx"
+    if path.is_dir() and (path / RECORD).is_file():
+        return "run", path
+    from zoo.registry import list_models
+
+    if arg in list_models():
+        return "run", _latest_run(arg)
+    raise UsageError(
+        f"{arg} is not a run directory, an exported model (.onnx or its folder) or a trained variant"
+    )
+
+
+def entry(arg: str, *, data_dir: str | None = None, measure_latency: bool = True) -> Entry:
+    kind, path = _kind(arg)
+    options = BenchOptions(warmup=20, iters=200, min_seconds=0.3)
+    if kind == "run":
+        record = read_record(path)
+        metrics = record.get("metrics", {}).get("test")
+        model, _ = load_run(path)
+        data = None
+        if metrics is None:  # a tuning trial: evaluate once on the test set
+            data = load(record["dataset"], data_dir=data_dir)
+            norm = Normalizer(record["normalization"]["mean"], record["normalization"]["std"])
+            logits = predict_logits(model, data.test.images, norm)
+            metrics = classification_metrics(logits, data.test.labels, record["class_names"])
+        lat = None
+        if measure_latency:
+            runner = torch_runner({"run_dir": str(path)}, "torch-cpu", torch.get_num_threads())
+            lat = latency(runner, np.zeros((1, *record["input_shape"]), np.float32), options)["p50_ms"]
+        return Entry(
+            label=f"{record['model']}:{path.name}",
+            kind=kind,
+            model=record["model"],
+            dataset=record["dataset"],
+            accuracy=metrics["accuracy"],
+            f1={k: v["f1"] for k, v in metrics["per_class"].items()},
+            num_params=record["num_params"],
+            train_seconds=record.get("train_seconds"),
+            latency_ms=lat,
+        )
+    from zoo.bench import find_models
+
+    bench_model = find_models(str(path), ("fp32",))[0]
+    meta = bench_model.metadata
+    data = load(meta["dataset"], data_dir=data_dir)
+    runner = onnx_runner(path, "onnxruntime", "fp32", 2)
+    x = Normalizer(meta["mean"], meta["std"])(data.test.images).numpy()
+    logits = np.concatenate([runner.run(x[i : i + 512]) for i in range(0, len(x), 512)])
+    metrics = classification_metrics(torch.from_numpy(logits), data.test.labels, meta["class_names"])
+    lat = latency(runner, x[:1], options)["p50_ms"] if measure_latency else None
+    return Entry(
+        label=f"{meta['model']}:{path.parent.name}",
+        kind=kind,
+        model=meta["model"],
+        dataset=meta["dataset"],
+        accuracy=metrics["accuracy"],
+        f1={k: v["f1"] for k, v in metrics["per_class"].items()},
+        num_params=meta.get("num_params"),
+        train_seconds=None,
+        latency_ms=lat,
+    )
+
+
+def compare(args: list[str], *, data_dir: str | None = None, measure_latency: bool = True) -> dict[str, Any]:
+    if len(args) < 2:
+        raise UsageError("compare needs at least two things to compare")
+    entries = [entry(a, data_dir=data_dir, measure_latency=measure_latency) for a in args]
+    datasets = {e.dataset for e in entries}
+    if len(datasets) > 1:
+        raise UsageError(
+            f"these models are for different datasets ({', '.join(sorted(datasets))}); "
+            "compare models of one dataset"
+        )
+    classes = list(entries[0].f1)
+    spread = {c: max(e.f1[c] for e in entries) - min(e.f1[c] for e in entries) for c in classes}
+    return {
+        "entries": [asdict(e) for e in entries],
+        "f1_difference": spread,  # best minus worst F1 per class across the entries
+        "most_different": sorted(classes, key=lambda c: -spread[c])[:3],
+    }
