@@ -6,6 +6,7 @@ from typing import Annotated
 import typer
 
 import zoo
+from cli import ablate as ablate_commands
 from cli import bench as bench_commands
 from cli import compare as compare_commands
 from cli import data as data_commands
@@ -55,6 +56,7 @@ app.command("tune")(tune_commands.tune_command)
 app.command("export")(export_commands.export)
 app.command("bench")(bench_commands.bench)
 app.command("compare")(compare_commands.compare)
+app.command("ablate")(ablate_commands.ablate)
 app.command("predict")(predict_commands.predict)
 app.command("report")(report_commands.report)
 app.add_typer(tune_commands.studies_app, name="studies")

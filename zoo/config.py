@@ -119,7 +119,7 @@ def parse_value(text: str, like: Any, key: str) -> Any:
                 return None
             values = tuple(int(t) for t in text.split(","))
             return values if len(values) > 1 else values[0]
-        return text.strip()
+        return tuple(t.strip() for t in text.split(",")) if "," in text else text.strip()
     except ValueError:
         kind = "tuple" if isinstance(like, tuple) else type(like).__name__
         raise UsageError(f"cannot read {key}={text!r} as {kind}; e.g. --set {key}={_example(like)}") from None

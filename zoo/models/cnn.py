@@ -27,8 +27,8 @@ class CNN(nn.Module):
         activation: str,
         batch_norm: bool,
         dropout,
-        pool_size: int,
-        pool_type: str,
+        pool_size,
+        pool_type,
         dense_units: tuple[int, ...],
         dense_dropout,
         init: str,
@@ -41,6 +41,8 @@ class CNN(nn.Module):
         kernels = layers.per_layer(kernel_size, n_blocks, "kernel_size")
         strides = layers.per_layer(stride, n_blocks, "stride")
         dropouts = layers.per_layer(dropout, n_blocks, "dropout")
+        pool_sizes = layers.per_layer(pool_size, n_blocks, "pool_size")
+        pool_types = layers.per_layer(pool_type, n_blocks, "pool_type")
         if padding not in PADDINGS:
             raise UsageError(f"unknown padding {padding!r}; choose one of: {', '.join(PADDINGS)}")
         dense_units = tuple(dense_units) if isinstance(dense_units, list | tuple) else (dense_units,)
@@ -48,10 +50,11 @@ class CNN(nn.Module):
 
         channels, height, width = input_shape
         blocks: list[nn.Module] = []
-        for i, (out_ch, k, s, p_drop) in enumerate(zip(filters, kernels, strides, dropouts, strict=True)):
+        per_block = zip(filters, kernels, strides, dropouts, pool_sizes, pool_types, strict=True)
+        for i, (out_ch, k, s, p_drop, p_size, p_type) in enumerate(per_block):
             pad = (k - 1) // 2 if padding == "same" else 0
             height, width = _conv_out(height, k, s, pad), _conv_out(width, k, s, pad)
-            height, width = _pool_out(height, pool_size), _pool_out(width, pool_size)
+            height, width = _pool_out(height, p_size), _pool_out(width, p_size)
             if height < 1 or width < 1:
                 raise UsageError(
                     f"conv block {i + 1} shrinks the {input_shape[1]}x{input_shape[2]} input to nothing; "
@@ -61,7 +64,7 @@ class CNN(nn.Module):
             # values, which is most of a small CNN's CPU time (max-pool commutes with monotonic activations).
             block = [
                 nn.Conv2d(channels, out_ch, k, stride=s, padding=pad, bias=not batch_norm),
-                layers.pool(pool_type, pool_size),
+                layers.pool(p_type, p_size),
             ]
             if batch_norm:
                 block.append(nn.BatchNorm2d(out_ch))

@@ -1,0 +1,91 @@
+"""zoo ablate: one-factor variants, seeds, resumable study, the classic preset's 21 variants."""
+
+import json
+
+import pytest
+from cliutil import assert_clean_error
+from optuna.trial import TrialState
+from typer.testing import CliRunner
+
+from cli.main import app
+from zoo.ablate import AblateConfig, ablate, variants
+from zoo.errors import UsageError
+from zoo.studies import load_study, open_storage
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _needs_data(fashion_small):
+    """Trains on real Fashion-MNIST subsets."""
+
+
+def test_classic_preset_has_the_21_variants_and_they_all_build():
+    plan = variants(AblateConfig(model="fashion-cnn", factors={}, preset="classic"))
+    assert plan[0] == ("base", {}) and len(plan) == 22
+    assert ("block-2 pool average", {"pool_type": ("max", "avg")}) in plan
+
+
+def test_one_factor_at_a_time_with_seeds_and_resume():
+    cfg = AblateConfig(
+        model="fashion-mlp",
+        factors={"dropout": "0.0,0.4", "hidden": "32/64,32"},
+        epochs=1,
+        seeds=2,
+        subset=600,
+    )
+    labels = [label for label, _ in variants(cfg)]
+    assert labels == ["base", "dropout=0.0", "dropout=0.4", "hidden=32", "hidden=64,32"]
+    result = ablate(cfg)
+    rows = {r["variant"]: r for r in result["rows"]}
+    assert all(r["seeds"] == 2 for r in rows.values())
+    mean, std = rows["dropout=0.4"]["test_acc"]
+    assert 0.1 < mean <= 1 and std >= 0
+    assert rows["hidden=32"]["num_params"] < rows["base"]["num_params"]
+    assert rows["dropout=0.0"]["changed"] == {"dropout": 0.0}
+    study = load_study("ablate-fashion-mlp", open_storage())
+    assert len(study.trials) == 10 and all(t.state == TrialState.COMPLETE for t in study.trials)
+    ablate(cfg)  # resuming a finished ablation trains nothing new
+    assert len(load_study("ablate-fashion-mlp", open_storage()).trials) == 10
+
+
+def test_cli_ablate(monkeypatch, tmp_path):
+    monkeypatch.setenv("COLUMNS", "200")
+    result = runner.invoke(
+        app,
+        [
+            "ablate",
+            "fashion-mlp",
+            "--factor",
+            "dropout=0.0",
+            "--epochs",
+            "1",
+            "--seeds",
+            "1",
+            "--subset",
+            "600",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "dropout=0.0" in result.stdout and "±" in result.stdout
+    saved = json.loads((tmp_path / "artifacts" / "ablations" / "ablate-fashion-mlp.json").read_text())
+    assert [r["variant"] for r in saved["rows"]] == ["base", "dropout=0.0"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["ablate", "fashion-mlp"], "nothing to ablate"),
+        (["ablate", "fashion-mlp", "--preset", "classic"], "no preset"),
+        (["ablate", "fashion-mlp", "--factor", "nope=1"], "not a hyperparameter"),
+        (["ablate", "fashion-cnn", "--factor", "pool_size=30"], "shrinks"),
+    ],
+)
+def test_bad_input(args, message, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    assert_clean_error(runner.invoke(app, args), 2, message)
+
+
+def test_seeds_must_be_positive():
+    with pytest.raises(UsageError, match="--seeds"):
+        ablate(AblateConfig(model="fashion-mlp", factors={"dropout": "0"}, seeds=0))

@@ -1,0 +1,174 @@
+"""`zoo ablate`: one-factor-at-a-time studies, several seeds each, stored as an Optuna study.
+
+Each (variant, seed) is an enqueued trial with fixed parameters, so an interrupted ablation resumes
+where it stopped: running it again enqueues only the pairs that have not completed. The variants change
+one factor of the base configuration each (not the full grid). Each trained model is evaluated once on
+its training split and on the test set: an ablation table reports final figures, it steers nothing.
+"""
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from zoo.config import default_for, parse_value, resolve
+from zoo.data import Normalizer, load
+from zoo.errors import UsageError
+from zoo.registry import create_model, get_spec
+from zoo.runs import train_run
+from zoo.studies import open_storage
+from zoo.train import evaluate
+
+# The classic fashion-cnn study people repeat by hand: 21 one-factor variants of the default model.
+CLASSIC_FASHION_CNN: list[tuple[str, dict[str, Any]]] = [
+    *[(f"block-1 filters {f}", {"filters": (f, 32)}) for f in (32, 128, 256)],
+    *[(f"block-1 kernel {k}", {"kernel_size": (k, 2)}) for k in (2, 5, 7)],
+    *[(f"activation {a}", {"activation": a}) for a in ("sigmoid", "tanh")],
+    *[(f"block-1 stride {s}", {"stride": (s, 1)}) for s in (2, 5)],
+    *[(f"dropout {d}", {"dropout": d}) for d in (0.0, 0.1, 0.5, 0.8)],
+    *[(f"block-1 pool size {p}", {"pool_size": (p, 2)}) for p in (1, 5)],
+    *[(f"pool type {t}", {"pool_type": t}) for t in ("avg", "min")],
+    ("block-2 filters 16", {"filters": (64, 16)}),
+    ("block-2 pool average", {"pool_type": ("max", "avg")}),
+    ("a single conv block", {"filters": (64,), "kernel_size": 3}),
+]
+PRESETS = {("fashion-cnn", "classic"): CLASSIC_FASHION_CNN}
+
+
+@dataclass
+class AblateConfig:
+    model: str
+    factors: dict[str, str]  # key -> "v1,v2" as typed; each value is its own variant
+    preset: str | None = None
+    epochs: int | None = None
+    seeds: int = 3
+    subset: int | None = None
+    study: str | None = None
+    storage: str | None = None
+    data_dir: str | None = None
+
+    @property
+    def study_name(self) -> str:
+        return self.study or f"ablate-{self.model}" + (f"-{self.preset}" if self.preset else "")
+
+
+def variants(cfg: AblateConfig) -> list[tuple[str, dict[str, Any]]]:
+    """[(label, changes)], the base first; every change is validated before anything trains."""
+    spec = get_spec(cfg.model)
+    out: list[tuple[str, dict[str, Any]]] = [("base", {})]
+    if cfg.preset:
+        if (cfg.model, cfg.preset) not in PRESETS:
+            known = ", ".join(f"{m} --preset {p}" for m, p in PRESETS)
+            raise UsageError(f"no preset {cfg.preset!r} for {cfg.model}; presets: {known}")
+        out += PRESETS[(cfg.model, cfg.preset)]
+    for key, text in cfg.factors.items():
+        like = default_for(spec, key)
+        # tuple-valued knobs take values separated by '/', each value a comma list: filters=32,32/128,32
+        values = text.split("/") if isinstance(like, tuple) or "/" in text else text.split(",")
+        for value in (v for v in values if v.strip()):
+            out.append((f"{key}={value}", {key: parse_value(value, like, key)}))
+    if len(out) == 1:
+        raise UsageError("nothing to ablate: give --factor key=v1,v2 (repeatable) or --preset classic")
+    for _, change in out:  # a bad value or a stack that shrinks to nothing fails now, not mid-study
+        hparams, _ = resolve(spec, change)
+        create_model(cfg.model, **hparams)
+    return out
+
+
+def ablate(cfg: AblateConfig, on_run: Callable[[str, int], None] | None = None) -> dict[str, Any]:
+    if cfg.seeds < 1:
+        raise UsageError(f"--seeds must be at least 1, got {cfg.seeds}")
+    spec = get_spec(cfg.model)
+    plan = variants(cfg)
+    labels = [label for label, _ in plan]
+    changes = dict(plan)
+    storage = open_storage(cfg.storage)
+    study = optuna.create_study(
+        study_name=cfg.study_name, storage=storage, direction="maximize", load_if_exists=True
+    )
+    study.set_user_attr("ablation", {"model": cfg.model, "variants": labels, "seeds": cfg.seeds})
+    done = {
+        (t.params.get("variant"), t.params.get("seed"))
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    }
+    waiting = {
+        (t.params.get("variant"), t.params.get("seed"))
+        for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    }
+    todo = [(label, seed) for label in labels for seed in range(cfg.seeds) if (label, seed) not in done]
+    for label, seed in todo:
+        if (label, seed) not in waiting:
+            study.enqueue_trial({"variant": label, "seed": seed})
+    _, base_config = resolve(spec, {})
+    data = {}
+
+    def objective(trial: optuna.Trial) -> float:
+        label = trial.suggest_categorical("variant", labels)
+        seed = trial.suggest_categorical("seed", list(range(cfg.seeds)))
+        if on_run:
+            on_run(label, seed)
+        if seed not in data:
+            data[seed] = load(
+                spec.dataset,
+                data_dir=cfg.data_dir,
+                val_fraction=base_config.val_fraction,
+                seed=seed,
+                subset=cfg.subset,
+            )
+        overrides = {**changes[label], "seed": seed, "subset": cfg.subset}
+        if cfg.epochs:
+            overrides["epochs"] = cfg.epochs
+        started = time.perf_counter()
+        result = train_run(
+            cfg.model,
+            overrides,
+            data=data[seed],
+            extra_record={"study": cfg.study_name, "trial": trial.number, "ablation": label},
+        )
+        seconds = time.perf_counter() - started
+        d = data[seed]
+        train = evaluate(result.model, d.train, Normalizer(d.mean, d.std))
+        test = result.record["metrics"]["test"]
+        for key, value in {
+            "train_acc": train.accuracy,
+            "train_loss": train.loss,
+            "test_acc": test["accuracy"],
+            "test_loss": test["log_loss"],
+            "num_params": result.record["num_params"],
+            "seconds": seconds,
+            "run_dir": str(result.run_dir),
+        }.items():
+            trial.set_user_attr(key, value)
+        return test["accuracy"]
+
+    if todo:
+        study.optimize(objective, n_trials=len(todo), catch=(Exception,))
+    return table(study, labels, changes)
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def table(study: optuna.Study, labels: list[str], changes: dict[str, dict]) -> dict[str, Any]:
+    rows = []
+    trials = study.get_trials(deepcopy=False)
+    for label in labels:
+        mine = [t for t in trials if t.params.get("variant") == label and t.state == TrialState.COMPLETE]
+        failed = [t for t in trials if t.params.get("variant") == label and t.state == TrialState.FAIL]
+        row: dict[str, Any] = {
+            "variant": label,
+            "changed": {k: list(v) if isinstance(v, tuple) else v for k, v in changes[label].items()},
+            "seeds": len(mine),
+            "failed": len(failed),
+        }
+        for key in ("train_acc", "test_acc", "train_loss", "test_loss", "seconds"):
+            values = [t.user_attrs[key] for t in mine if key in t.user_attrs]
+            row[key] = _mean_std(values) if values else None
+        row["num_params"] = mine[0].user_attrs.get("num_params") if mine else None
+        rows.append(row)
+    return {"study": study.study_name, "rows": rows}
