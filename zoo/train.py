@@ -18,7 +18,7 @@ from torch import nn
 from zoo.config import TrainConfig
 from zoo.data import AugmentConfig, DataSplits, Normalizer, Split, augment_batch, iterate_batches
 from zoo.errors import TrainingDiverged, UsageError
-from zoo.runtime import tune_allocator
+from zoo.runtime import flush_denormals, tune_allocator
 
 EVAL_BATCH_SIZE = 1024
 
@@ -126,6 +126,7 @@ def fit(
     device = select_device(config.device)
     precision = resolve_precision(config.precision, device)
     tune_allocator()
+    flush_denormals()
     model.to(device)
     if config.channels_last and _has_conv(model):
         model.to(memory_format=torch.channels_last)
