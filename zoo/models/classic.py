@@ -7,7 +7,7 @@ before the loss, and are tested on the test split, never on the training set.
 
 from typing import Any
 
-from zoo.models.cnn import CNN_DEFAULTS, build_cnn
+from zoo.models.cnn import CNN_DEFAULTS, MNIST_CNN, build_cnn
 from zoo.models.mlp import build_mlp
 from zoo.registry import ModelSpec, register_model
 
@@ -199,16 +199,7 @@ register_model(
         family="cnn",
         dataset="mnist",
         builder=build_cnn,
-        hparams=dict(
-            CNN_DEFAULTS,
-            filters=(10, 20),
-            kernel_size=5,
-            padding="valid",
-            batch_norm=False,
-            dropout=(0.0, 0.5),
-            dense_units=(50,),
-            dense_dropout=0.5,
-        ),
+        hparams=dict(MNIST_CNN),
         train=dict(optimizer="adam", lr=1e-3, weight_decay=1e-4, batch_size=100, epochs=10),
         search_space=_optimiser_space,
         provenance="mnist-cnn with L2 regularisation (weight decay 1e-4)",

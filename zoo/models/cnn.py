@@ -179,22 +179,25 @@ register_model(
     )
 )
 
+# The PyTorch examples MNIST net (also the base of mnist-cnn-l2 in classic.py).
+MNIST_CNN: dict[str, Any] = dict(
+    CNN_DEFAULTS,
+    filters=(10, 20),
+    kernel_size=5,
+    padding="valid",
+    batch_norm=False,
+    dropout=(0.0, 0.5),
+    dense_units=(50,),
+    dense_dropout=0.5,
+)
+
 register_model(
     ModelSpec(
         name="mnist-cnn",
         family="cnn",
         dataset="mnist",
         builder=build_cnn,
-        hparams=dict(
-            CNN_DEFAULTS,
-            filters=(10, 20),
-            kernel_size=5,
-            padding="valid",
-            batch_norm=False,
-            dropout=(0.0, 0.5),
-            dense_units=(50,),
-            dense_dropout=0.5,
-        ),
+        hparams=dict(MNIST_CNN),
         train=dict(optimizer="adam", lr=1e-3, batch_size=100, epochs=10),
         search_space=small_cnn_space,
         provenance="the PyTorch examples MNIST net: conv 10@5x5, max pool, conv 20@5x5 + dropout, "
