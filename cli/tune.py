@@ -142,7 +142,7 @@ def tune_command(
     """Tune a model variant with Optuna; running the same command again resumes the study."""
     from zoo.registry import get_spec
 
-    get_spec(name)
+    spec = get_spec(name)
     grid_values = _pairs(grid, "--grid")
     if grid_values and sampler == "tpe":
         sampler = "grid"
@@ -164,12 +164,11 @@ def tune_command(
         data_dir=str(data_dir) if data_dir else None,
     )
     if grid_values:
-        from zoo.registry import get_spec as _spec
         from zoo.tune import parse_grid
 
-        cfg.grid = parse_grid(_spec(name), grid_values)
-    elif sampler == "grid" and get_spec(name).grid:
-        cfg.grid = dict(get_spec(name).grid)
+        cfg.grid = parse_grid(spec, grid_values)
+    elif sampler == "grid" and spec.grid:
+        cfg.grid = dict(spec.grid)
 
     view = TuneView(cfg.study_name, trials)
     callbacks = TuneCallbacks(

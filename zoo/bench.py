@@ -6,7 +6,6 @@ reported apart, then warm-up, then timed calls (at least `iters` and `min_second
 stdev and throughput; the thread count and execution provider are recorded with every figure.
 """
 
-import json
 import os
 import statistics
 import time
@@ -102,18 +101,12 @@ class BenchModel:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    import onnx
+    from zoo.export import read_metadata
 
     try:
-        model = onnx.load(str(path), load_external_data=False)
+        meta = read_metadata(path)
     except Exception as exc:  # onnx raises DecodeError and friends for non-ONNX files
         raise BenchError(f"{path} is not a valid ONNX model ({str(exc).splitlines()[0]})") from None
-    meta = {}
-    for p in model.metadata_props:
-        try:
-            meta[p.key] = json.loads(p.value)
-        except json.JSONDecodeError:
-            meta[p.key] = p.value
     if meta.get("zoo.format") != "zoo.onnx/1" or not {"dataset", "class_names", "input_shape", "mean"} <= set(
         meta
     ):

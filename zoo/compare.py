@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from zoo import paths
-from zoo.bench import BenchOptions, latency, onnx_runner, torch_runner
+from zoo.bench import BenchOptions, latency, onnx_runner, predict_all, torch_runner
 from zoo.checkpoint import RECORD, WEIGHTS, load_run, read_record
 from zoo.data import Normalizer, load
 from zoo.errors import UsageError
@@ -96,7 +96,7 @@ def entry(arg: str, *, data_dir: str | None = None, measure_latency: bool = True
     data = load(meta["dataset"], data_dir=data_dir)
     runner = onnx_runner(path, "onnxruntime", "fp32", 2)
     x = Normalizer(meta["mean"], meta["std"])(data.test.images).numpy()
-    logits = np.concatenate([runner.run(x[i : i + 512]) for i in range(0, len(x), 512)])
+    logits = predict_all(runner, x)
     metrics = classification_metrics(torch.from_numpy(logits), data.test.labels, meta["class_names"])
     lat = latency(runner, x[:1], options)["p50_ms"] if measure_latency else None
     return Entry(

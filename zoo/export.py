@@ -73,8 +73,6 @@ def _session(path: Path, threads: int = 2):
 
 def export_onnx(model: nn.Module, input_shape: tuple[int, int, int], path: Path, opset: int) -> None:
     """The dynamo exporter with a dynamic batch axis; traced with batch 2 (batch 1 would freeze it)."""
-    if opset < 18:
-        raise UsageError(f"--opset {opset} is too old: the exporter needs opset 18 or newer")
     model = model.eval().to("cpu", memory_format=torch.contiguous_format)
     example = torch.zeros(2, *input_shape)
     batch = torch.export.Dim("batch", min=1, max=1 << 20)
@@ -119,7 +117,13 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     import onnx
 
     model = onnx.load(str(path), load_external_data=False)
-    return {p.key: json.loads(p.value) for p in model.metadata_props}
+    meta: dict[str, Any] = {}
+    for p in model.metadata_props:
+        try:
+            meta[p.key] = json.loads(p.value)
+        except json.JSONDecodeError:  # another tool's plain-text entry
+            meta[p.key] = p.value
+    return meta
 
 
 def build_metadata(record: dict[str, Any], run_dir: Path, options: ExportOptions) -> dict[str, Any]:

@@ -69,7 +69,8 @@ def train_run(
     result = fit(model, data, config, on_epoch=on_epoch, on_batch=on_batch)
     seconds = time.perf_counter() - started
 
-    normalize = Normalizer(data.mean, data.std, device=select_device(config.device))
+    device = select_device(config.device)
+    normalize = Normalizer(data.mean, data.std, device=device)
     metrics: dict[str, Any] = {}
     if len(data.val):
         val = evaluate(model, data.val, normalize)
@@ -93,8 +94,8 @@ def train_run(
         "train_seconds": round(seconds, 3),
         "metrics": metrics,
         "data": data.fingerprint,
-        "device": str(select_device(config.device)),
-        "precision": resolve_precision(config.precision, select_device(config.device)),
+        "device": str(device),
+        "precision": resolve_precision(config.precision, device),
         "versions": versions(),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         **(extra_record or {}),

@@ -15,7 +15,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from zoo.config import resolve
-from zoo.data import DataSplits, Normalizer, Split
+from zoo.data import DataSplits, Normalizer, Split, get_dataset_info
 from zoo.data.splits import channel_stats, stratified_split
 from zoo.registry import get_spec, input_shape_of
 from zoo.train import fit, predict_logits
@@ -121,7 +121,7 @@ class ZooClassifier(ClassifierMixin, BaseEstimator):
         val = Split(images[val_idx], labels[val_idx])
         mean, std = channel_stats(train.images)
         std = tuple(s if s > 0 else 1.0 for s in std)  # a constant image set would divide by zero
-        info = spec_info(spec)
+        info = get_dataset_info(spec.dataset)
         data = DataSplits(
             info=info,
             train=train,
@@ -149,9 +149,3 @@ class ZooClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, X) -> np.ndarray:
         best = self._logits(X).argmax(1).numpy()  # checks fitted-ness before classes_ is touched
         return self.classes_[best]
-
-
-def spec_info(spec):
-    from zoo.data import get_dataset_info
-
-    return get_dataset_info(spec.dataset)
