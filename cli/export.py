@@ -52,6 +52,12 @@ def export(
     onnx: Annotated[bool, typer.Option("--onnx", help="Export ONNX (the default and only format).")] = True,
     int8: Annotated[bool, typer.Option("--int8", help="Also a static int8 (QDQ) model.")] = False,
     fp16: Annotated[bool, typer.Option("--fp16", help="Also a float16 model for GPUs.")] = False,
+    tta: Annotated[
+        bool,
+        typer.Option(
+            "--tta", help="Average each image's logits with its mirror's inside the graph (2x cost)."
+        ),
+    ] = False,
     max_int8_drop: Annotated[
         float, typer.Option(help="Refuse int8 when it loses more accuracy points.")
     ] = 1.0,
@@ -84,6 +90,7 @@ def export(
             name=t.name,
             study=t.study,
             trial=t.trial,
+            tta=tta,
         )
         result = export_run(t.run_dir, options, data_dir=str(data_dir) if data_dir else None)
         results.append(result)

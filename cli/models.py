@@ -1,5 +1,6 @@
 """`zoo models [PATTERN]`: the registry as a table."""
 
+import dataclasses
 import json
 from typing import Annotated
 
@@ -40,6 +41,7 @@ def models(
                 "train": spec.train,
                 "search_space": sorted(search_space_params(spec)),
                 "provenance": spec.provenance,
+                "recorded": dataclasses.asdict(spec.recorded) if spec.recorded else None,
             }
         )
     if as_json:
@@ -54,6 +56,7 @@ def models(
     table.add_column("params", justify="right")
     table.add_column("defaults", ratio=3)
     table.add_column("search", justify="right")
+    table.add_column("recorded test accuracy", ratio=2)
     table.add_column("provenance", ratio=3)
     for row in rows:
         spec = get_spec(row["name"])
@@ -63,6 +66,7 @@ def models(
             f"{row['num_params']:,}",
             _defaults_text(spec),
             f"{len(row['search_space'])} params",
+            spec.recorded.summary() if spec.recorded else "-",
             row["provenance"],
         )
     out.print(table)

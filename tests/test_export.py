@@ -75,6 +75,30 @@ def test_dynamic_batch_single_file_and_metadata_round_trip(trained_run, tmp_path
     assert "onnxruntime" in card and "Ankle boot" in card
 
 
+def test_exports_are_single_pass_unless_tta_is_asked(trained_run, fashion_small, tmp_path):
+    import onnxruntime as ort
+
+    plain = export_run(trained_run, ExportOptions(out=tmp_path / "plain"))
+    both = export_run(trained_run, ExportOptions(out=tmp_path / "tta", tta=True))
+    assert plain.metadata["test_time_augmentation"] == "none"
+    assert both.metadata["test_time_augmentation"].startswith("hflip")
+    assert both.parity["fp32"]["passed"]
+    for result in (plain, both):
+        exported = result.metadata["metrics"]["test_exported"]["accuracy"]
+        assert exported == result.parity["fp32"]["accuracy_onnx"]
+
+    def run(folder, x):
+        session = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+        return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+    x = np.random.default_rng(0).standard_normal((4, 1, 28, 28)).astype(np.float32)
+    mirrored = x[..., ::-1].copy()
+    np.testing.assert_allclose(run(tmp_path / "tta", x), run(tmp_path / "tta", mirrored), atol=1e-5)
+    expected = (run(tmp_path / "plain", x) + run(tmp_path / "plain", mirrored)) / 2
+    np.testing.assert_allclose(run(tmp_path / "tta", x), expected, atol=1e-4)
+    assert not np.allclose(run(tmp_path / "plain", x), run(tmp_path / "plain", mirrored), atol=1e-3)
+
+
 def test_int8_and_fp16_variants(trained_run, tmp_path):
     result = export_run(trained_run, ExportOptions(out=tmp_path / "q", int8=True, fp16=True))
     assert result.parity["int8"]["drop_points"] <= 1.0

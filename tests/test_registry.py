@@ -1,7 +1,12 @@
+import datetime
+import json
+
 import optuna
 import pytest
 import torch
+from typer.testing import CliRunner
 
+from cli.main import app
 from zoo.config import TRAIN_KEYS, resolve
 from zoo.errors import UsageError
 from zoo.registry import (
@@ -39,7 +44,7 @@ def test_every_model_builds_and_runs_at_its_dataset_shape(name):
 def test_every_spec_is_complete(name):
     spec = get_spec(name)
     assert spec.dataset in ("fashion-mnist", "mnist", "cifar10")
-    assert spec.family in ("cnn", "mlp")
+    assert spec.family in ("cnn", "mlp", "resnet")
     assert len(spec.provenance) > 20
     assert set(spec.train) <= TRAIN_KEYS
     resolve(spec)  # the defaults form a valid TrainConfig
@@ -58,6 +63,27 @@ def test_search_space_samples_build(name):
         with torch.no_grad():
             assert model(torch.randn(2, *input_shape_of(spec))).shape == (2, num_classes_of(spec))
         assert config.lr > 0
+
+
+@pytest.mark.parametrize("name", [n for n in ALL if get_spec(n).recorded])
+def test_recorded_results_follow_the_schema(name):
+    """Like torchvision's weight meta: every recorded figure is complete and plausible."""
+    rec = get_spec(name).recorded
+    assert 0.1 < rec.test_accuracy <= 1 and 0 <= rec.std < 0.05
+    assert rec.seeds >= 1 and rec.epochs >= 1 and rec.train_seconds > 0
+    assert rec.machine and rec.command.startswith("benchmarks/")
+    datetime.date.fromisoformat(rec.date)
+    assert f"{rec.test_accuracy:.2%}" in rec.summary()
+
+
+def test_zoo_models_shows_recorded_accuracy():
+    result = CliRunner().invoke(app, ["models", "--json"])
+    rows = {r["name"]: r for r in json.loads(result.output)}
+    recorded = get_spec("fashion-mlp4").recorded
+    assert rows["fashion-mlp4"]["recorded"]["test_accuracy"] == recorded.test_accuracy
+    assert all(r["recorded"] is None or r["recorded"]["seeds"] >= 1 for r in rows.values())
+    wide = CliRunner().invoke(app, ["models", "fashion-mlp4"], env={"COLUMNS": "250"})
+    assert f"{get_spec('fashion-mlp4').recorded.test_accuracy:.2%}" in wide.output
 
 
 def test_fashion_cnn_defaults_match_the_issue():

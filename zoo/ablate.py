@@ -131,7 +131,8 @@ def ablate(cfg: AblateConfig, on_run: Callable[[str, int], None] | None = None) 
         )
         seconds = time.perf_counter() - started
         d = data[seed]
-        train = evaluate(result.model, d.train, Normalizer(d.mean, d.std))
+        flip = result.record["train_config"]["test_time_flip"]
+        train = evaluate(result.model, d.train, Normalizer(d.mean, d.std), flip=flip)
         test = result.record["metrics"]["test"]
         for key, value in {
             "train_acc": train.accuracy,

@@ -38,6 +38,10 @@ class TrainConfig:
     augment_rotation: float = 0.0
     augment_erasing: float = 0.0
     augment_classes: tuple[int, ...] | None = None
+    # Test-time augmentation: validation and test logits are the mean over the image and its mirror.
+    # For left-right symmetric classes (clothes, CIFAR objects), not digits. Exports stay single-pass
+    # unless `zoo export --tta` asks for the two-pass graph.
+    test_time_flip: bool = False
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:

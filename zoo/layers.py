@@ -90,6 +90,20 @@ def dropout(p: float) -> nn.Module:
     return FastDropout(p)
 
 
+class FlipAveraged(nn.Module):
+    """Test-time augmentation: the mean of the logits of each image and of its left-right mirror.
+
+    One module, so evaluation and `zoo export --tta` run the same two passes (the export is one graph).
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.model(x) + self.model(x.flip(-1))) / 2
+
+
 def per_layer(value, count: int, name: str) -> tuple:
     """Accept one value for every layer or exactly one value per layer."""
     if isinstance(value, list | tuple):

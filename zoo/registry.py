@@ -20,6 +20,33 @@ Builder = Callable[..., nn.Module]  # builder(input_shape, num_classes, **hparam
 
 
 @dataclass(frozen=True)
+class Recorded:
+    """A result measured with the variant's own recipe and written down in benchmarks/RESULTS.md.
+
+    Shown by `zoo models`; like torchvision's weight `meta`, a test checks every entry's schema."""
+
+    test_accuracy: float  # mean over seeds, on the official test split
+    std: float  # across seeds (0.0 for one seed)
+    seeds: int
+    epochs: int  # the recipe's epochs (early stopping may end sooner)
+    train_seconds: float  # per seed
+    machine: str  # e.g. "cpu-2c: 2 Xeon cores (AVX512-BF16/AMX)" or "1x H100"
+    date: str  # ISO date of the measurement
+    command: str  # what produced it
+
+    def summary(self) -> str:
+        spread = f" ± {self.std:.2%}" if self.seeds > 1 else ""
+        return (
+            f"{self.test_accuracy:.2%}{spread} ({self.seeds} seed{'s' if self.seeds > 1 else ''}, "
+            f"{self.epochs} ep, {self.train_seconds:.0f} s, {self.machine.split(':')[0]})"
+        )
+
+
+# The machine most figures were measured on (benchmarks/RESULTS.md describes it).
+CPU_2C = "cpu-2c: 2 cores of an Intel Xeon with AVX512-BF16/AMX, 24 GiB, no GPU"
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     name: str
     family: str
@@ -31,6 +58,7 @@ class ModelSpec:
     provenance: str
     grid: dict[str, list] | None = None
     tags: tuple[str, ...] = field(default_factory=tuple)
+    recorded: Recorded | None = None
 
     def hyperparameters(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         """The architecture hyperparameters with `overrides` applied; unknown keys are an error."""

@@ -73,10 +73,10 @@ def train_run(
     normalize = Normalizer(data.mean, data.std, device=device)
     metrics: dict[str, Any] = {}
     if len(data.val):
-        val = evaluate(model, data.val, normalize)
+        val = evaluate(model, data.val, normalize, flip=config.test_time_flip)
         metrics["val"] = classification_metrics(val.logits, val.labels, data.info.class_names)
     if evaluate_test:
-        test = evaluate(model, data.test, normalize)
+        test = evaluate(model, data.test, normalize, flip=config.test_time_flip)
         metrics["test"] = classification_metrics(test.logits, test.labels, data.info.class_names)
     record = {
         "model": spec.name,

@@ -380,7 +380,8 @@ def finish(
             val_fraction=record["train_config"]["val_fraction"],
             seed=record["train_config"]["seed"],
         )
-        test = evaluate(model, data.test, Normalizer(data.mean, data.std))
+        flip = record["train_config"].get("test_time_flip", False)
+        test = evaluate(model, data.test, Normalizer(data.mean, data.std), flip=flip)
         metrics = classification_metrics(test.logits, test.labels, data.info.class_names)
         record = update_record(run_dir, metrics={**record["metrics"], "test": metrics})
         final = RunResult(run_dir, record, model, data)

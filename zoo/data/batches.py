@@ -25,7 +25,8 @@ def iterate_batches(
         raise UsageError(f"batch_size must be a positive integer, got {batch_size!r}")
     n = len(split)
     stop = n - n % batch_size if drop_last else n
-    order = torch.randperm(n, generator=generator) if shuffle else None
+    # Drawn on the (CPU) generator so a seed gives the same order anywhere, then moved beside the data.
+    order = torch.randperm(n, generator=generator).to(split.images.device) if shuffle else None
     for start in range(0, stop, batch_size):
         end = min(start + batch_size, n)
         if order is None:

@@ -1,3 +1,3 @@
 """Model families; importing this package registers every variant."""
 
-from zoo.models import classic, cnn, mlp  # noqa: F401
+from zoo.models import classic, cnn, mlp, resnet  # noqa: F401

@@ -1,0 +1,134 @@
+"""Time to accuracy: wall-clock training seconds until test accuracy first reaches 92%, 93% and 94%.
+
+    .venv/bin/python benchmarks/time_to_accuracy.py [VARIANT ...] [--set key=value ...] [--seeds 3]
+        [--thresholds 0.92,0.93,0.94] [--out FILE]
+
+Each variant trains with its own registered recipe (plus any --set) once per seed. Test accuracy is
+measured after every epoch *outside* the timer, as DAWNBench does; it only observes the run and steers
+nothing (no early stopping, no selection). The figure per threshold is the median over seeds of the
+training seconds at the first epoch whose test accuracy reaches it; when fewer than half the seeds reach
+it, the threshold is reported as not reached. Prints a Markdown table with the machine (CPU model, cores,
+threads, GPU) and keeps the per-epoch curves in --out (JSON, rewritten after every run).
+"""
+
+import argparse
+import json
+import math
+import platform
+import statistics
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from zoo.config import parse_assignments, resolve
+from zoo.data import Normalizer, load
+from zoo.registry import count_parameters, create_model, get_spec
+from zoo.train import evaluate, fit, resolve_precision, select_device
+
+DEFAULT = ["fashion-cnn-fast", "fashion-cnn", "fashion-resnet-compact"]
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{cpu}, {torch.get_num_threads()} torch threads, {gpu}"
+
+
+def run_one(name: str, assignments: list[str], seed: int) -> dict:
+    spec = get_spec(name)
+    overrides = {**parse_assignments(spec, assignments), "seed": seed}
+    hparams, config = resolve(spec, overrides)
+    data = load(spec.dataset, val_fraction=config.val_fraction, seed=seed, subset=config.subset)
+    device = select_device(config.device)
+    normalize = Normalizer(data.mean, data.std, device=device)
+    torch.manual_seed(seed)
+    model = create_model(name, **hparams)
+    curve: list[dict] = []
+    elapsed = 0.0
+
+    def on_epoch(stats) -> None:
+        nonlocal elapsed
+        elapsed += stats.seconds  # fit's epoch time ends before this callback: evaluation is not counted
+        test = evaluate(model, data.test, normalize, flip=config.test_time_flip)
+        curve.append({"epoch": stats.epoch, "train_seconds": elapsed, "test_acc": test.accuracy})
+        model.train()
+
+    fit(model, data, config, on_epoch=on_epoch)
+    return {
+        "seed": seed,
+        "curve": curve,
+        "config": config.to_dict(),
+        "hyperparameters": hparams,
+        "num_params": count_parameters(model),
+        "device": str(device),
+        "precision": resolve_precision(config.precision, device),
+    }
+
+
+def first_reaching(curve: list[dict], threshold: float) -> float | None:
+    return next((p["train_seconds"] for p in curve if p["test_acc"] >= threshold), None)
+
+
+def median_time(runs: list[dict], threshold: float) -> float | None:
+    """Median over seeds; a seed that never reaches the threshold counts as slower than any that did,
+    and an even count takes the slower middle value, so a reported time is never optimistic."""
+    times = [first_reaching(r["curve"], threshold) for r in runs]
+    value = statistics.median_high([math.inf if t is None else t for t in times])
+    return None if value == math.inf else value
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("variants", nargs="*", default=DEFAULT)
+    parser.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--thresholds", default="0.92,0.93,0.94")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    thresholds = [float(t) for t in args.thresholds.split(",")]
+    results: dict = {"machine": machine(), "date": datetime.now(UTC).date().isoformat(), "variants": {}}
+    for name in args.variants:
+        runs = results["variants"].setdefault(name, {"set": args.assignments, "runs": []})["runs"]
+        for seed in range(args.seeds):
+            started = time.perf_counter()
+            run = run_one(name, args.assignments, seed)
+            runs.append(run)
+            last = run["curve"][-1]
+            print(
+                f"{name} seed {seed}: final test acc {last['test_acc']:.4f} after {last['epoch']} epochs, "
+                f"{last['train_seconds']:.1f} s training ({time.perf_counter() - started:.0f} s wall)",
+                flush=True,
+            )
+            if args.out:
+                args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\n{results['machine']}, {results['date']}\n")
+    heads = " | ".join(f"to {t:.0%}" for t in thresholds)
+    print(f"| variant | params | epochs | {heads} | final test acc (median) |")
+    print("| --- | ---: | ---: | " + " | ".join("---:" for _ in thresholds) + " | ---: |")
+    for name, entry in results["variants"].items():
+        runs = entry["runs"]
+        cells = []
+        for t in thresholds:
+            value = median_time(runs, t)
+            cells.append("not reached" if value is None else f"{value:.1f} s")
+        final = statistics.median(r["curve"][-1]["test_acc"] for r in runs)
+        epochs = runs[0]["config"]["epochs"]
+        label = name + (f" ({', '.join(entry['set'])})" if entry["set"] else "")
+        print(f"| {label} | {runs[0]['num_params']:,} | {epochs} | {' | '.join(cells)} | {final:.4f} |")
+
+
+if __name__ == "__main__":
+    main()
