@@ -124,3 +124,16 @@ def test_cpu_generator_drives_cuda_batches():
     cuda = augment_batch(x.cuda(), y.cuda(), ALL, gen(5))
     assert cuda.device.type == "cuda"
     assert torch.allclose(cuda.cpu(), cpu, atol=1e-5)
+
+
+def test_shifted_and_rotated_borders_take_the_background_not_the_mean():
+    """A grey frame only augmented images have would be a label cue under class-targeted augmentation."""
+    from zoo.data import Normalizer
+
+    normalize = Normalizer([0.286], [0.353])
+    blank = normalize(torch.zeros(32, 1, 12, 12, dtype=torch.uint8))  # all black = -mean/std everywhere
+    cfg = AugmentConfig(translate=3, rotation=30)
+    out = augment_batch(blank, torch.zeros(32, dtype=torch.long), cfg, gen(), background=normalize.background)
+    torch.testing.assert_close(out, blank)
+    grey = augment_batch(blank, torch.zeros(32, dtype=torch.long), cfg, gen())  # the old zero fill
+    assert (grey > blank + 0.5).any()

@@ -159,7 +159,7 @@ def fit(
             x = normalize(images)
             y = labels.to(device, non_blocking=True)
             if augment.enabled:
-                x = augment_batch(x, y, augment, generator)
+                x = augment_batch(x, y, augment, generator, background=normalize.background)
             with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
                 logits = model(x)
                 loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)

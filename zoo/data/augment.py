@@ -42,8 +42,9 @@ class AugmentConfig:
         return active and self.classes != ()
 
 
-def _affine(x: torch.Tensor, shift: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
-    """Shift each sample by `shift` (dx, dy) pixels and rotate it by `angle` radians; zero padding."""
+def _affine(x: torch.Tensor, shift: torch.Tensor, angle: torch.Tensor, fill: torch.Tensor) -> torch.Tensor:
+    """Shift each sample by `shift` (dx, dy) pixels and rotate it by `angle` radians; the uncovered
+    border takes the value `fill` (per channel)."""
     n, _, h, w = x.shape
     cos, sin = angle.cos(), angle.sin()
     theta = torch.zeros(n, 2, 3, dtype=torch.float32)
@@ -57,7 +58,9 @@ def _affine(x: torch.Tensor, shift: torch.Tensor, angle: torch.Tensor) -> torch.
     theta[:, 1, 2] = -2 * shift[:, 1] / h
     theta = theta.to(device=x.device, dtype=x.dtype)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    # grid_sample pads with zeros, so shift the values to make `fill` the zero and shift back.
+    moved = F.grid_sample(x - fill, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return moved + fill
 
 
 def _erase_mask(u: torch.Tensor, apply: torch.Tensor, h: int, w: int) -> torch.Tensor:
@@ -78,9 +81,19 @@ def _erase_mask(u: torch.Tensor, apply: torch.Tensor, h: int, w: int) -> torch.T
 
 
 def augment_batch(
-    x: torch.Tensor, y: torch.Tensor, cfg: AugmentConfig, generator: torch.Generator | None = None
+    x: torch.Tensor,
+    y: torch.Tensor,
+    cfg: AugmentConfig,
+    generator: torch.Generator | None = None,
+    *,
+    background: torch.Tensor | float = 0.0,
 ) -> torch.Tensor:
     """A randomly augmented copy of the normalised batch x (N, C, H, W); x itself is not modified.
+
+    `background` is the normalised value of an empty pixel (a black pixel is -mean/std), which fills the
+    border a shift or rotation uncovers. Filling with the normalised mean instead (0.0) would paint a grey
+    frame the originals never have, and when only some classes are augmented that frame is a label cue:
+    Fashion-MNIST with Pullover and Shirt augmented that way fell from 90.6% to 78.0% test accuracy.
 
     Random parameters are drawn on the generator's device (CPU by default) and then moved to x's device,
     so a CPU generator seeds GPU batches too. Every parameter is drawn for every sample in a fixed order,
@@ -101,7 +114,8 @@ def augment_batch(
         span = 2 * cfg.translate + 1
         shift = (u[:, 0:2] * span).floor().clamp(max=span - 1) - cfg.translate  # integers in [-t, t]
         angle = (u[:, 2] * 2 - 1) * math.radians(cfg.rotation)
-        out = _affine(out, shift, angle)
+        fill = torch.as_tensor(background, dtype=x.dtype, device=x.device).reshape(1, -1, 1, 1)
+        out = _affine(out, shift, angle, fill)
     if cfg.hflip:
         flip = (u[:, 3] < 0.5).to(x.device).view(-1, 1, 1, 1)
         out = torch.where(flip, out.flip(3), out)

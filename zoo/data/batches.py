@@ -59,6 +59,11 @@ class Normalizer:
         x = x.to(self.device, non_blocking=True).to(torch.float32, copy=True)
         return x.div_(255).sub_(self.mean).div_(self.std)
 
+    @property
+    def background(self) -> torch.Tensor:
+        """The normalised value of a zero (black) pixel per channel, shaped (1, C, 1, 1)."""
+        return -self.mean / self.std
+
     def __repr__(self) -> str:
         mean, std = self.mean.flatten().tolist(), self.std.flatten().tolist()
         return f"Normalizer(mean={mean}, std={std}, device={self.device})"
