@@ -7,8 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cli.console import expected_errors, out
-from cli.tune import _pairs
+from cli.console import expected_errors, key_value_pairs, out
 from zoo.ablate import AblateConfig
 from zoo.ablate import ablate as run_ablation
 from zoo.fileio import write_json_atomic
@@ -42,7 +41,7 @@ def ablate(
     """Train the base configuration and one-factor variants, K seeds each; resumable."""
     cfg = AblateConfig(
         model=name,
-        factors=_pairs(factor, "--factor"),
+        factors=key_value_pairs(factor, "--factor"),
         preset=preset,
         epochs=epochs,
         seeds=seeds,

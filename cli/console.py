@@ -7,7 +7,7 @@ from typing import TypeVar
 import typer
 from rich.console import Console
 
-from zoo.errors import ZooError
+from zoo.errors import UsageError, ZooError
 
 out = Console()
 err = Console(stderr=True)
@@ -30,3 +30,14 @@ def expected_errors(fn: F) -> F:
             raise typer.Exit(code=130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def key_value_pairs(items: list[str] | None, option: str) -> dict[str, str]:
+    """Repeated `--option key=value` -> {key: "value"}; dashes in keys become underscores."""
+    pairs: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"{option} expects key=value, got {item!r}")
+        pairs[key.strip().replace("-", "_")] = value
+    return pairs

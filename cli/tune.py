@@ -11,24 +11,12 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from cli.console import err, expected_errors, out
+from cli.console import err, expected_errors, key_value_pairs, out
 from cli.render import classification_table
 from zoo.studies import load_study, open_storage, param_importances, summarize
 from zoo.tune import TuneCallbacks, TuneConfig, tune
 
 RECENT = 8
-
-
-def _pairs(items: list[str] | None, option: str) -> dict[str, str]:
-    from zoo.errors import UsageError
-
-    out_: dict[str, str] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"{option} expects key=value, got {item!r}")
-        out_[key.strip().replace("-", "_")] = value
-    return out_
 
 
 def _params_text(params: dict) -> str:
@@ -143,7 +131,7 @@ def tune_command(
     from zoo.registry import get_spec
 
     spec = get_spec(name)
-    grid_values = _pairs(grid, "--grid")
+    grid_values = key_value_pairs(grid, "--grid")
     if grid_values and sampler == "tpe":
         sampler = "grid"
     cfg = TuneConfig(
@@ -157,7 +145,7 @@ def tune_command(
         epochs=epochs,
         subset=subset or None,
         seed=seed,
-        fixed=_pairs(assignments, "--set"),
+        fixed=key_value_pairs(assignments, "--set"),
         keep=keep,
         retrain=retrain,
         retrain_epochs=retrain_epochs or None,

@@ -137,3 +137,43 @@ def test_shifted_and_rotated_borders_take_the_background_not_the_mean():
     torch.testing.assert_close(out, blank)
     grey = augment_batch(blank, torch.zeros(32, dtype=torch.long), cfg, gen())  # the old zero fill
     assert (grey > blank + 0.5).any()
+
+
+def test_augmented_copies_join_the_split_and_only_they_are_selected():
+    from zoo.data import Split, iterate_batches, with_augmented_copies
+
+    labels = torch.tensor([0, 2, 1, 6, 2, 3])
+    images = torch.arange(6, dtype=torch.uint8).view(6, 1, 1, 1).expand(6, 1, 4, 4).contiguous()
+    split, is_copy = with_augmented_copies(Split(images, labels), (2, 6), copies=2)
+    assert len(split) == 6 + 2 * 3 and is_copy.tolist() == [False] * 6 + [True] * 6
+    assert torch.equal(split.images[:6], images)  # originals untouched and first
+    assert sorted(split.labels[6:].tolist()) == [2, 2, 2, 2, 6, 6]
+    seen = torch.cat(
+        [i for _, _, i in iterate_batches(split, 5, shuffle=True, generator=gen(), with_index=True)]
+    )
+    assert sorted(seen.tolist()) == list(range(12))
+    # within a batch, `select` (not the labels) decides: an original shirt stays as it is
+    x, y = split.images[[1, 6]].float(), split.labels[[1, 6]]
+    out = augment_batch(
+        x, y, AugmentConfig(hflip=True, erasing=1.0, classes=(2, 6)), gen(), select=is_copy[[1, 6]]
+    )
+    assert torch.equal(out[0], x[0]) and not torch.equal(out[1], x[1])
+
+
+def test_fit_with_class_targeted_copies_trains_on_more_images(fashion_small):
+    from zoo.config import TrainConfig
+    from zoo.registry import create_model
+    from zoo.train import fit
+
+    seen = []
+    config = TrainConfig(
+        epochs=1, batch_size=100, augment_classes=(2, 6), augment_hflip=True, augment_copies=2
+    )
+    fit(
+        create_model("fashion-mlp"),
+        fashion_small,
+        config,
+        on_batch=lambda step, steps, loss: seen.append(steps),
+    )
+    per_class = int((fashion_small.train.labels == 2).sum() + (fashion_small.train.labels == 6).sum())
+    assert seen[0] == (len(fashion_small.train) + 2 * per_class) // 100

@@ -23,6 +23,7 @@ from zoo.data import DataSplits, Normalizer, get_dataset_info, load
 from zoo.errors import UsageError, ZooError
 from zoo.fileio import write_json_atomic, write_text_atomic
 from zoo.metrics import classification_metrics
+from zoo.predict import open_session
 
 RUNTIMES = ("onnxruntime", "onnxruntime-cuda", "torch-cpu", "torch-cuda")
 VARIANT_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx", "fp16": "model.fp16.onnx"}
@@ -171,17 +172,9 @@ class Runner:
 
 
 def onnx_runner(path: Path, runtime: str, variant: str, threads: int) -> Runner:
-    import onnxruntime as ort
-
     provider = "CUDAExecutionProvider" if runtime == "onnxruntime-cuda" else "CPUExecutionProvider"
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3
     started = time.perf_counter()
-    session = ort.InferenceSession(str(path), options, providers=[provider])
+    session = open_session(path, providers=[provider], threads=threads, sequential=True)
     load = time.perf_counter() - started
     name = session.get_inputs()[0].name
 

@@ -37,7 +37,10 @@ class TrainConfig:
     augment_hflip: bool = False
     augment_rotation: float = 0.0
     augment_erasing: float = 0.0
+    # Class-targeted augmentation: every epoch adds `augment_copies` augmented copies of each training image
+    # of these classes; the originals stay as they are (as the classic "extra augmented copies" study did).
     augment_classes: tuple[int, ...] | None = None
+    augment_copies: int = 1
     # Test-time augmentation: validation and test logits are the mean over the image and its mirror.
     # For left-right symmetric classes (clothes, CIFAR objects), not digits. Exports stay single-pass
     # unless `zoo export --tta` asks for the two-pass graph.
@@ -50,7 +53,12 @@ class TrainConfig:
             raise UsageError(f"unknown schedule {self.schedule!r}; choose one of: {', '.join(SCHEDULES)}")
         if self.precision not in PRECISIONS:
             raise UsageError(f"unknown precision {self.precision!r}; choose one of: {', '.join(PRECISIONS)}")
-        for name, value, low in (("epochs", self.epochs, 1), ("batch_size", self.batch_size, 1)):
+        limits = (
+            ("epochs", self.epochs, 1),
+            ("batch_size", self.batch_size, 1),
+            ("augment_copies", self.augment_copies, 1),
+        )
+        for name, value, low in limits:
             if value < low:
                 raise UsageError(f"{name} must be at least {low}, got {value}")
         if not self.lr > 0:

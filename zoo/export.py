@@ -24,6 +24,7 @@ from zoo.checkpoint import load_run, sha256_file
 from zoo.data import DataSplits, Normalizer, load
 from zoo.errors import UsageError, ZooError
 from zoo.layers import FlipAveraged
+from zoo.predict import open_session
 from zoo.runs import versions
 from zoo.train import predict_logits
 
@@ -67,12 +68,7 @@ class ExportResult:
 
 
 def _session(path: Path, threads: int = 2):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return open_session(path, threads=threads)
 
 
 def export_onnx(model: nn.Module, input_shape: tuple[int, int, int], path: Path, opset: int) -> None:

@@ -45,6 +45,24 @@ class Prediction:
         ]
 
 
+def open_session(path, *, providers=("CPUExecutionProvider",), threads: int | None = None, sequential=False):
+    """The one place zoo opens an ONNX Runtime session (predict, export parity, bench).
+
+    `sequential` pins one inter-op thread and sequential execution, as latency benchmarks want.
+    ORT's warnings (unused initializers, ...) are not the user's concern, so they are silenced."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    if threads is not None:
+        options.intra_op_num_threads = threads
+    if sequential:
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), options, providers=list(providers))
+
+
 class OnnxClassifier:
     """An ONNX Runtime session plus the preprocessing its zoo metadata describes."""
 
@@ -88,12 +106,8 @@ class OnnxClassifier:
         if threads is not None and threads < 1:
             raise UsageError(f"threads must be at least 1, got {threads}")
 
-        options = ort.SessionOptions()
-        options.log_severity_level = 3  # ORT's warnings (unused initializers, ...) are not the user's concern
-        if threads is not None:
-            options.intra_op_num_threads = threads
         try:
-            session = ort.InferenceSession(str(path), options, providers=providers)
+            session = open_session(path, providers=providers, threads=threads)
         except Exception as exc:  # ORT raises pybind-specific types; the first line says what is wrong
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ZooError(f"{path} is not a valid ONNX model ({reason})") from None

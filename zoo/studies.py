@@ -207,3 +207,8 @@ def param_importances(study: optuna.Study) -> dict[str, float]:
         return dict(optuna.importance.get_param_importances(study))
     except (RuntimeError, ValueError):
         return {}
+
+
+def completed_trials(study: optuna.Study) -> list:
+    """Trials that finished with an objective value (a COMPLETE trial may lack one after a crash)."""
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]

@@ -4,12 +4,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
-from optuna.trial import TrialState
 
 from zoo import paths
 from zoo.checkpoint import RECORD, WEIGHTS, read_record
 from zoo.errors import CheckpointError, UsageError, ZooError
-from zoo.studies import default_storage_url, load_study, open_storage
+from zoo.studies import completed_trials, default_storage_url, load_study, open_storage
 
 
 @dataclass
@@ -45,10 +44,8 @@ def _from_study(study: optuna.Study) -> RunTarget | None:
         )
     complete = [
         t
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if t.value is not None
-        and t.user_attrs.get("run_dir")
-        and (Path(t.user_attrs["run_dir"]) / WEIGHTS).is_file()
+        for t in completed_trials(study)
+        if t.user_attrs.get("run_dir") and (Path(t.user_attrs["run_dir"]) / WEIGHTS).is_file()
     ]
     if not complete:
         return None

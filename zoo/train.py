@@ -16,7 +16,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from zoo.config import TrainConfig
-from zoo.data import AugmentConfig, DataSplits, Normalizer, Split, augment_batch, iterate_batches
+from zoo.data import (
+    AugmentConfig,
+    DataSplits,
+    Normalizer,
+    Split,
+    augment_batch,
+    iterate_batches,
+    with_augmented_copies,
+)
 from zoo.errors import TrainingDiverged, UsageError
 from zoo.layers import FlipAveraged
 from zoo.runtime import flush_denormals, tune_allocator
@@ -136,7 +144,9 @@ def fit(
     normalize = Normalizer(data.mean, data.std, device=device)
     augment = augment_config(config)
     generator = torch.Generator().manual_seed(config.seed)
-    train = _on_device(data.train, device)
+    train, copies = _on_device(data.train, device), None
+    if augment.enabled and augment.classes is not None:
+        train, copies = with_augmented_copies(train, augment.classes, config.augment_copies)
     steps = _batches_per_epoch(len(train), config.batch_size)
     optimizer = make_optimizer(model, config)
     scheduler = make_scheduler(optimizer, config, steps)
@@ -152,14 +162,18 @@ def fit(
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
         seen = 0
-        for step, (images, labels) in enumerate(
-            iterate_batches(train, config.batch_size, shuffle=True, generator=generator, drop_last=steps > 1),
+        batches = iterate_batches(
+            train, config.batch_size, shuffle=True, generator=generator, drop_last=steps > 1, with_index=True
+        )
+        for step, (images, labels, index) in enumerate(
+            batches,
             start=1,
         ):
             x = normalize(images)
             y = labels.to(device, non_blocking=True)
             if augment.enabled:
-                x = augment_batch(x, y, augment, generator, background=normalize.background)
+                select = None if copies is None else copies[index]
+                x = augment_batch(x, y, augment, generator, background=normalize.background, select=select)
             with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
                 logits = model(x)
                 loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)

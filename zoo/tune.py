@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
 from zoo import paths
 from zoo.checkpoint import WEIGHTS, update_record
@@ -25,7 +25,7 @@ from zoo.data import DataSplits, load
 from zoo.errors import TrainingDiverged, UsageError
 from zoo.registry import ModelSpec, get_spec, search_space_params
 from zoo.runs import RunResult, train_run
-from zoo.studies import open_storage
+from zoo.studies import completed_trials, open_storage
 from zoo.train import EpochStats
 
 SAMPLERS = ("tpe", "random", "grid", "gp", "cmaes")
@@ -271,9 +271,7 @@ def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
 
 def prune_checkpoints(study: optuna.Study, keep: int) -> list[Path]:
     """Delete the weights of completed trials outside the best `keep`; run.json stays as the record."""
-    complete = [
-        t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None
-    ]
+    complete = completed_trials(study)
     complete.sort(key=lambda t: t.value, reverse=True)
     removed = []
     for trial in complete[keep:]:
@@ -340,9 +338,7 @@ def tune(cfg: TuneConfig, callbacks: TuneCallbacks | None = None) -> TuneResult:
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
-    complete = [
-        t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None
-    ]
+    complete = completed_trials(study)
     return max(complete, key=lambda t: t.value) if complete else None
 
 

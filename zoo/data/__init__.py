@@ -7,7 +7,7 @@ Typical use::
     Normalizer(mean, std, device)(images) -> float batches; augment_batch(...) on those
 """
 
-from zoo.data.augment import AugmentConfig, augment_batch
+from zoo.data.augment import AugmentConfig, augment_batch, with_augmented_copies
 from zoo.data.batches import Normalizer, iterate_batches
 from zoo.data.catalog import DatasetInfo, dataset_names, get_dataset_info
 from zoo.data.fetch import fetch
@@ -33,4 +33,5 @@ __all__ = [
     "iterate_batches",
     "load",
     "load_raw",
+    "with_augmented_copies",
 ]

@@ -15,8 +15,10 @@ def iterate_batches(
     shuffle: bool,
     generator: torch.Generator | None = None,
     drop_last: bool = False,
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Yield (uint8 images, int64 labels) batches covering the split once.
+    with_index: bool = False,
+) -> Iterator[tuple[torch.Tensor, ...]]:
+    """Yield (uint8 images, int64 labels) batches covering the split once; `with_index` adds each batch's
+    positions in the split as a third element.
 
     Batches are slices (or one index_select per batch when shuffling) of the whole tensors, so an epoch
     costs no per-sample Python work, unlike a Dataset + DataLoader.
@@ -30,10 +32,12 @@ def iterate_batches(
     for start in range(0, stop, batch_size):
         end = min(start + batch_size, n)
         if order is None:
-            yield split.images[start:end], split.labels[start:end]
+            batch = split.images[start:end], split.labels[start:end]
+            index = torch.arange(start, end, device=split.labels.device)
         else:
             index = order[start:end]
-            yield split.images.index_select(0, index), split.labels.index_select(0, index)
+            batch = split.images.index_select(0, index), split.labels.index_select(0, index)
+        yield (*batch, index) if with_index else batch
 
 
 class Normalizer:

@@ -199,13 +199,14 @@ register_model(
             batch_size=64,
             epochs=30,
             augment_classes=(2, 6),
+            augment_copies=1,
             augment_rotation=10.0,
             augment_translate=2,
             augment_hflip=True,
         ),
         search_space=_cnn3_space,
-        provenance="fashion-cnn3 trained with augmentation (rotation, shifts, flips) of the two most "
-        "confused classes only, Pullover and Shirt; zoom is approximated by shifts",
+        provenance="fashion-cnn3 trained with one extra augmented copy (rotation, shifts, flips) of every "
+        "image of the two most confused classes, Pullover and Shirt; zoom is approximated by shifts",
     )
 )
 
