@@ -1,6 +1,7 @@
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -106,7 +107,7 @@ def test_early_stopping_restores_the_best_epoch(fashion_small, monkeypatch):
     losses = iter([1.0, 0.5, 0.7, 0.9, 0.95, 0.99])
     snapshots = {}
 
-    def fake_evaluate(model, split, normalize):
+    def fake_evaluate(model, split, normalize, *, flip=False):
         snapshots[len(snapshots) + 1] = {k: v.clone() for k, v in model.state_dict().items()}
         return Evaluation(next(losses), 0.5, torch.zeros(1, 10), torch.zeros(1, dtype=torch.long))
 
@@ -139,3 +140,33 @@ def test_schedules_and_augmentation_run(fashion_small, schedule):
     )
     history = fit(create_model("fashion-mlp"), fashion_small, config).history
     assert math.isfinite(history[0].train_loss) and history[0].val_acc > 0.2
+
+
+def test_triangular_schedule_rises_then_falls_linearly():
+    from zoo.train import make_scheduler
+
+    model = torch.nn.Linear(2, 2)
+    config = TrainConfig(lr=0.1, epochs=2, schedule="triangular")
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr)
+    scheduler = make_scheduler(optimizer, config, steps_per_epoch=50)
+    lrs = []
+    for _ in range(100):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    peak = max(range(100), key=lrs.__getitem__)
+    assert 18 <= peak <= 20 and lrs[peak] == pytest.approx(0.1, rel=1e-3)
+    assert lrs[0] < 0.01 and lrs[-1] < 0.002
+    rises, falls = np.diff(lrs[: peak + 1]), np.diff(lrs[peak:])
+    assert (rises > 0).all() and (falls < 0).all()
+    assert np.allclose(falls, falls.mean(), rtol=1e-3)  # linear
+
+
+def test_compiled_training_matches_the_module_it_wraps(fashion_small):
+    """torch.compile shares parameters with the model, so the saved model is the trained one."""
+    config = TrainConfig(epochs=1, batch_size=256, compile=True, precision="fp32", val_fraction=0.1)
+    model = create_model("fashion-mlp")
+    before = [p.detach().clone() for p in model.parameters()]
+    result = fit(model, fashion_small, config)
+    assert any(not torch.equal(b, p) for b, p in zip(before, model.parameters(), strict=True))
+    assert result.history[0].val_acc > 0.5

@@ -8,7 +8,7 @@ from zoo.errors import UsageError
 from zoo.registry import ModelSpec
 
 OPTIMIZERS = ("sgd", "sgd-momentum", "sgd-nesterov", "adam", "adamw")
-SCHEDULES = ("none", "cosine", "onecycle")
+SCHEDULES = ("none", "cosine", "onecycle", "triangular")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
@@ -45,6 +45,9 @@ class TrainConfig:
     # For left-right symmetric classes (clothes, CIFAR objects), not digits. Exports stay single-pass
     # unless `zoo export --tta` asks for the two-pass graph.
     test_time_flip: bool = False
+    # torch.compile the model for training; pays off on GPUs, measured slower on a 2-core CPU
+    # (benchmarks/RESULTS.md), hence off by default.
+    compile: bool = False
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:

@@ -109,6 +109,10 @@ def make_scheduler(optimizer, config: TrainConfig, steps_per_epoch: int):
     total = config.epochs * steps_per_epoch
     if config.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total)
+    if config.schedule == "triangular":  # linear up to lr over the first 20% of steps, linear down to ~0
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=config.lr, total_steps=total, pct_start=0.2, anneal_strategy="linear"
+        )
     if config.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
     return None
@@ -139,6 +143,8 @@ def fit(
     model.to(device)
     if config.channels_last and _has_conv(model):
         model.to(memory_format=torch.channels_last)
+    # The compiled module shares its parameters with `model`, so saving and evaluation use `model`.
+    forward = torch.compile(model) if config.compile else model
     autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     normalize = Normalizer(data.mean, data.std, device=device)
@@ -175,7 +181,7 @@ def fit(
                 select = None if copies is None else copies[index]
                 x = augment_batch(x, y, augment, generator, background=normalize.background, select=select)
             with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-                logits = model(x)
+                logits = forward(x)
                 loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()

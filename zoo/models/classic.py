@@ -82,6 +82,7 @@ register_model(
         search_space=_regularisation_space,
         provenance="the baseline improved: dropout 0.5 on both dense hidden layers (not the output), "
         "Adam lr 1e-4, 40 epochs",
+        recorded=_reproduced(0.9064, 0.0033, epochs=40, seconds=241),
     )
 )
 
@@ -183,6 +184,7 @@ register_model(
         search_space=_cnn3_space,
         provenance="3 conv blocks with max pooling at its tuned point: 16@3x3, 32@3x3 + dropout 0.2, "
         "128@3x3 + dropout 0.4, dense 128 + dropout 0.2, Adam lr 1e-4",
+        recorded=_reproduced(0.9059, 0.0002, epochs=30, seconds=191),
     )
 )
 
