@@ -209,6 +209,7 @@ register_model(
         search_space=_cnn3_space,
         provenance="fashion-cnn3 trained with one extra augmented copy (rotation, shifts, flips) of every "
         "image of the two most confused classes, Pullover and Shirt; zoom is approximated by shifts",
+        recorded=_reproduced(0.9028, 0.0022, epochs=30, seconds=276),
     )
 )
 
