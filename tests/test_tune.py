@@ -144,6 +144,7 @@ def test_a_study_of_another_model_is_refused():
         (["tune", "fashion-mlp", "--grid", "hidden=1,2"], 2, "tuple-valued"),
         (["tune", "fashion-mlp", "--sampler", "grid"], 2, "no grid of its own"),
         (["tune", "fashion-mlp", "--trials", "0"], 2, "--trials must be"),
+        (["tune", "fashion-mlp", "--set", "val_fraction=0"], 2, "without a validation split"),
         (["studies", "show", "nothing"], 2, "no study named"),
     ],
 )

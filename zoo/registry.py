@@ -42,8 +42,9 @@ class Recorded:
         )
 
 
-# The machine most figures were measured on (benchmarks/RESULTS.md describes it).
+# The machines figures were measured on (benchmarks/RESULTS.md describes them).
 CPU_2C = "cpu-2c: 2 cores of an Intel Xeon with AVX512-BF16/AMX, 24 GiB, no GPU"
+CPU_2C_EPYC = "cpu-2c-epyc: 2 cores of an AMD EPYC with AVX512-BF16 (no AMX), 23 GiB, no GPU"
 
 
 @dataclass(frozen=True)

@@ -299,6 +299,11 @@ def tune(cfg: TuneConfig, callbacks: TuneCallbacks | None = None) -> TuneResult:
         # fixed values pin grid axes too: a pinned axis collapses to that one value
         cfg.grid = {k: ([overrides.pop(k)] if k in overrides else v) for k, v in cfg.grid.items()}
     _, base_config = resolve(spec, {**overrides})  # bad fixed values fail before anything is written
+    if base_config.val_fraction == 0:
+        raise UsageError(
+            f"{spec.name} is set to train without a validation split, and tuning scores trials on one; "
+            "add --set val_fraction=0.1"
+        )
     storage = open_storage(cfg.storage)
     data = load(
         spec.dataset,
