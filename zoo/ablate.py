@@ -91,22 +91,22 @@ def ablate(cfg: AblateConfig, on_run: Callable[[str, int], None] | None = None) 
         study_name=cfg.study_name, storage=storage, direction="maximize", load_if_exists=True
     )
     study.set_user_attr("ablation", {"model": cfg.model, "variants": labels, "seeds": cfg.seeds})
-    done = {
-        (t.params.get("variant"), t.params.get("seed"))
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    }
-    waiting = {
-        (t.params.get("variant"), t.params.get("seed"))
-        for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-    }
-    todo = [(label, seed) for label in labels for seed in range(cfg.seeds) if (label, seed) not in done]
+    # Several workers may share the study (`zoo ablate` on each machine against one PostgreSQL URL): a pair
+    # already done, queued or running elsewhere is not queued again. A worker that died mid-run leaves a
+    # RUNNING trial whose heartbeat stops; Optuna fails it after the grace period and queues it again.
+    busy = (TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING)
+    taken = {_pair(t) for t in study.get_trials(deepcopy=False, states=busy)}
+    todo = [(label, seed) for label in labels for seed in range(cfg.seeds) if (label, seed) not in taken]
     for label, seed in todo:
-        if (label, seed) not in waiting:
-            study.enqueue_trial({"variant": label, "seed": seed})
+        study.enqueue_trial({"variant": label, "seed": seed})
     _, base_config = resolve(spec, {})
     data = {}
 
     def objective(trial: optuna.Trial) -> float:
+        queued = study.get_trials(deepcopy=False)[trial.number]
+        if not (queued.system_attrs.get("fixed_params") or queued.params):
+            # Another worker took the last queued run between our check and this trial: nothing to do.
+            raise optuna.TrialPruned("no queued run left")
         label = trial.suggest_categorical("variant", labels)
         seed = trial.suggest_categorical("seed", list(range(cfg.seeds)))
         if on_run:
@@ -146,9 +146,14 @@ def ablate(cfg: AblateConfig, on_run: Callable[[str, int], None] | None = None) 
             trial.set_user_attr(key, value)
         return test["accuracy"]
 
-    if todo:
-        study.optimize(objective, n_trials=len(todo), catch=(Exception,))
+    while study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        study.optimize(objective, n_trials=1, catch=(Exception,))
     return table(study, labels, changes)
+
+
+def _pair(trial) -> tuple[Any, Any]:
+    fixed = trial.system_attrs.get("fixed_params") or trial.params
+    return fixed.get("variant"), fixed.get("seed")
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:

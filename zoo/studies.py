@@ -108,13 +108,18 @@ def _rdb(url: str, heartbeat: bool, engine_kwargs: dict) -> RDBStorage:
 
 def _create_tables_once(url: str, engine_kwargs: dict, kwargs: dict) -> RDBStorage:
     """Workers started together on an empty database race to create Optuna's tables; the loser of
-    that race sees a duplicate-key error and simply connects again to the tables the winner made."""
+    that race sees a duplicate-key error (PostgreSQL) or "table ... already exists" (SQLite) and simply
+    connects again to the tables the winner made."""
     import sqlalchemy.exc
 
     for attempt in range(4):
         try:
             return RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            time.sleep(0.5 * (attempt + 1))
+        except sqlalchemy.exc.OperationalError as exc:
+            if "already exists" not in str(exc):
+                raise
             time.sleep(0.5 * (attempt + 1))
     return RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
 
