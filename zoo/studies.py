@@ -86,7 +86,7 @@ def _rdb(url: str, heartbeat: bool, engine_kwargs: dict) -> RDBStorage:
     import sqlalchemy.exc
 
     try:
-        with _no_experimental_warnings():
+        with no_experimental_warnings():
             kwargs: dict[str, Any] = {}
             if heartbeat:
                 kwargs = dict(
@@ -124,7 +124,7 @@ def _create_tables_once(url: str, engine_kwargs: dict, kwargs: dict) -> RDBStora
     return RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
 
 
-class _no_experimental_warnings:
+class no_experimental_warnings:
     def __enter__(self):
         import warnings
 

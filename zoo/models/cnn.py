@@ -7,7 +7,7 @@ from torch import nn
 
 from zoo import layers
 from zoo.errors import UsageError
-from zoo.registry import ModelSpec, register_model
+from zoo.registry import CPU_2C_EPYC, ModelSpec, Recorded, register_model
 
 PADDINGS = ("same", "valid")
 
@@ -194,6 +194,16 @@ register_model(
         search_space=fashion_cnn_space,
         provenance="zoo's time-to-accuracy recipe: fashion-cnn's blocks at 32@3x3 then 64@3x3 (the same cost "
         "per epoch, more accurate), one-cycle Adam for 5 epochs on the whole training set",
+        recorded=Recorded(
+            test_accuracy=0.9206,
+            std=0.0014,
+            seeds=3,
+            epochs=5,
+            train_seconds=40.2,
+            machine=CPU_2C_EPYC,
+            date="2026-11-23",
+            command="benchmarks/time_to_accuracy.py fashion-cnn-fast --seeds 3",
+        ),
     )
 )
 

@@ -13,7 +13,7 @@ from torch import nn
 
 from zoo import layers
 from zoo.errors import UsageError
-from zoo.registry import ModelSpec, register_model
+from zoo.registry import CPU_2C_EPYC, ModelSpec, Recorded, register_model
 
 
 class PreActBlock(nn.Module):
@@ -174,9 +174,31 @@ register_model(
         builder=build_resnet,
         # Fewer than 100k parameters (82k): two blocks at full resolution, then one per stage.
         hparams=dict(RESNET_DEFAULTS, widths=(16, 32, 64), blocks=(2, 1, 1), stem_width=16),
-        train=dict(_RESIDUAL_RECIPE, epochs=30),
+        # Measured better than the family recipe for a net this small and a run this short (RESULTS.md):
+        # 93.37% in 15 epochs against 93.16% in 30.
+        train=dict(
+            optimizer="adam",
+            lr=3e-3,
+            batch_size=128,
+            epochs=15,
+            schedule="onecycle",
+            augment_translate=1,
+            augment_hflip=True,
+            test_time_flip=True,
+            val_fraction=0.0,
+        ),
         search_space=resnet_space,
-        provenance="zoo's compact residual net: a pre-activation ResNet with one block per stage "
-        "(16-32-64 channels, 2-1-1 blocks), under 100k parameters",
+        provenance="zoo's compact residual net: a pre-activation ResNet with 16-32-64 channels and 2-1-1 "
+        "blocks, under 100k parameters",
+        recorded=Recorded(
+            test_accuracy=0.9337,
+            std=0.0,
+            seeds=1,
+            epochs=15,
+            train_seconds=313,
+            machine=CPU_2C_EPYC,
+            date="2026-11-23",
+            command="benchmarks/time_to_accuracy.py fashion-resnet-compact --seeds 1",
+        ),
     )
 )
