@@ -14,7 +14,6 @@ threads, GPU) and keeps the per-epoch curves in --out (JSON, rewritten after eve
 import argparse
 import json
 import math
-import platform
 import statistics
 import sys
 import time
@@ -24,6 +23,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from train_throughput import machine as machine_info
+
 from zoo.config import parse_assignments, resolve
 from zoo.data import Normalizer, load
 from zoo.registry import count_parameters, create_model, get_spec
@@ -33,16 +34,8 @@ DEFAULT = ["fashion-cnn-fast", "fashion-cnn", "fashion-resnet-compact"]
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{cpu}, {torch.get_num_threads()} torch threads, {gpu}"
+    info = machine_info()
+    return f"{info['cpu']}, {info['torch_threads']} torch threads, {info['cuda'] or 'no GPU'}"
 
 
 def run_one(name: str, assignments: list[str], seed: int) -> dict:
