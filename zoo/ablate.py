@@ -105,10 +105,14 @@ def ablate(cfg: AblateConfig, on_run: Callable[[str, int], None] | None = None) 
     data = {}
 
     def objective(trial: optuna.Trial) -> float:
-        queued = study.get_trials(deepcopy=False)[trial.number]
-        if not (queued.system_attrs.get("fixed_params") or queued.params):
+        trials = study.get_trials(deepcopy=False)
+        pair = _pair(trials[trial.number])
+        if pair == (None, None):
             # Another worker took the last queued run between our check and this trial: nothing to do.
             raise optuna.TrialPruned("no queued run left")
+        if any(_pair(t) == pair for t in trials[: trial.number] if t.state in busy):
+            # Workers started together can both queue a pair; the earlier copy runs it.
+            raise optuna.TrialPruned(f"{pair} is queued twice; the earlier trial runs it")
         label = trial.suggest_categorical("variant", labels)
         seed = trial.suggest_categorical("seed", list(range(cfg.seeds)))
         if on_run:
