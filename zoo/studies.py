@@ -115,11 +115,13 @@ def _create_tables_once(url: str, engine_kwargs: dict, kwargs: dict) -> RDBStora
     for attempt in range(4):
         try:
             return RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
-        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
-            time.sleep(0.5 * (attempt + 1))
-        except sqlalchemy.exc.OperationalError as exc:
-            if "already exists" not in str(exc):
-                raise
+        except (
+            sqlalchemy.exc.IntegrityError,
+            sqlalchemy.exc.ProgrammingError,
+            sqlalchemy.exc.OperationalError,
+        ) as exc:
+            if isinstance(exc, sqlalchemy.exc.OperationalError) and "already exists" not in str(exc):
+                raise  # unreachable server, bad credentials: reported by the caller
             time.sleep(0.5 * (attempt + 1))
     return RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
 

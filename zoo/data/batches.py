@@ -33,11 +33,14 @@ def iterate_batches(
         end = min(start + batch_size, n)
         if order is None:
             batch = split.images[start:end], split.labels[start:end]
-            index = torch.arange(start, end, device=split.labels.device)
+            if with_index:  # only built when asked: plain evaluation loops never pay for it
+                batch += (torch.arange(start, end, device=split.labels.device),)
         else:
             index = order[start:end]
             batch = split.images.index_select(0, index), split.labels.index_select(0, index)
-        yield (*batch, index) if with_index else batch
+            if with_index:
+                batch += (index,)
+        yield batch
 
 
 class Normalizer:
