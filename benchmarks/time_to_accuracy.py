@@ -1,7 +1,8 @@
 """Time to accuracy: wall-clock training seconds until test accuracy first reaches 92%, 93% and 94%.
 
     .venv/bin/python benchmarks/time_to_accuracy.py [VARIANT ...] [--set key=value ...] [--seeds 3]
-        [--thresholds 0.92,0.93,0.94] [--out FILE]
+        [--first-seed 0] [--thresholds 0.92,0.93,0.94] [--out FILE]
+    .venv/bin/python benchmarks/time_to_accuracy.py --merge A.json B.json [--thresholds ...]
 
 Each variant trains with its own registered recipe (plus any --set) once per seed. Test accuracy is
 measured after every epoch *outside* the timer, as DAWNBench does; it only observes the run and steers
@@ -9,6 +10,9 @@ nothing (no early stopping, no selection). The figure per threshold is the media
 training seconds at the first epoch whose test accuracy reaches it; when fewer than half the seeds reach
 it, the threshold is reported as not reached. Prints a Markdown table with the machine (CPU model, cores,
 threads, GPU) and keeps the per-epoch curves in --out (JSON, rewritten after every run).
+
+Seeds can run as separate processes (one per core, or one per machine of the same kind): give each its own
+--first-seed and --out, then --merge the files to print the table over all their runs.
 """
 
 import argparse
@@ -90,6 +94,46 @@ def median_time(runs: list[dict], threshold: float) -> float | None:
     return None if value == math.inf else value
 
 
+def merged(paths: list[Path]) -> dict:
+    """The runs of several --out files; the machine must be the same in all of them."""
+    results: dict = {"variants": {}}
+    for path in paths:
+        part = json.loads(path.read_text())
+        if results.setdefault("machine", part["machine"]) != part["machine"]:
+            sys.exit(f"{path} ran on {part['machine']!r}, not {results['machine']!r}: times do not compare")
+        results["date"] = max(results.get("date", ""), part["date"])
+        for name, entry in part["variants"].items():
+            # One row per variant and recipe: seeds of the same recipe pool, different recipes stay apart.
+            key = json.dumps([name, entry["set"]])
+            into = results["variants"].setdefault(key, {"name": name, "set": entry["set"], "runs": []})
+            into["runs"].extend(entry["runs"])
+    return results
+
+
+def percent(threshold: float) -> str:
+    return f"{threshold * 100:g}%"
+
+
+def print_table(results: dict, thresholds: list[float]) -> None:
+    print(f"\n{results['machine']}, {results['date']}\n")
+    heads = " | ".join(f"to {percent(t)}" for t in thresholds)
+    print(f"| variant | params | epochs | seeds | {heads} | final test acc (median) |")
+    print("| --- | ---: | ---: | ---: | " + " | ".join("---:" for _ in thresholds) + " | ---: |")
+    for key, entry in results["variants"].items():
+        name, runs = entry.get("name", key), entry["runs"]
+        cells = []
+        for t in thresholds:
+            value = median_time(runs, t)
+            cells.append("not reached" if value is None else f"{value:.1f} s")
+        final = statistics.median(r["curve"][-1]["test_acc"] for r in runs)
+        epochs = runs[0]["config"]["epochs"]
+        label = name + (f" ({', '.join(entry['set'])})" if entry["set"] else "")
+        print(
+            f"| {label} | {runs[0]['num_params']:,} | {epochs} | {len(runs)} | {' | '.join(cells)} "
+            f"| {final:.4f} |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -97,14 +141,19 @@ def main() -> None:
     parser.add_argument("variants", nargs="*", default=DEFAULT)
     parser.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--thresholds", default="0.92,0.93,0.94")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--merge", nargs="+", type=Path, metavar="JSON", help="print the table of saved runs")
     args = parser.parse_args()
     thresholds = [float(t) for t in args.thresholds.split(",")]
+    if args.merge:
+        print_table(merged(args.merge), thresholds)
+        return
     results: dict = {"machine": machine(), "date": datetime.now(UTC).date().isoformat(), "variants": {}}
     for name in args.variants:
         runs = results["variants"].setdefault(name, {"set": args.assignments, "runs": []})["runs"]
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             started = time.perf_counter()
             run = run_one(name, args.assignments, seed)
             runs.append(run)
@@ -121,20 +170,7 @@ def main() -> None:
             )
             if args.out:
                 args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\n{results['machine']}, {results['date']}\n")
-    heads = " | ".join(f"to {t:.0%}" for t in thresholds)
-    print(f"| variant | params | epochs | {heads} | final test acc (median) |")
-    print("| --- | ---: | ---: | " + " | ".join("---:" for _ in thresholds) + " | ---: |")
-    for name, entry in results["variants"].items():
-        runs = entry["runs"]
-        cells = []
-        for t in thresholds:
-            value = median_time(runs, t)
-            cells.append("not reached" if value is None else f"{value:.1f} s")
-        final = statistics.median(r["curve"][-1]["test_acc"] for r in runs)
-        epochs = runs[0]["config"]["epochs"]
-        label = name + (f" ({', '.join(entry['set'])})" if entry["set"] else "")
-        print(f"| {label} | {runs[0]['num_params']:,} | {epochs} | {' | '.join(cells)} | {final:.4f} |")
+    print_table(results, thresholds)
 
 
 if __name__ == "__main__":
