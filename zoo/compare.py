@@ -61,6 +61,28 @@ def _kind(arg: str) -> tuple[str, Path]:
     )
 
 
+def _entry(
+    kind: str,
+    folder: str,
+    source: dict[str, Any],
+    metrics: dict[str, Any],
+    latency_ms: float | None,
+    train_seconds: float | None = None,
+) -> Entry:
+    """`source` is a run record or an export's metadata: both name the model, dataset and parameters."""
+    return Entry(
+        label=f"{source['model']}:{folder}",
+        kind=kind,
+        model=source["model"],
+        dataset=source["dataset"],
+        accuracy=metrics["accuracy"],
+        f1={k: v["f1"] for k, v in metrics["per_class"].items()},
+        num_params=source.get("num_params"),
+        train_seconds=train_seconds,
+        latency_ms=latency_ms,
+    )
+
+
 def entry(arg: str, *, data_dir: str | None = None, measure_latency: bool = True) -> Entry:
     kind, path = _kind(arg)
     options = BenchOptions(warmup=20, iters=200, min_seconds=0.3)
@@ -78,17 +100,7 @@ def entry(arg: str, *, data_dir: str | None = None, measure_latency: bool = True
         if measure_latency:
             runner = torch_runner({"run_dir": str(path)}, "torch-cpu", torch.get_num_threads())
             lat = latency(runner, np.zeros((1, *record["input_shape"]), np.float32), options)["p50_ms"]
-        return Entry(
-            label=f"{record['model']}:{path.name}",
-            kind=kind,
-            model=record["model"],
-            dataset=record["dataset"],
-            accuracy=metrics["accuracy"],
-            f1={k: v["f1"] for k, v in metrics["per_class"].items()},
-            num_params=record["num_params"],
-            train_seconds=record.get("train_seconds"),
-            latency_ms=lat,
-        )
+        return _entry(kind, path.name, record, metrics, lat, train_seconds=record.get("train_seconds"))
     from zoo.bench import find_models
 
     bench_model = find_models(str(path), ("fp32",))[0]
@@ -99,17 +111,7 @@ def entry(arg: str, *, data_dir: str | None = None, measure_latency: bool = True
     logits = predict_all(runner, x)
     metrics = classification_metrics(torch.from_numpy(logits), data.test.labels, meta["class_names"])
     lat = latency(runner, x[:1], options)["p50_ms"] if measure_latency else None
-    return Entry(
-        label=f"{meta['model']}:{path.parent.name}",
-        kind=kind,
-        model=meta["model"],
-        dataset=meta["dataset"],
-        accuracy=metrics["accuracy"],
-        f1={k: v["f1"] for k, v in metrics["per_class"].items()},
-        num_params=meta.get("num_params"),
-        train_seconds=None,
-        latency_ms=lat,
-    )
+    return _entry(kind, path.parent.name, meta, metrics, lat)
 
 
 def compare(args: list[str], *, data_dir: str | None = None, measure_latency: bool = True) -> dict[str, Any]:
