@@ -103,10 +103,13 @@ def merged(paths: list[Path]) -> dict:
             sys.exit(f"{path} ran on {part['machine']!r}, not {results['machine']!r}: times do not compare")
         results["date"] = max(results.get("date", ""), part["date"])
         for name, entry in part["variants"].items():
-            # One row per variant and recipe: seeds of the same recipe pool, different recipes stay apart.
-            key = json.dumps([name, entry["set"]])
-            into = results["variants"].setdefault(key, {"name": name, "set": entry["set"], "runs": []})
-            into["runs"].extend(entry["runs"])
+            for run in entry["runs"]:
+                # One row per variant and resolved recipe: seeds of one recipe pool even when it was spelled
+                # differently (`--set epochs=30` before 30 became the default), other recipes stay apart.
+                recipe = {k: v for k, v in run["config"].items() if k != "seed"}
+                key = json.dumps([name, recipe, run["hyperparameters"]], sort_keys=True)
+                into = results["variants"].setdefault(key, {"name": name, "set": entry["set"], "runs": []})
+                into["runs"].append(run)
     return results
 
 

@@ -10,12 +10,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import time_to_accuracy as tta
 
 
-def run(seed: int, accs: list[float], seconds_per_epoch: float = 10.0) -> dict:
+def run(seed: int, accs: list[float], seconds_per_epoch: float = 10.0, lr: float = 0.1) -> dict:
     curve = [
         {"epoch": i + 1, "train_seconds": seconds_per_epoch * (i + 1), "test_acc": acc}
         for i, acc in enumerate(accs)
     ]
-    return {"seed": seed, "curve": curve, "num_params": 1000, "config": {"epochs": len(accs)}}
+    config = {"epochs": len(accs), "lr": lr, "seed": seed}
+    return {"seed": seed, "curve": curve, "num_params": 1000, "config": config, "hyperparameters": {"w": 8}}
 
 
 def test_median_counts_a_seed_that_never_reaches_as_slowest():
@@ -35,16 +36,17 @@ def write(path: Path, machine: str, variants: dict) -> Path:
 
 def test_merge_pools_seeds_of_one_recipe_and_keeps_recipes_apart(tmp_path):
     a = write(tmp_path / "a.json", "cpu", {"m": {"set": [], "runs": [run(0, [0.93])]}})
+    # The same recipe spelled out with --set pools with the default; another learning rate does not.
     b = write(
         tmp_path / "b.json",
         "cpu",
-        {"m": {"set": [], "runs": [run(1, [0.92]), run(2, [0.94])]}},
+        {"m": {"set": ["epochs=1"], "runs": [run(1, [0.92]), run(2, [0.94])]}},
     )
-    c = write(tmp_path / "c.json", "cpu", {"m": {"set": ["epochs=2"], "runs": [run(0, [0.9, 0.95])]}})
+    c = write(tmp_path / "c.json", "cpu", {"m": {"set": ["lr=0.2"], "runs": [run(0, [0.95], lr=0.2)]}})
     merged = tta.merged([a, b, c])
     rows = list(merged["variants"].values())
     assert [len(r["runs"]) for r in rows] == [3, 1]
-    assert [r["set"] for r in rows] == [[], ["epochs=2"]]
+    assert [r["runs"][0]["config"]["lr"] for r in rows] == [0.1, 0.2]
     assert tta.median_time(rows[0]["runs"], 0.93) == 10.0
 
 
