@@ -74,6 +74,8 @@ def test_recorded_results_follow_the_schema(name):
     assert rec.machine and rec.command.startswith("benchmarks/")
     datetime.date.fromisoformat(rec.date)
     assert f"{rec.test_accuracy:.2%}" in rec.summary()
+    # The figure must describe the recipe `zoo train NAME` runs today, not an older one.
+    assert rec.epochs == resolve(get_spec(name), {})[1].epochs
 
 
 def test_zoo_models_shows_recorded_accuracy():

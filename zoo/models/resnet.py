@@ -13,7 +13,7 @@ from torch import nn
 
 from zoo import layers
 from zoo.errors import UsageError
-from zoo.registry import CPU_2C_EPYC, ModelSpec, Recorded, register_model
+from zoo.registry import CPU_2C_EPYC_1T, ModelSpec, Recorded, register_model
 
 
 class PreActBlock(nn.Module):
@@ -174,13 +174,13 @@ register_model(
         builder=build_resnet,
         # Fewer than 100k parameters (82k): two blocks at full resolution, then one per stage.
         hparams=dict(RESNET_DEFAULTS, widths=(16, 32, 64), blocks=(2, 1, 1), stem_width=16),
-        # Measured better than the family recipe for a net this small and a run this short (RESULTS.md):
-        # 93.37% in 15 epochs against 93.16% in 30.
+        # Measured better than the family recipe for a net this small (RESULTS.md): 93.37% after 15 epochs
+        # and 94.04% after 30, against 93.16% after 30 epochs of the family recipe.
         train=dict(
             optimizer="adam",
             lr=3e-3,
             batch_size=128,
-            epochs=15,
+            epochs=30,
             schedule="onecycle",
             augment_translate=1,
             augment_hflip=True,
@@ -191,14 +191,14 @@ register_model(
         provenance="zoo's compact residual net: a pre-activation ResNet with 16-32-64 channels and 2-1-1 "
         "blocks, under 100k parameters",
         recorded=Recorded(
-            test_accuracy=0.9337,
-            std=0.0,
-            seeds=1,
-            epochs=15,
-            train_seconds=313,
-            machine=CPU_2C_EPYC,
+            test_accuracy=0.9404,
+            std=0.0009,
+            seeds=3,
+            epochs=30,
+            train_seconds=906,
+            machine=CPU_2C_EPYC_1T,
             date="2026-11-23",
-            command="benchmarks/time_to_accuracy.py fashion-resnet-compact --seeds 1",
+            command="benchmarks/time_to_accuracy.py fashion-resnet-compact --seeds 3",
         ),
     )
 )
