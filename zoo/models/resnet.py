@@ -106,7 +106,8 @@ RESNET_DEFAULTS: dict[str, Any] = dict(
 )
 
 # One-cycle SGD with Nesterov momentum, label smoothing, crops (as shifts), flips and random erasing:
-# the recipe the published Fashion-MNIST ResNet/WRN figures use, in our batch-level form.
+# the recipe the published Fashion-MNIST ResNet/WRN figures use, in our batch-level form. A model trained
+# with flips gains from averaging with the mirror at test time (+0.27 points for fashion-resnet, RESULTS.md).
 _RESIDUAL_RECIPE = dict(
     optimizer="sgd-nesterov",
     lr=0.1,
@@ -117,6 +118,7 @@ _RESIDUAL_RECIPE = dict(
     augment_translate=2,
     augment_hflip=True,
     augment_erasing=0.5,
+    test_time_flip=True,
 )
 
 
@@ -148,6 +150,16 @@ register_model(
         search_space=resnet_space,
         provenance="pre-activation ResNet (He et al. 2016) for 28x28: 3 stages of 2 basic blocks, "
         "32-64-128 channels; published ResNet-18 on Fashion-MNIST: about 94.9%",
+        recorded=Recorded(
+            test_accuracy=0.9498,
+            std=0.0,
+            seeds=1,
+            epochs=30,
+            train_seconds=2927,
+            machine=CPU_2C_EPYC_1T,
+            date="2026-11-23",
+            command="benchmarks/time_to_accuracy.py fashion-resnet --seeds 1",
+        ),
     )
 )
 
