@@ -68,6 +68,13 @@ def run_one(name: str, assignments: list[str], seed: int) -> dict:
                 "test_acc_flip_averaged": flipped,
             }
         )
+        # One line per epoch as it ends, so a long run that is stopped still leaves its curve behind.
+        print(
+            f"  {name} seed {seed} epoch {stats.epoch}/{stats.epochs}: {elapsed:.2f} s training, "
+            f"test acc {single:.4f} single, {flipped:.4f} flip-averaged",
+            file=sys.stderr,
+            flush=True,
+        )
         model.train()
 
     fit(model, data, config, on_epoch=on_epoch)
