@@ -4,6 +4,7 @@ import ctypes
 import ctypes.util
 import functools
 import sys
+from pathlib import Path
 
 import torch
 
@@ -52,3 +53,16 @@ def autotune_convolutions() -> None:
     is paid back within the first epoch; the default heuristic choice can be several times slower for
     the narrow channels of small CNNs."""
     torch.backends.cudnn.benchmark = True
+
+
+@functools.cache
+def cpu_vendor() -> str:
+    """The CPU's vendor string ("GenuineIntel", "AuthenticAMD"), or "" where /proc/cpuinfo does not say."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+    for line in text.splitlines():
+        if line.startswith("vendor_id"):
+            return line.split(":", 1)[1].strip()
+    return ""

@@ -27,7 +27,7 @@ from zoo.data import (
 )
 from zoo.errors import TrainingDiverged, UsageError
 from zoo.layers import FlipAveraged
-from zoo.runtime import autotune_convolutions, flush_denormals, tune_allocator
+from zoo.runtime import autotune_convolutions, cpu_vendor, flush_denormals, tune_allocator
 
 EVAL_BATCH_SIZE = 1024
 
@@ -70,19 +70,26 @@ def select_device(name: str = "auto") -> torch.device:
         raise UsageError(f"unknown device {name!r}; use auto, cpu or cuda[:N]") from None
 
 
-def native_bf16(device: torch.device) -> bool:
-    """Whether bf16 autocast runs on native bf16 units here (emulated bf16 is slower than fp32)."""
+def bf16_pays_off(device: torch.device) -> bool:
+    """Whether bf16 autocast trains faster than fp32 here: what `precision=auto` picks.
+
+    CUDA: wherever the GPU has native bf16 units. CPU: as measured (benchmarks/RESULTS.md), not as the
+    instruction set suggests: AMX tiles made a training step 1.27x faster (Xeon, cpu-2c), but AVX512-BF16
+    without AMX made it 0.76-0.83x as fast on an Intel Xeon whose hypervisor hides AMX (cpu-2c-emr), while
+    the AMD EPYC figures (cpu-2c-epyc) were all measured with bf16. So: AMX, or AVX512-BF16 on AMD."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported(including_emulation=False)
     try:  # private probes; absent on non-x86 builds
-        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+        amx = torch.cpu._is_amx_tile_supported()
+        avx512_bf16 = torch.cpu._is_avx512_bf16_supported()
     except AttributeError:
         return False
+    return bool(amx or (avx512_bf16 and cpu_vendor() == "AuthenticAMD"))
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
     if precision == "auto":
-        return "bf16" if native_bf16(device) else "fp32"
+        return "bf16" if bf16_pays_off(device) else "fp32"
     if precision == "fp16" and device.type != "cuda":
         raise UsageError("precision fp16 needs a CUDA device; use bf16 or fp32 on the CPU")
     return precision
