@@ -7,7 +7,7 @@ from torch import nn
 
 from zoo import layers
 from zoo.errors import UsageError
-from zoo.registry import CPU_2C_EPYC, ModelSpec, Recorded, register_model
+from zoo.registry import CPU_2C_EMR, ModelSpec, Recorded, register_model
 
 PADDINGS = ("same", "valid")
 
@@ -185,23 +185,25 @@ register_model(
         family="cnn",
         dataset="fashion-mnist",
         builder=build_cnn,
-        hparams=dict(CNN_DEFAULTS, filters=(32, 64), kernel_size=3),
+        # No dropout: a run of a few epochs does not overfit, and dropout cost both accuracy and a quarter
+        # of the step time (RESULTS.md: 92% in 43.7 s instead of 86.8 s on cpu-2c-emr).
+        hparams=dict(CNN_DEFAULTS, filters=(32, 64), kernel_size=3, dropout=0.0, dense_dropout=0.0),
         # A fixed schedule needs no early stopping, so the recipe trains on all 60,000 images; tune it with
         # --set val_fraction=0.1 (tuning scores trials on a validation split).
         train=dict(
-            optimizer="adam", lr=3e-3, batch_size=128, epochs=5, schedule="onecycle", val_fraction=0.0
+            optimizer="adam", lr=3e-3, batch_size=128, epochs=3, schedule="onecycle", val_fraction=0.0
         ),
         search_space=fashion_cnn_space,
         provenance="zoo's time-to-accuracy recipe: fashion-cnn's blocks at 32@3x3 then 64@3x3 (the same cost "
-        "per epoch, more accurate), one-cycle Adam for 5 epochs on the whole training set",
+        "per epoch, more accurate) without dropout, one-cycle Adam for 3 epochs on the whole training set",
         recorded=Recorded(
-            test_accuracy=0.9206,
-            std=0.0014,
+            test_accuracy=0.9237,
+            std=0.0016,
             seeds=3,
-            epochs=5,
-            train_seconds=40.2,
-            machine=CPU_2C_EPYC,
-            date="2026-11-23",
+            epochs=3,
+            train_seconds=43.7,
+            machine=CPU_2C_EMR,
+            date="2026-11-24",
             command="benchmarks/time_to_accuracy.py fashion-cnn-fast --seeds 3",
         ),
     )
