@@ -37,18 +37,12 @@ FILES = (
 
 
 def machine() -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from zoo.runtime import cpu_info
+
     return {
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
-        "cpu": cpu,
+        "cpu": cpu_info("model name") or "unknown",
         "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
         "torch": torch.__version__,
         "python": platform.python_version(),

@@ -56,13 +56,19 @@ def autotune_convolutions() -> None:
 
 
 @functools.cache
-def cpu_vendor() -> str:
-    """The CPU's vendor string ("GenuineIntel", "AuthenticAMD"), or "" where /proc/cpuinfo does not say."""
+def cpu_info(field: str) -> str:
+    """A field of /proc/cpuinfo for the first CPU ("model name", "vendor_id"); "" where it does not say."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
         return ""
     for line in text.splitlines():
-        if line.startswith("vendor_id"):
-            return line.split(":", 1)[1].strip()
+        key, sep, value = line.partition(":")
+        if sep and key.strip() == field:
+            return value.strip()
     return ""
+
+
+def cpu_vendor() -> str:
+    """The CPU vendor ("GenuineIntel", "AuthenticAMD"), or "" where /proc/cpuinfo does not say."""
+    return cpu_info("vendor_id")

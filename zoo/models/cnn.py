@@ -185,7 +185,7 @@ register_model(
         family="cnn",
         dataset="fashion-mnist",
         builder=build_cnn,
-        # No dropout: a run of a few epochs does not overfit, and dropout cost both accuracy and a quarter
+        # No dropout: a run of a few epochs does not overfit, and dropout cost both accuracy and 15-20%
         # of the step time (RESULTS.md: 92% in 43.7 s instead of 86.8 s on cpu-2c-emr).
         hparams=dict(CNN_DEFAULTS, filters=(32, 64), kernel_size=3, dropout=0.0, dense_dropout=0.0),
         # A fixed schedule needs no early stopping, so the recipe trains on all 60,000 images; tune it with
