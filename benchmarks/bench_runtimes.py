@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--min-seconds", type=float, default=3.0)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    model = find_models(str(args.export_dir / "model.onnx"), ("fp32", "int8"))[0]
+    model = find_models(str(args.export_dir / "model.onnx"), ("fp32", "int8"))[0][0]
     data = load(model.metadata["dataset"])
     x = Normalizer(model.metadata["mean"], model.metadata["std"])(data.test.images).numpy()
     options = BenchOptions(warmup=50, iters=300, min_seconds=args.min_seconds)

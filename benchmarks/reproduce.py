@@ -35,11 +35,11 @@ def main() -> None:
             r = run.record
             row = {
                 "seed": seed,
-                "test_acc": r["metrics"]["test"]["accuracy"],
-                "epochs": len(r["history"]),
-                "train_seconds": r["train_seconds"],
+                "test_acc": r.metrics["test"]["accuracy"],
+                "epochs": len(r.history),
+                "train_seconds": r.train_seconds,
                 "wall_seconds": time.perf_counter() - started,
-                "stopped_early": r["stopped_early"],
+                "stopped_early": r.stopped_early,
                 "run_dir": str(run.run_dir),
             }
             results.setdefault(name, []).append(row)
@@ -56,7 +56,7 @@ def main() -> None:
         accs = [r["test_acc"] for r in rows]
         std = statistics.stdev(accs) if len(accs) > 1 else 0.0
         epochs = "/".join(str(r["epochs"]) for r in rows)
-        secs = statistics.fmean(r["train_seconds"] for r in rows)
+        secs = statistics.fmean(r.train_seconds for r in rows)
         print(f"| {name} | {statistics.fmean(accs):.4f} ± {std:.4f} | {len(rows)} | {epochs} | {secs:.0f} |")
 
 

@@ -1,6 +1,7 @@
 """Consoles and the one place expected errors become a one-line message and an exit code."""
 
 import functools
+import signal
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -27,9 +28,23 @@ def expected_errors(fn: F) -> F:
             raise typer.Exit(code=exc.exit_code) from None
         except KeyboardInterrupt:
             err.print("interrupted; nothing partial was saved", highlight=False)
-            raise typer.Exit(code=130) from None
+            raise typer.Exit(code=128 + _received.get("signal", signal.SIGINT)) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+_received: dict[str, int] = {}
+
+
+def _terminate(signum, frame) -> None:
+    _received["signal"] = signum
+    raise KeyboardInterrupt
+
+
+def stop_on_sigterm() -> None:
+    """Make SIGTERM (`kill`, `timeout`, a scheduler ending a job) unwind like Ctrl-C, so every
+    temporary folder is removed on the way out instead of being left behind."""
+    signal.signal(signal.SIGTERM, _terminate)
 
 
 def key_value_pairs(items: list[str] | None, option: str) -> dict[str, str]:

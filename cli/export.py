@@ -8,8 +8,7 @@ import typer
 from rich.table import Table
 
 from cli.console import err, expected_errors, out
-from zoo.export import ExportOptions, export_run
-from zoo.targets import resolve_targets
+from zoo.export import ExportOptions, export_targets
 
 
 def parity_table(report: dict, title: str) -> Table:
@@ -49,7 +48,9 @@ def parity_table(report: dict, title: str) -> Table:
 @expected_errors
 def export(
     target: Annotated[str, typer.Argument(help="best, a study, a model name or a run directory.")] = "best",
-    onnx: Annotated[bool, typer.Option("--onnx", help="Export ONNX (the default and only format).")] = True,
+    onnx: Annotated[
+        bool, typer.Option("--onnx", help="ONNX, the one format zoo exports (accepted for clarity).")
+    ] = True,
     int8: Annotated[bool, typer.Option("--int8", help="Also a static int8 (QDQ) model.")] = False,
     fp16: Annotated[bool, typer.Option("--fp16", help="Also a float16 model for GPUs.")] = False,
     tta: Annotated[
@@ -67,49 +68,62 @@ def export(
     ] = None,
     study: Annotated[str | None, typer.Option(help="With `best`: only this study.")] = None,
     storage: Annotated[str | None, typer.Option(help="Study storage URL (default artifacts/zoo.db).")] = None,
-    force: Annotated[bool, typer.Option(help="Replace files an earlier export wrote.")] = False,
+    force: Annotated[
+        bool, typer.Option(help="Replace an export of other weights or options (the whole folder).")
+    ] = False,
     data_dir: Annotated[Path | None, typer.Option(help="Folder with the dataset's files.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
 ) -> None:
-    """Export trained models to ONNX: metadata inside, parity against PyTorch on the full test set."""
-    targets = resolve_targets(target, storage=storage, study=study)
-    if out_dir is not None and len(targets) > 1:
-        from zoo.errors import UsageError
+    """Export trained models to ONNX: metadata inside, parity against PyTorch on the full test set.
 
-        raise UsageError(f"{target} names {len(targets)} models; --out takes one: add --study NAME")
-    results = []
-    for t in targets:
-        (err if as_json else out).print(f"exporting {t.model} from {t.run_dir}", highlight=False)
-        options = ExportOptions(
-            opset=opset,
-            int8=int8,
-            fp16=fp16,
-            max_int8_drop=max_int8_drop,
-            force=force,
-            out=out_dir,
-            name=t.name,
-            study=t.study,
-            trial=t.trial,
-            tta=tta,
-        )
-        result = export_run(t.run_dir, options, data_dir=str(data_dir) if data_dir else None)
-        results.append(result)
-        if not as_json:
-            out.print(parity_table(result.parity, f"{t.model}: parity on the test set"))
-            for f in result.files:
+    Exporting the same weights with the same options again reports "up to date" and writes nothing."""
+    options = ExportOptions(
+        opset=opset, int8=int8, fp16=fp16, max_int8_drop=max_int8_drop, force=force, out=out_dir, tta=tta
+    )
+    console = err if as_json else out
+    outcomes = export_targets(
+        target,
+        options,
+        storage=storage,
+        study=study,
+        data_dir=str(data_dir) if data_dir else None,
+        on_start=lambda t: console.print(f"exporting {t.model} from {t.run_dir}", highlight=False),
+    )
+    for o in outcomes:
+        if o.error is not None:
+            err.print(f"[bold red]not exported:[/] {o.name}: {o.error}", highlight=False, soft_wrap=True)
+        elif o.result.up_to_date:
+            console.print(f"  up to date: {o.result.folder} (same weights, same options)", highlight=False)
+        elif not as_json:
+            out.print(parity_table(o.result.parity, f"{o.name}: parity on the test set"))
+            for f in o.result.files:
                 out.print(f"  {f}", highlight=False)
     if as_json:
-        typer.echo(
-            json.dumps(
-                [
-                    {
-                        "folder": str(r.folder),
-                        "files": [str(f) for f in r.files],
-                        "parity": r.parity,
-                        "metadata": r.metadata,
-                    }
-                    for r in results
-                ],
-                indent=2,
-            )
+        typer.echo(json.dumps([_as_dict(o) for o in outcomes], indent=2))
+    failed = [o for o in outcomes if o.error is not None]
+    if failed:
+        hint = (
+            " (pass --force to replace exports of other weights)"
+            if "--force" in str([o.error for o in failed])
+            else ""
         )
+        err.print(
+            f"[bold red]error:[/] {len(failed)} of {len(outcomes)} exports failed{hint}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(code=1)
+
+
+def _as_dict(o) -> dict:
+    if o.error is not None:
+        return {"name": o.name, "run_dir": str(o.run_dir), "error": o.error}
+    r = o.result
+    return {
+        "name": o.name,
+        "folder": str(r.folder),
+        "up_to_date": r.up_to_date,
+        "files": [str(f) for f in r.files],
+        "parity": r.parity,
+        "metadata": r.metadata,
+    }

@@ -16,6 +16,7 @@ from cli import predict as predict_commands
 from cli import report as report_commands
 from cli import train as train_commands
 from cli import tune as tune_commands
+from cli.console import stop_on_sigterm
 from zoo import paths
 
 app = typer.Typer(
@@ -64,4 +65,5 @@ app.add_typer(data_commands.app, name="data")
 
 
 def run() -> None:
+    stop_on_sigterm()
     app()

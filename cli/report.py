@@ -32,6 +32,7 @@ def report(
         image_index=image_index,
         data_dir=data_dir,
         on_start=lambda t: err.print(f"reporting {t.model} from {t.run_dir}", highlight=False),
+        on_note=lambda note: err.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True),
     )
     for path in reports:
         out.print(str(path), highlight=False, soft_wrap=True)

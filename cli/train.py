@@ -92,15 +92,13 @@ def train(
 
     record = result.record
     if as_json:
-        typer.echo(json.dumps({"run_dir": str(result.run_dir), **record}, indent=2))
+        typer.echo(json.dumps({"run_dir": str(result.run_dir), **record.to_dict()}, indent=2))
         return
-    test = record["metrics"]["test"]
+    test = record.metrics["test"]
     out.print(classification_table(test, title=f"{name}: test set ({test['n']} images)"))
-    out.print(
-        confusion_table(test["confusion_matrix"], record["class_names"], title="confusion matrix (test)")
-    )
+    out.print(confusion_table(test["confusion_matrix"], record.class_names, title="confusion matrix (test)"))
     out.print(
         f"test accuracy [bold]{test['accuracy']:.4f}[/]  log loss {test['log_loss']:.4f}  "
-        f"trained {record['train_seconds']:.1f}s on {record['device']}  ({record['num_params']:,} parameters)"
+        f"trained {record.train_seconds:.1f}s on {record.device}  ({record.num_params:,} parameters)"
     )
     out.print(f"run saved to [bold]{result.run_dir}[/]", highlight=False)

@@ -194,7 +194,7 @@ def tune_command(
         out.print("no trial completed; see the failure reasons above")
         raise typer.Exit(code=1)
     final = result.final
-    test = final.record["metrics"]["test"]
+    test = final.record.metrics["test"]
     out.print(
         f"best trial {result.best.number}: val acc [bold]{result.best.value:.4f}[/]  "
         f"{_params_text(result.best.params)}",

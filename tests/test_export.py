@@ -13,7 +13,7 @@ from cli.main import app
 from zoo import export as export_module
 from zoo.checkpoint import WEIGHTS
 from zoo.errors import UsageError
-from zoo.export import ExportError, ExportOptions, export_run, read_metadata
+from zoo.export import ExportConflict, ExportError, ExportOptions, export_run, read_metadata
 from zoo.registry import get_spec, list_models
 from zoo.runs import train_run
 
@@ -131,13 +131,32 @@ def test_failed_parity_leaves_nothing(trained_run, tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_existing_export_needs_force(trained_run, tmp_path):
+def test_same_export_again_is_up_to_date_and_writes_nothing(trained_run, tmp_path):
+    first = export_run(trained_run, ExportOptions(out=tmp_path / "e"))
+    stamp = (tmp_path / "e" / "model.onnx").stat().st_mtime_ns
+    again = export_run(trained_run, ExportOptions(out=tmp_path / "e"))
+    assert again.up_to_date and not first.up_to_date
+    assert (tmp_path / "e" / "model.onnx").stat().st_mtime_ns == stamp
+    assert again.metadata["weights_sha256"] == first.metadata["weights_sha256"]
+    # other options are another export of the same weights: replacing it needs force
+    with pytest.raises(ExportConflict, match=r"other options.*--force"):
+        export_run(trained_run, ExportOptions(out=tmp_path / "e", tta=True))
+    assert (tmp_path / "e" / "model.onnx").stat().st_mtime_ns == stamp
+
+
+def test_a_damaged_export_of_the_same_weights_is_rebuilt(trained_run, tmp_path):
     export_run(trained_run, ExportOptions(out=tmp_path / "e"))
-    before = (tmp_path / "e" / "model.onnx").read_bytes()
-    with pytest.raises(UsageError, match="--force"):
-        export_run(trained_run, ExportOptions(out=tmp_path / "e"))
-    assert (tmp_path / "e" / "model.onnx").read_bytes() == before
-    export_run(trained_run, ExportOptions(out=tmp_path / "e", force=True))
+    (tmp_path / "e" / "card.md").write_text("edited")
+    rebuilt = export_run(trained_run, ExportOptions(out=tmp_path / "e"))
+    assert not rebuilt.up_to_date and "edited" not in (tmp_path / "e" / "card.md").read_text()
+
+
+def test_a_folder_of_the_users_files_is_never_replaced(trained_run, tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("months of work")
+    with pytest.raises(ExportConflict, match="not a zoo export"):
+        export_run(trained_run, ExportOptions(out=tmp_path / "mine", force=True))
+    assert (tmp_path / "mine" / "thesis.tex").read_text() == "months of work"
 
 
 def test_onnx_runs_with_plain_onnxruntime_as_the_card_says(trained_run, fashion_small, tmp_path):
@@ -182,7 +201,7 @@ def test_cli_export_best_from_a_study(tmp_path, monkeypatch, fashion_small):
     meta = read_metadata(folder / "model.onnx")
     assert meta["study"] == "fashion-mlp" and meta["trial"] == best
     again = runner.invoke(app, [*base, "export", "fashion-mlp"])
-    assert again.exit_code == 2 and "--force" in again.stderr
+    assert again.exit_code == 0 and "up to date" in again.stdout
 
 
 @pytest.mark.parametrize(

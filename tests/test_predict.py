@@ -60,6 +60,9 @@ def make_model(path, spec, *, with_metadata=True, seed=0):
             "dataset": "fashion-mnist",
             "class_names": FASHION,
             "preprocessing": "x = (pixels / 255 - mean) / std",
+            "input_name": "images",
+            "output_name": "logits",
+            "weights_sha256": "0" * 64,
             "metrics": {"test": {"accuracy": 0.5}},
             **spec,
         }

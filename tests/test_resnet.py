@@ -67,8 +67,8 @@ def test_a_resnet_trains_and_its_run_reloads(fashion_small, tmp_path):
         data=fashion_small,
         run_dir=tmp_path / "run",
     )
-    assert run.record["train_config"]["test_time_flip"] is True
-    assert 0 < run.record["metrics"]["test"]["accuracy"] <= 1
+    assert run.record.train_config["test_time_flip"] is True
+    assert 0 < run.record.metrics["test"]["accuracy"] <= 1
     model, _ = load_run(run.run_dir)
     x = torch.randn(3, 1, 28, 28)
     with torch.no_grad():

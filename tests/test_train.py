@@ -28,23 +28,23 @@ def trained(fashion_small, tmp_path_factory):
 
 def test_short_training_clearly_beats_chance(trained):
     record = trained.record
-    assert record["metrics"]["test"]["n"] == 10_000
-    assert record["metrics"]["test"]["accuracy"] > 0.65  # chance is 0.10
-    assert record["metrics"]["val"]["accuracy"] > 0.65
-    assert len(record["history"]) == 2
-    assert record["history"][-1]["train_loss"] < record["history"][0]["train_loss"]
+    assert record.metrics["test"]["n"] == 10_000
+    assert record.metrics["test"]["accuracy"] > 0.65  # chance is 0.10
+    assert record.metrics["val"]["accuracy"] > 0.65
+    assert len(record.history) == 2
+    assert record.history[-1]["train_loss"] < record.history[0]["train_loss"]
 
 
 def test_run_record_describes_the_run(trained):
     record = read_record(trained.run_dir)
-    assert record["model"] == "fashion-cnn"
-    assert record["train_config"]["epochs"] == 2
-    assert record["hyperparameters"]["filters"] == [64, 32]
-    assert record["class_names"][0] == "T-shirt/top"
-    assert record["data"]["sha256"] and record["data"]["n_train"] == 2700
-    assert record["versions"]["torch"] == torch.__version__
-    assert set(record["metrics"]["test"]["per_class"]) == set(record["class_names"])
-    cm = record["metrics"]["test"]["confusion_matrix"]
+    assert record.model == "fashion-cnn"
+    assert record.train_config["epochs"] == 2
+    assert record.hyperparameters["filters"] == [64, 32]
+    assert record.class_names[0] == "T-shirt/top"
+    assert record.data["sha256"] and record.data["n_train"] == 2700
+    assert record.versions["torch"] == torch.__version__
+    assert set(record.metrics["test"]["per_class"]) == set(record.class_names)
+    cm = record.metrics["test"]["confusion_matrix"]
     assert sum(map(sum, cm)) == 10_000
     assert sorted(p.name for p in trained.run_dir.iterdir()) == [RECORD, WEIGHTS]
 

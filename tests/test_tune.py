@@ -55,8 +55,8 @@ def test_completed_trials_keep_a_run_and_the_test_metrics_land_on_the_study():
 
 def test_retrain_uses_the_full_training_split():
     result = tune(TuneConfig(**{**TINY, "retrain": True}, trials=1, retrain_epochs=1))
-    assert result.final.record["data"]["n_train"] == 54_000
-    assert result.final.record["retrained"] is True
+    assert result.final.record.data["n_train"] == 54_000
+    assert result.final.record.retrained is True
 
 
 def test_set_pins_a_search_parameter_and_overrides_config():
@@ -86,7 +86,7 @@ def test_a_trial_that_raises_or_diverges_does_not_kill_the_study(monkeypatch):
             raise TrainingDiverged("training diverged at epoch 1 (loss is nan); lower lr")
         if calls["n"] == 3:
             result = real(*args, **kwargs)
-            result.record["metrics"]["val"]["accuracy"] = math.nan
+            result.record.metrics["val"]["accuracy"] = math.nan
             return result
         return real(*args, **kwargs)
 

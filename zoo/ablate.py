@@ -137,15 +137,15 @@ def ablate(cfg: AblateConfig, on_run: Callable[[str, int], None] | None = None) 
         )
         seconds = time.perf_counter() - started
         d = data[seed]
-        flip = result.record["train_config"]["test_time_flip"]
+        flip = result.record.train_config["test_time_flip"]
         train = evaluate(result.model, d.train, Normalizer(d.mean, d.std), flip=flip)
-        test = result.record["metrics"]["test"]
+        test = result.record.metrics["test"]
         for key, value in {
             "train_acc": train.accuracy,
             "train_loss": train.loss,
             "test_acc": test["accuracy"],
             "test_loss": test["log_loss"],
-            "num_params": result.record["num_params"],
+            "num_params": result.record.num_params,
             "seconds": seconds,
             "run_dir": str(result.run_dir),
         }.items():

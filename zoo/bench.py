@@ -1,9 +1,13 @@
 """`zoo bench`: accuracy and latency of exported models across runtimes.
 
 Runtimes: onnxruntime (CPU EP), onnxruntime-cuda (CUDA EP), torch-cpu, torch-cuda (eager PyTorch, rebuilt
-from the run directory the ONNX metadata points to). Latency follows the common tools: the first call is
-reported apart, then warm-up, then timed calls (at least `iters` and `min_seconds`), p50/p90/p99, mean,
-stdev and throughput; the thread count and execution provider are recorded with every figure.
+from the run directory the ONNX metadata points to, once its weights' sha256 matches the export's).
+Nothing is trusted: a file that does not load, is not listed in the folder's SHA256SUMS or belongs to
+other weights becomes a row marked unavailable with the reason, and everything else is still measured.
+
+Latency follows the common tools: the first call is reported apart, then warm-up, then timed calls
+(at least `iters` and `min_seconds`), p50/p90/p99, mean, stdev and throughput; the thread count and
+execution provider are recorded with every figure.
 """
 
 import os
@@ -21,12 +25,12 @@ import torch
 from zoo import paths
 from zoo.data import DataSplits, Normalizer, get_dataset_info, load
 from zoo.errors import UsageError, ZooError
+from zoo.exported import VARIANT_FILES, ExportedModelError, open_session, read_metadata, read_sums
 from zoo.fileio import write_json_atomic, write_text_atomic
 from zoo.metrics import classification_metrics
-from zoo.predict import open_session
+from zoo.names import discover
 
 RUNTIMES = ("onnxruntime", "onnxruntime-cuda", "torch-cpu", "torch-cuda")
-VARIANT_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx", "fp16": "model.fp16.onnx"}
 SCHEMA = "zoo.bench/1"
 
 
@@ -95,6 +99,8 @@ class BenchModel:
     path: Path  # the fp32 model.onnx
     metadata: dict[str, Any]
     variants: dict[str, Path]
+    # variants found beside model.onnx that cannot be trusted: {variant: reason}
+    rejected: dict[str, str] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -102,16 +108,10 @@ class BenchModel:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    from zoo.export import read_metadata
-
     try:
         meta = read_metadata(path)
-    except Exception as exc:  # onnx raises DecodeError and friends for non-ONNX files
-        raise BenchError(f"{path} is not a valid ONNX model ({str(exc).splitlines()[0]})") from None
-    if meta.get("zoo.format") != "zoo.onnx/1" or not {"dataset", "class_names", "input_shape", "mean"} <= set(
-        meta
-    ):
-        raise BenchError(f"{path} has no zoo metadata; export it with `zoo export` first")
+    except ExportedModelError as exc:
+        raise BenchError(str(exc)) from None
     info = get_dataset_info(meta["dataset"])
     if list(meta["input_shape"]) != list(info.image_shape):
         raise BenchError(
@@ -121,40 +121,81 @@ def _read(path: Path) -> dict[str, Any]:
     return meta
 
 
-def find_models(target: str | None, variants: tuple[str, ...]) -> list[BenchModel]:
+def _check_variant(path: Path, fp32: dict[str, Any], sums: dict[str, str]) -> None:
+    """A variant must be listed in SHA256SUMS with its content and come from the fp32 model's weights."""
+    from zoo.checkpoint import sha256_file
+
+    if sums:
+        if path.name not in sums:
+            raise BenchError(f"{path.name} is not listed in SHA256SUMS: a leftover of another export")
+        if sha256_file(path) != sums[path.name]:
+            raise BenchError(f"{path.name} does not match its SHA256SUMS entry: the file was changed")
+    meta = _read(path)
+    if meta["weights_sha256"] != fp32["weights_sha256"]:
+        raise BenchError(f"{path.name} was exported from other weights than {VARIANT_FILES['fp32']}")
+
+
+def _files(target: str | None) -> list[Path]:
     root = paths.artifacts_dir() / "models"
     if target is None:
-        if not root.is_dir() or not any(root.rglob("model.onnx")):
+        files = discover(root, VARIANT_FILES["fp32"])
+        if not files:
             raise BenchError(f"no exported models under {root}; run `zoo export best` first")
-        files = sorted(root.rglob("model.onnx"))
-    else:
-        path = Path(target)
-        if path.is_file():
-            files = [path]
-        elif path.is_dir():
-            files = sorted(path.rglob("model.onnx"))
-            if not files:
-                raise BenchError(f"no model.onnx under {path}; run `zoo export` first")
-        else:
-            from zoo.registry import list_models
+        return files
+    path = Path(target)
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        files = discover(path, VARIANT_FILES["fp32"])
+        if not files:
+            raise BenchError(f"no model.onnx under {path}; run `zoo export` first")
+        return files
+    from zoo.registry import list_models
 
-            if target not in list_models():
-                raise UsageError(f"{target} is not an .onnx file, a folder or a registered model")
-            files = sorted((root / target).rglob("model.onnx")) if (root / target).is_dir() else []
-            if not files:
-                raise BenchError(f"no exported {target} under {root}; run `zoo export {target}` first")
-    models = []
-    for f in files:
-        meta = _read(f)
-        found = {
-            v: f.parent / name
-            for v, name in VARIANT_FILES.items()
-            if v in variants and (f.parent / name).is_file()
-        }
-        if "fp32" not in found and "fp32" in variants:
-            found["fp32"] = f
-        models.append(BenchModel(f, meta, found or {"fp32": f}))
-    return models
+    if target not in list_models():
+        raise UsageError(f"{target} is not an .onnx file, a folder or a registered model")
+    files = discover(root / target, VARIANT_FILES["fp32"])
+    if not files:
+        raise BenchError(f"no exported {target} under {root}; run `zoo export {target}` first")
+    return files
+
+
+def find_models(target: str | None, variants: tuple[str, ...]) -> tuple[list[BenchModel], list[dict]]:
+    """The exports TARGET names, and one unavailable row for each export that cannot be read.
+
+    When nothing at all can be read, the first reason is raised instead."""
+    models, broken = [], []
+    for f in _files(target):
+        try:
+            meta = _read(f)
+        except BenchError as exc:
+            broken.append(
+                {
+                    "model": "?",
+                    "export": str(f.parent),
+                    "runtime": "-",
+                    "variant": "fp32",
+                    "available": False,
+                    "reason": str(exc),
+                }
+            )
+            continue
+        sums = read_sums(f.parent) if f.name == VARIANT_FILES["fp32"] else {}
+        found, rejected = {"fp32": f}, {}
+        for v, name in VARIANT_FILES.items():
+            if v == "fp32" or v not in variants or not (f.parent / name).is_file():
+                continue
+            try:
+                _check_variant(f.parent / name, meta, sums)
+                found[v] = f.parent / name
+            except BenchError as exc:
+                rejected[v] = str(exc)
+        if "fp32" not in variants and len(found) > 1:
+            del found["fp32"]
+        models.append(BenchModel(f, meta, found, rejected))
+    if not models:
+        raise BenchError(broken[0]["reason"])
+    return models, broken
 
 
 # ---------------------------------------------------------------------------------------- runners
@@ -174,7 +215,10 @@ class Runner:
 def onnx_runner(path: Path, runtime: str, variant: str, threads: int) -> Runner:
     provider = "CUDAExecutionProvider" if runtime == "onnxruntime-cuda" else "CPUExecutionProvider"
     started = time.perf_counter()
-    session = open_session(path, providers=[provider], threads=threads, sequential=True)
+    try:
+        session = open_session(path, providers=[provider], threads=threads, sequential=True)
+    except ExportedModelError as exc:
+        raise BenchError(str(exc)) from None
     load = time.perf_counter() - started
     name = session.get_inputs()[0].name
 
@@ -185,7 +229,9 @@ def onnx_runner(path: Path, runtime: str, variant: str, threads: int) -> Runner:
 
 
 def torch_runner(metadata: dict[str, Any], runtime: str, threads: int) -> Runner:
+    """Eager PyTorch from the export's run directory; refused unless its weights are the export's."""
     from zoo.checkpoint import load_run
+    from zoo.errors import CheckpointError
 
     run_dir = metadata.get("run_dir")
     if not run_dir or not Path(run_dir).is_dir():
@@ -194,7 +240,15 @@ def torch_runner(metadata: dict[str, Any], runtime: str, threads: int) -> Runner
     if device.type == "cpu":
         torch.set_num_threads(threads)
     started = time.perf_counter()
-    model, _ = load_run(run_dir)
+    try:
+        model, record = load_run(run_dir)
+    except CheckpointError as exc:
+        raise BenchError(f"the PyTorch checkpoint cannot be loaded: {exc}") from None
+    if "weights_sha256" in metadata and record.weights_sha256 != metadata["weights_sha256"]:
+        raise BenchError(
+            f"the run directory {run_dir} holds other weights than this export (sha256 differs); "
+            "torch rows would measure an unrelated model"
+        )
     model = model.eval().to(device)
     load = time.perf_counter() - started
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
@@ -261,11 +315,7 @@ def bench_model(
         if runtime.startswith("torch"):
             plan.append((runtime, "fp32"))
         else:
-            plan += [
-                (runtime, v)
-                for v in model.variants
-                if not (v == "fp16" and runtime == "onnxruntime") or runtime == "onnxruntime"
-            ]
+            plan += [(runtime, v) for v in [*model.variants, *model.rejected]]
     results, reference = [], None
     for runtime, variant in sorted(plan, key=lambda p: (p[0] != "torch-cpu", p[0], p[1])):
         if progress:
@@ -276,17 +326,26 @@ def bench_model(
             "runtime": runtime,
             "variant": variant,
         }
+        if variant in model.rejected and not runtime.startswith("torch"):
+            entry.update(available=False, reason=model.rejected[variant])
+            results.append(entry)
+            continue
         try:
             runner = (
                 torch_runner(meta, runtime, threads)
                 if runtime.startswith("torch")
                 else onnx_runner(model.variants[variant], runtime, variant, threads)
             )
+            logits = predict_all(runner, x)
         except BenchError as exc:
             entry.update(available=False, reason=str(exc))
             results.append(entry)
             continue
-        logits = predict_all(runner, x)
+        except Exception as exc:  # a graph that loads but fails to run: ORT raises pybind types
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            entry.update(available=False, reason=f"{model.variants[variant].name} failed to run ({reason})")
+            results.append(entry)
+            continue
         metrics = classification_metrics(
             torch.from_numpy(logits.astype(np.float32)), labels, meta["class_names"]
         )
@@ -322,9 +381,9 @@ def run_bench(
     if options.warmup < 0 or options.iters < 1 or options.min_seconds < 0:
         raise UsageError("--warmup must be ≥ 0, --iters ≥ 1 and --min-seconds ≥ 0")
     runtimes, unavailable = select_runtimes(options.runtimes)
-    models = find_models(target, tuple(options.variants))
+    models, broken = find_models(target, tuple(options.variants))
     cache: dict[str, DataSplits] = {}
-    results = []
+    results = list(broken)
     for model in models:
         dataset = model.metadata["dataset"]
         if dataset not in cache:

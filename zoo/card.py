@@ -1,7 +1,8 @@
 """A model card (Markdown) for an exported model: what it is, data, metrics, and how to run it."""
 
-from pathlib import Path
 from typing import Any
+
+from zoo.checkpoint import RunRecord
 
 
 def _fmt(value: Any) -> str:
@@ -12,27 +13,27 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def model_card(record: dict[str, Any], metadata: dict[str, Any], parity: dict[str, Any], folder: Path) -> str:
-    test = record.get("metrics", {}).get("test")
-    val = record.get("metrics", {}).get("val")
-    c, h, w = record["input_shape"]
+def model_card(record: RunRecord, metadata: dict[str, Any], parity: dict[str, Any]) -> str:
+    test = record.test_metrics
+    val = record.val_metrics
+    c, h, w = record.input_shape
     lines = [
-        f"# {record['model']}",
+        f"# {record.model}",
         "",
-        f"A {record['family'].upper()} image classifier for **{record['dataset']}** "
-        f"({len(record['class_names'])} classes, {c}x{h}x{w} inputs), {record['num_params']:,} parameters, "
+        f"A {record.family.upper()} image classifier for **{record.dataset}** "
+        f"({len(record.class_names)} classes, {c}x{h}x{w} inputs), {record.num_params:,} parameters, "
         "exported by zoo "
         f"{metadata['versions']['zoo']} on {metadata['created_at']}.",
         "",
         "## Data",
         "",
-        f"- Training: {record['data']['n_train']:,} images; validation {record['data']['n_val']:,} "
-        f"(stratified {record['data']['val_fraction']:.0%} split, seed {record['data']['split_seed']}); "
-        f"test {record['data']['n_test']:,} (used once, for the figures below).",
-        f"- Data fingerprint (sha256 of the official images and labels): `{record['data']['sha256'][:16]}…`",
+        f"- Training: {record.data['n_train']:,} images; validation {record.data['n_val']:,} "
+        f"(stratified {record.data['val_fraction']:.0%} split, seed {record.data['split_seed']}); "
+        f"test {record.data['n_test']:,} (used once, for the figures below).",
+        f"- Data fingerprint (sha256 of the official images and labels): `{record.data['sha256'][:16]}…`",
         f"- Preprocessing: `{metadata['preprocessing']}`, mean {_fmt(metadata['mean'])}, "
         f"std {_fmt(metadata['std'])}.",
-        f"- Classes: {', '.join(record['class_names'])}.",
+        f"- Classes: {', '.join(record.class_names)}.",
         "",
         "## Metrics",
         "",
@@ -73,7 +74,7 @@ def model_card(record: dict[str, Any], metadata: dict[str, Any], parity: dict[st
                 f"{row['support']} |"
             )
     lines += ["", "## Hyperparameters", "", "| key | value |", "| --- | --- |"]
-    for key, value in {**record["hyperparameters"], **record["train_config"]}.items():
+    for key, value in {**record.hyperparameters, **record.train_config}.items():
         lines.append(f"| {key} | {_fmt(value)} |")
     if metadata.get("study"):
         lines += ["", f"From study `{metadata['study']}`, trial {metadata['trial']}."]
@@ -83,7 +84,7 @@ def model_card(record: dict[str, Any], metadata: dict[str, Any], parity: dict[st
         "",
         "```python",
         "import json, numpy as np, onnxruntime as ort",
-        f'session = ort.InferenceSession("{folder.name}/model.onnx")',
+        'session = ort.InferenceSession("model.onnx")  # in the export folder',
         "meta = {k: json.loads(v) for k, v in session.get_modelmeta().custom_metadata_map.items()}",
         "mean = np.array(meta['mean'], np.float32).reshape(1, -1, 1, 1)",
         "std = np.array(meta['std'], np.float32).reshape(1, -1, 1, 1)",

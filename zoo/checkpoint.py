@@ -1,66 +1,190 @@
 """A run directory: `weights.safetensors` + `run.json`. Loading rebuilds the model from the JSON and
-reads tensors with safetensors, so nothing is ever unpickled."""
+reads tensors with safetensors, so nothing is ever unpickled.
 
+`RunRecord` is the one home of run.json: the writer builds one, the reader validates every key and type
+through it, and nothing else reads the file by string keys. A bad record is one line naming the file and
+the key."""
+
+import dataclasses
 import hashlib
 import json
 import os
 import shutil
-import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import torch
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
+from typing_extensions import TypedDict
 
 from zoo.errors import CheckpointError, ZooError
 from zoo.fileio import umask, write_json_atomic
+from zoo.names import temporary_sibling
 
 WEIGHTS = "weights.safetensors"
 RECORD = "run.json"
 FORMAT = "zoo.run/1"
 
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+ImageShape = Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=3, max_length=3)]
+_OPEN = ConfigDict(extra="allow")  # nested records keep keys this version does not read
+
+
+class SplitMetrics(TypedDict):
+    __pydantic_config__ = _OPEN
+    accuracy: FiniteFloat
+    log_loss: float
+    n: Annotated[int, Field(ge=0)]
+
+
+class Normalization(TypedDict):
+    mean: list[FiniteFloat]
+    std: list[Annotated[float, Field(gt=0, allow_inf_nan=False)]]
+
+
+class DataFingerprint(TypedDict):
+    __pydantic_config__ = _OPEN
+    sha256: str
+    val_fraction: float
+    split_seed: int
+    n_train: int
+    n_val: int
+    n_test: int
+
+
+class TrainConfigRecord(TypedDict):
+    """The keys of TrainConfig that readers of a run use; the others are kept as they are."""
+
+    __pydantic_config__ = _OPEN
+    val_fraction: float
+    seed: int
+    epochs: int
+    test_time_flip: bool
+
+
+@dataclass
+class RunRecord:
+    """Everything a run directory records about how its weights came to be."""
+
+    model: str
+    family: str
+    dataset: str
+    hyperparameters: dict[str, Any]
+    train_config: TrainConfigRecord
+    num_params: Annotated[int, Field(ge=0)]
+    input_shape: ImageShape
+    class_names: Annotated[list[str], Field(min_length=1)]
+    normalization: Normalization
+    history: list[dict[str, Any]]
+    best_epoch: int | None
+    stopped_early: bool
+    train_seconds: float
+    metrics: dict[str, SplitMetrics]
+    data: DataFingerprint
+    device: str
+    precision: str
+    versions: dict[str, str]
+    created_at: str
+    weights_sha256: Sha256
+    study: str | None = None
+    trial: int | None = None
+    retrained: bool = False
+    ablation: str | None = None
+    weights_deleted: str | None = None
+    # keys written by a newer zoo: kept on rewrite, never read
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str | os.PathLike = RECORD) -> "RunRecord":
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise CheckpointError(f"{source} is not a zoo run record (expected format {FORMAT})")
+        known = {f.name for f in dataclasses.fields(cls)} - {"extras"}
+        fields_ = {k: v for k, v in data.items() if k in known}
+        extras = {k: v for k, v in data.items() if k not in known and k != "format"}
+        try:
+            # through JSON, so strict mode takes lists for lists and rejects "3" for 3 or true for 1
+            record = _ADAPTER.validate_json(json.dumps(fields_, allow_nan=True), strict=True)
+        except ValidationError as exc:
+            raise CheckpointError(f"{source} is not a valid run record: {_first_error(exc)}") from None
+        record.extras = extras
+        problem = record._inconsistency()
+        if problem:
+            raise CheckpointError(f"{source} is not a valid run record: {problem}")
+        return record
+
+    def _inconsistency(self) -> str | None:
+        channels = self.input_shape[0]
+        for key in ("mean", "std"):
+            if len(self.normalization[key]) != channels:
+                return f"normalization.{key} must hold {channels} numbers, one per input channel"
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        extras = data.pop("extras")
+        return {"format": FORMAT, **data, **extras}
+
+    @property
+    def test_metrics(self) -> SplitMetrics | None:
+        return self.metrics.get("test")
+
+    @property
+    def val_metrics(self) -> SplitMetrics | None:
+        return self.metrics.get("val")
+
+
+_ADAPTER = TypeAdapter(RunRecord)
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(p) for p in error["loc"]) or "the top level"
+    return f"{where}: {error['msg'].lower()}"
+
 
 def sha256_file(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _state_for_saving(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
 
 
-def save_run(run_dir: str | os.PathLike, model: nn.Module, record: dict[str, Any]) -> Path:
-    """Write the run into a hidden temporary folder and rename it into place: all or nothing."""
+def save_run(run_dir: str | os.PathLike, model: nn.Module, fields: dict[str, Any]) -> RunRecord:
+    """Write the run into a hidden temporary folder and rename it into place: all or nothing.
+
+    `fields` are the RunRecord's fields but `weights_sha256`, which is computed here from the file."""
     run_dir = Path(run_dir)
     if run_dir.exists():
         raise CheckpointError(f"run directory {run_dir} already exists; choose another output folder")
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", dir=run_dir.parent))
+    tmp = temporary_sibling(run_dir)
     try:
         save_file(_state_for_saving(model), tmp / WEIGHTS, metadata={"format": FORMAT})
-        record = {"format": FORMAT, **record, "weights_sha256": sha256_file(tmp / WEIGHTS)}
-        write_json_atomic(tmp / RECORD, record)
-        os.chmod(tmp, 0o777 & ~umask())  # mkdtemp makes 0700 folders
-        os.replace(tmp, run_dir)
+        data = {"format": FORMAT, **fields, "weights_sha256": sha256_file(tmp / WEIGHTS)}
+        record = RunRecord.from_dict(json.loads(json.dumps(data)), "the new run record")
+        write_json_atomic(tmp / RECORD, record.to_dict())
+        os.chmod(tmp, 0o777 & ~umask())  # mkdtemp-like folders are 0700
+        os.rename(tmp, run_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return run_dir
-
-
-def update_record(run_dir: str | os.PathLike, **fields: Any) -> dict[str, Any]:
-    """Add fields to run.json in place (atomically), e.g. test metrics computed after training."""
-    record = read_record(run_dir)
-    record.update(fields)
-    write_json_atomic(Path(run_dir) / RECORD, record)
     return record
 
 
-def read_record(run_dir: str | os.PathLike) -> dict[str, Any]:
+def update_record(run_dir: str | os.PathLike, **fields: Any) -> RunRecord:
+    """Change fields of run.json in place (atomically), e.g. test metrics computed after training."""
+    record = dataclasses.replace(read_record(run_dir), **fields)
+    record = RunRecord.from_dict(json.loads(json.dumps(record.to_dict())), Path(run_dir) / RECORD)
+    write_json_atomic(Path(run_dir) / RECORD, record.to_dict())
+    return record
+
+
+def read_record(run_dir: str | os.PathLike) -> RunRecord:
     path = Path(run_dir) / RECORD
     if not Path(run_dir).is_dir():
         raise CheckpointError(
@@ -69,15 +193,13 @@ def read_record(run_dir: str | os.PathLike) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"{path} is missing; {run_dir} is not a complete run directory")
     try:
-        record = json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{path} is not valid JSON ({exc}); the run directory is corrupt") from None
-    if not isinstance(record, dict) or record.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a zoo run record (expected format {FORMAT})")
-    return record
+    return RunRecord.from_dict(data, path)
 
 
-def load_run(run_dir: str | os.PathLike, *, verify: bool = True) -> tuple[nn.Module, dict[str, Any]]:
+def load_run(run_dir: str | os.PathLike, *, verify: bool = True) -> tuple[nn.Module, RunRecord]:
     """Rebuild the model named in run.json and load its weights; refuse mismatched or corrupt weights."""
     from zoo.registry import create_model
 
@@ -86,16 +208,14 @@ def load_run(run_dir: str | os.PathLike, *, verify: bool = True) -> tuple[nn.Mod
     weights = run_dir / WEIGHTS
     if not weights.is_file():
         raise CheckpointError(f"{weights} is missing; the run's weights were deleted or never written")
-    if verify and record.get("weights_sha256") and sha256_file(weights) != record["weights_sha256"]:
+    if verify and sha256_file(weights) != record.weights_sha256:
         raise CheckpointError(
             f"{weights} does not match the sha256 recorded in {RECORD}; the file was changed"
         )
     try:
-        model = create_model(record["model"], **record["hyperparameters"])
+        model = create_model(record.model, **record.hyperparameters)
     except ZooError as exc:
         raise CheckpointError(f"cannot rebuild the model of {run_dir}: {exc}") from None
-    except KeyError as exc:
-        raise CheckpointError(f"{run_dir / RECORD} lacks {exc}; the run directory is corrupt") from None
     try:
         state = load_file(weights)
     except (SafetensorError, OSError) as exc:
@@ -104,6 +224,6 @@ def load_run(run_dir: str | os.PathLike, *, verify: bool = True) -> tuple[nn.Mod
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0]
-        raise CheckpointError(f"{weights} does not fit model {record['model']}: {first}") from None
+        raise CheckpointError(f"{weights} does not fit model {record.model}: {first}") from None
     model.eval()
     return model, record

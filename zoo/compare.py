@@ -9,10 +9,11 @@ import torch
 
 from zoo import paths
 from zoo.bench import BenchOptions, latency, onnx_runner, predict_all, torch_runner
-from zoo.checkpoint import RECORD, WEIGHTS, load_run, read_record
+from zoo.checkpoint import RECORD, WEIGHTS, RunRecord, load_run
 from zoo.data import Normalizer, load
 from zoo.errors import UsageError
 from zoo.metrics import classification_metrics
+from zoo.names import discover
 from zoo.train import predict_logits
 
 
@@ -31,13 +32,13 @@ class Entry:
 
 def _latest_run(model: str) -> Path:
     folder = paths.runs_dir() / model
-    runs = (
-        sorted(
-            (p for p in folder.glob("*") if (p / RECORD).is_file() and (p / WEIGHTS).is_file()),
-            key=lambda p: p.stat().st_mtime,
-        )
-        if folder.is_dir()
-        else []
+    runs = sorted(
+        (
+            p.parent
+            for p in discover(folder, RECORD)
+            if p.parent.parent == folder and (p.parent / WEIGHTS).is_file()
+        ),
+        key=lambda p: p.stat().st_mtime,
     )
     if not runs:
         raise UsageError(f"no trained run of {model} under {folder}; run `zoo train {model}` first")
@@ -64,20 +65,21 @@ def _kind(arg: str) -> tuple[str, Path]:
 def _entry(
     kind: str,
     folder: str,
-    source: dict[str, Any],
+    source: RunRecord | dict[str, Any],
     metrics: dict[str, Any],
     latency_ms: float | None,
     train_seconds: float | None = None,
 ) -> Entry:
     """`source` is a run record or an export's metadata: both name the model, dataset and parameters."""
+    fields = source.to_dict() if isinstance(source, RunRecord) else source
     return Entry(
-        label=f"{source['model']}:{folder}",
+        label=f"{fields['model']}:{folder}",
         kind=kind,
-        model=source["model"],
-        dataset=source["dataset"],
+        model=fields["model"],
+        dataset=fields["dataset"],
         accuracy=metrics["accuracy"],
         f1={k: v["f1"] for k, v in metrics["per_class"].items()},
-        num_params=source.get("num_params"),
+        num_params=fields.get("num_params"),
         train_seconds=train_seconds,
         latency_ms=latency_ms,
     )
@@ -87,23 +89,21 @@ def entry(arg: str, *, data_dir: str | None = None, measure_latency: bool = True
     kind, path = _kind(arg)
     options = BenchOptions(warmup=20, iters=200, min_seconds=0.3)
     if kind == "run":
-        record = read_record(path)
-        metrics = record.get("metrics", {}).get("test")
-        model, _ = load_run(path)
-        data = None
+        model, record = load_run(path)
+        metrics = record.test_metrics
         if metrics is None:  # a tuning trial: evaluate once on the test set
-            data = load(record["dataset"], data_dir=data_dir)
-            norm = Normalizer(record["normalization"]["mean"], record["normalization"]["std"])
+            data = load(record.dataset, data_dir=data_dir)
+            norm = Normalizer(record.normalization["mean"], record.normalization["std"])
             logits = predict_logits(model, data.test.images, norm)
-            metrics = classification_metrics(logits, data.test.labels, record["class_names"])
+            metrics = classification_metrics(logits, data.test.labels, record.class_names)
         lat = None
         if measure_latency:
             runner = torch_runner({"run_dir": str(path)}, "torch-cpu", torch.get_num_threads())
-            lat = latency(runner, np.zeros((1, *record["input_shape"]), np.float32), options)["p50_ms"]
-        return _entry(kind, path.name, record, metrics, lat, train_seconds=record.get("train_seconds"))
+            lat = latency(runner, np.zeros((1, *record.input_shape), np.float32), options)["p50_ms"]
+        return _entry(kind, path.name, record, metrics, lat, train_seconds=record.train_seconds)
     from zoo.bench import find_models
 
-    bench_model = find_models(str(path), ("fp32",))[0]
+    bench_model = find_models(str(path), ("fp32",))[0][0]
     meta = bench_model.metadata
     data = load(meta["dataset"], data_dir=data_dir)
     runner = onnx_runner(path, "onnxruntime", "fp32", 2)

@@ -1,14 +1,15 @@
 """Export a run to a validated, self-describing ONNX file (+ optional int8 and fp16 variants).
 
-Everything is built in a temporary folder beside the destination and renamed into place only when
-every check passed, so a failed export leaves nothing behind and never replaces a good export.
+The whole export folder is built under a marker name beside the destination and swapped in as a
+whole only when every check passed: a failed or killed export leaves the previous folder as it was,
+and a replaced folder never keeps a variant of another model. Exporting the same weights with the same
+options again is a no-op ("up to date"); a folder holding another model is replaced only with `force`.
 """
 
 import dataclasses
 import json
 import os
 import shutil
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,27 +21,43 @@ import torch
 from torch import nn
 
 from zoo import paths
-from zoo.checkpoint import load_run, sha256_file
+from zoo.checkpoint import RunRecord, load_run, sha256_file
 from zoo.data import DataSplits, Normalizer, load
 from zoo.errors import UsageError, ZooError
+from zoo.exported import (
+    FORMAT,
+    INPUT,
+    OUTPUT,
+    SUMS,
+    VARIANT_FILES,
+    ExportedModelError,
+    encode,
+    is_export_folder,
+    open_session,
+    read_sums,
+    write_sums,
+)
+from zoo.exported import read_metadata as read_metadata
+from zoo.fileio import umask
 from zoo.layers import FlipAveraged
-from zoo.predict import open_session
+from zoo.names import inside, remove_stale, replace_folder, temporary_sibling
 from zoo.runs import versions
 from zoo.train import predict_logits
 
-FORMAT = "zoo.onnx/1"
-INPUT, OUTPUT = "images", "logits"
 PARITY_BATCHES = (1, 7, 64)
 MIN_AGREEMENT = 0.999
 MAX_LOGIT_DIFF = 1e-3
-FP16_MAX_LOGIT_DIFF = (
-    5e-2  # half precision keeps ~3 significant digits: judge it by agreement, loosely by logits
-)
+# half precision keeps ~3 significant digits: judge it by agreement, loosely by logits
+FP16_MAX_LOGIT_DIFF = 5e-2
 CALIBRATION_IMAGES = 512
 
 
 class ExportError(ZooError):
     """The exported model failed a check; nothing was written."""
+
+
+class ExportConflict(ZooError):
+    """The destination holds an export of other weights or options; replacing it needs `force`."""
 
 
 @dataclass
@@ -58,6 +75,10 @@ class ExportOptions:
     # cost one forward pass whatever the run was evaluated with.
     tta: bool = False
 
+    def signature(self) -> dict[str, Any]:
+        """What makes two exports of the same weights differ; stored in the metadata."""
+        return {"opset": self.opset, "int8": self.int8, "fp16": self.fp16, "tta": self.tta}
+
 
 @dataclass
 class ExportResult:
@@ -65,6 +86,7 @@ class ExportResult:
     files: list[Path]
     parity: dict[str, Any]
     metadata: dict[str, Any] = field(default_factory=dict)
+    up_to_date: bool = False  # the folder already held this export; nothing was written
 
 
 def _session(path: Path, threads: int = 2):
@@ -101,7 +123,7 @@ def add_metadata(path: Path, metadata: dict[str, Any]) -> None:
 
     model = onnx.load(str(path))
     del model.metadata_props[:]
-    onnx.helper.set_model_props(model, {k: json.dumps(v) for k, v in metadata.items()})
+    onnx.helper.set_model_props(model, encode(metadata))
     model.producer_name = "zoo"
     model.doc_string = (
         f"{metadata['model']} trained on {metadata['dataset']}; inputs: {metadata['preprocessing']}"
@@ -113,49 +135,37 @@ def add_metadata(path: Path, metadata: dict[str, Any]) -> None:
     onnx.save(model, str(path))
 
 
-def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    import onnx
-
-    model = onnx.load(str(path), load_external_data=False)
-    meta: dict[str, Any] = {}
-    for p in model.metadata_props:
-        try:
-            meta[p.key] = json.loads(p.value)
-        except json.JSONDecodeError:  # another tool's plain-text entry
-            meta[p.key] = p.value
-    return meta
-
-
-def build_metadata(record: dict[str, Any], run_dir: Path, options: ExportOptions) -> dict[str, Any]:
+def build_metadata(record: RunRecord, run_dir: Path, options: ExportOptions) -> dict[str, Any]:
     import onnx
 
     metrics = {
-        split: {k: record["metrics"][split][k] for k in ("accuracy", "log_loss", "n")}
+        split: {k: record.metrics[split][k] for k in ("accuracy", "log_loss", "n")}
         for split in ("val", "test")
-        if split in record.get("metrics", {})
+        if split in record.metrics
     }
     return {
         "zoo.format": FORMAT,
-        "model": record["model"],
-        "dataset": record["dataset"],
-        "class_names": record["class_names"],
+        "model": record.model,
+        "dataset": record.dataset,
+        "class_names": record.class_names,
         "input_name": INPUT,
         "output_name": OUTPUT,
-        "input_shape": record["input_shape"],
+        "input_shape": record.input_shape,
         "dtype": "float32",
         "layout": "NCHW",
-        "mean": record["normalization"]["mean"],
-        "std": record["normalization"]["std"],
+        "mean": record.normalization["mean"],
+        "std": record.normalization["std"],
         "preprocessing": "x = (pixels / 255 - mean) / std, pixels uint8 in NCHW order",
         "test_time_augmentation": "hflip: mean logits of the image and its mirror" if options.tta else "none",
-        "hyperparameters": record["hyperparameters"],
-        "train_config": record["train_config"],
+        "hyperparameters": record.hyperparameters,
+        "train_config": dict(record.train_config),
         "metrics": metrics,
-        "num_params": record["num_params"],
-        "study": options.study or record.get("study"),
-        "trial": options.trial if options.trial is not None else record.get("trial"),
-        "run_dir": str(run_dir),
-        "weights_sha256": record.get("weights_sha256"),
+        "num_params": record.num_params,
+        "study": options.study or record.study,
+        "trial": options.trial if options.trial is not None else record.trial,
+        "run_dir": str(run_dir.resolve()),
+        "weights_sha256": record.weights_sha256,
+        "export_options": options.signature(),
         "versions": {**versions(), "onnx": onnx.__version__},
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
@@ -272,74 +282,160 @@ def variant_accuracy(path: Path, data: DataSplits) -> float:
     return float((logits.argmax(1) == data.test.labels.numpy()).mean())
 
 
+def destination(record: RunRecord, run_dir: Path, options: ExportOptions) -> Path:
+    """artifacts/models/<model>/<name>, both names checked, or the user's own `--out`."""
+    if options.out is not None:
+        return Path(options.out)
+    return inside(paths.artifacts_dir() / "models", record.model, options.name or run_dir.name)
+
+
+def existing_export(folder: Path, record: RunRecord, options: ExportOptions) -> ExportResult | None:
+    """The export already in `folder` when it is this one (same weights, same options, files intact);
+    None when the folder is free or may be replaced; ExportConflict when replacing it needs `force`."""
+    if not folder.exists() or (folder.is_dir() and not any(folder.iterdir())):
+        return None
+    if not is_export_folder(folder):
+        raise ExportConflict(
+            f"{folder} holds files that are not a zoo export; pick another --out (zoo never replaces them)"
+        )
+    try:
+        meta = read_metadata(folder / VARIANT_FILES["fp32"])
+    except ExportedModelError:
+        meta = None
+    same = (
+        meta is not None
+        and meta["weights_sha256"] == record.weights_sha256
+        and meta.get("export_options") == options.signature()
+    )
+    if same and _files_intact(folder):
+        parity = json.loads((folder / "parity.json").read_text())
+        files = sorted(p for p in folder.iterdir() if p.is_file())
+        return ExportResult(folder, files, parity, meta, up_to_date=True)
+    if same or options.force:
+        return None  # the same export, damaged: rebuilding it loses nothing
+    what = (
+        "an export of other weights"
+        if meta is None or meta["weights_sha256"] != record.weights_sha256
+        else f"an export with other options ({meta.get('export_options')})"
+    )
+    raise ExportConflict(f"{folder} already holds {what}; pass --force to replace it")
+
+
+def _files_intact(folder: Path) -> bool:
+    sums = read_sums(folder)
+    present = {p.name for p in folder.iterdir() if p.is_file()} - {SUMS}
+    return bool(sums) and set(sums) == present and all(sha256_file(folder / n) == d for n, d in sums.items())
+
+
 def export_run(
     run_dir: str | os.PathLike, options: ExportOptions, *, data_dir: str | None = None
 ) -> ExportResult:
-    """Export one run directory; see the module docstring for what is checked."""
-    from zoo.card import model_card
-
+    """Export one run directory; see the module docstring for what is checked and guaranteed."""
     if options.opset < 18:
         raise UsageError(f"--opset {options.opset} is too old: the exporter needs opset 18 or newer")
     run_dir = Path(run_dir)
     model, record = load_run(run_dir)
+    folder = destination(record, run_dir, options)
+    remove_stale(folder.parent)
+    current = existing_export(folder, record, options)
+    if current is not None:
+        return current
     if options.tta:
         model = FlipAveraged(model)
-    name = options.name or run_dir.name
-    folder = options.out or paths.artifacts_dir() / "models" / record["model"] / name
-    targets = ["model.onnx", "parity.json", "card.md", "SHA256SUMS"]
-    targets += ["model.int8.onnx"] if options.int8 else []
-    targets += ["model.fp16.onnx"] if options.fp16 else []
-    existing = [t for t in targets if (folder / t).exists()]
-    if existing and not options.force:
-        raise UsageError(f"{folder} already holds {', '.join(existing)}; pass --force to replace them")
-    config = record["train_config"]
-    data = load(
-        record["dataset"], data_dir=data_dir, val_fraction=config["val_fraction"], seed=config["seed"]
-    )
+    config = record.train_config
+    data = load(record.dataset, data_dir=data_dir, val_fraction=config["val_fraction"], seed=config["seed"])
     # the statistics the model was trained with (a --subset run computed them on its subset)
-    norm = record["normalization"]
+    norm = record.normalization
     data = dataclasses.replace(data, mean=tuple(norm["mean"]), std=tuple(norm["std"]))
 
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    work = temporary_sibling(folder)
     try:
-        onnx_path = work / "model.onnx"
-        export_onnx(model, tuple(record["input_shape"]), onnx_path, options.opset)
-        report: dict[str, Any] = {"fp32": parity(onnx_path, model, data, MAX_LOGIT_DIFF)}
-        _check_parity(report["fp32"], "ONNX")
-        metadata = build_metadata(record, run_dir, options)
-        # The run's own test figure may come from two passes (test_time_flip); this is the file's own.
-        metadata["metrics"]["test_exported"] = {"accuracy": report["fp32"]["accuracy_onnx"]}
-        add_metadata(onnx_path, metadata)
-        if options.int8:
-            int8_path = work / "model.int8.onnx"
-            quantize_int8(onnx_path, int8_path, data, work)
-            _copy_metadata(onnx_path, int8_path, {"quantization": "int8 static QDQ, per-channel weights"})
-            acc = variant_accuracy(int8_path, data)
-            drop = (report["fp32"]["accuracy_onnx"] - acc) * 100
-            report["int8"] = {"accuracy": acc, "drop_points": drop, "max_drop_points": options.max_int8_drop}
-            if drop > options.max_int8_drop:
-                raise ExportError(
-                    f"int8 model loses {drop:.2f} accuracy points ({report['fp32']['accuracy_onnx']:.4f} -> "
-                    f"{acc:.4f}), over the {options.max_int8_drop:g} allowed; "
-                    "raise --max-int8-drop or drop --int8"
-                )
-        if options.fp16:
-            fp16_path = work / "model.fp16.onnx"
-            convert_fp16(onnx_path, fp16_path)
-            _copy_metadata(onnx_path, fp16_path, {"precision": "float16 weights and compute; float32 inputs"})
-            report["fp16"] = parity(fp16_path, model, data, FP16_MAX_LOGIT_DIFF)
-            _check_parity(report["fp16"], "fp16")
-        (work / "parity.json").write_text(json.dumps(report, indent=2) + "\n")
-        (work / "card.md").write_text(model_card(record, metadata, report, folder))
-        files = sorted(p for p in work.iterdir() if p.is_file())
-        (work / "SHA256SUMS").write_text("".join(f"{sha256_file(p)}  {p.name}\n" for p in files))
-        folder.mkdir(parents=True, exist_ok=True)
-        written = []
-        for p in sorted(work.iterdir()):
-            if p.is_file():
-                os.replace(p, folder / p.name)
-                written.append(folder / p.name)
+        report, metadata = _build(work, model, record, run_dir, data, options)
+        os.chmod(work, 0o777 & ~umask())
+        replace_folder(work, folder)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return ExportResult(folder, written, report, metadata)
+    return ExportResult(folder, sorted(p for p in folder.iterdir() if p.is_file()), report, metadata)
+
+
+def _build(
+    work: Path, model: nn.Module, record: RunRecord, run_dir: Path, data: DataSplits, options: ExportOptions
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Write every file of the export into `work`; raise ExportError when a check fails."""
+    from zoo.card import model_card
+
+    onnx_path = work / VARIANT_FILES["fp32"]
+    export_onnx(model, tuple(record.input_shape), onnx_path, options.opset)
+    report: dict[str, Any] = {"fp32": parity(onnx_path, model, data, MAX_LOGIT_DIFF)}
+    _check_parity(report["fp32"], "ONNX")
+    metadata = build_metadata(record, run_dir, options)
+    # The run's own test figure may come from two passes (test_time_flip); this is the file's own.
+    metadata["metrics"]["test_exported"] = {"accuracy": report["fp32"]["accuracy_onnx"]}
+    add_metadata(onnx_path, metadata)
+    if options.int8:
+        int8_path = work / VARIANT_FILES["int8"]
+        quantize_int8(onnx_path, int8_path, data, work)
+        _copy_metadata(onnx_path, int8_path, {"quantization": "int8 static QDQ, per-channel weights"})
+        acc = variant_accuracy(int8_path, data)
+        drop = (report["fp32"]["accuracy_onnx"] - acc) * 100
+        report["int8"] = {"accuracy": acc, "drop_points": drop, "max_drop_points": options.max_int8_drop}
+        if drop > options.max_int8_drop:
+            raise ExportError(
+                f"int8 model loses {drop:.2f} accuracy points ({report['fp32']['accuracy_onnx']:.4f} -> "
+                f"{acc:.4f}), over the {options.max_int8_drop:g} allowed; "
+                "raise --max-int8-drop or drop --int8"
+            )
+    if options.fp16:
+        fp16_path = work / VARIANT_FILES["fp16"]
+        convert_fp16(onnx_path, fp16_path)
+        _copy_metadata(onnx_path, fp16_path, {"precision": "float16 weights and compute; float32 inputs"})
+        report["fp16"] = parity(fp16_path, model, data, FP16_MAX_LOGIT_DIFF)
+        _check_parity(report["fp16"], "fp16")
+    (work / "parity.json").write_text(json.dumps(report, indent=2) + "\n")
+    (work / "card.md").write_text(model_card(record, metadata, report))
+    write_sums(work)
+    return report, metadata
+
+
+@dataclass
+class ExportOutcome:
+    """One target of `export_targets`: its result, or the one-line reason it was not exported."""
+
+    name: str
+    run_dir: Path
+    result: ExportResult | None = None
+    error: str | None = None
+
+
+def export_targets(
+    target: str,
+    options: ExportOptions,
+    *,
+    storage: str | None = None,
+    study: str | None = None,
+    data_dir: str | None = None,
+    on_start: Any = None,
+) -> list[ExportOutcome]:
+    """Export every run TARGET names (`best`, a study, a model or a run directory).
+
+    One target: its error is raised. Several (`best` over many studies): each is exported when it can
+    be, and a conflict or failure of one is recorded in its outcome without stopping the others."""
+    from zoo.targets import resolve_targets
+
+    targets = resolve_targets(target, storage=storage, study=study)
+    if options.out is not None and len(targets) > 1:
+        raise UsageError(f"{target} names {len(targets)} models; --out takes one: add --study NAME")
+    outcomes = []
+    for t in targets:
+        if on_start:
+            on_start(t)
+        outcome = ExportOutcome(t.name, t.run_dir)
+        each = dataclasses.replace(options, name=t.name, study=t.study, trial=t.trial)
+        try:
+            outcome.result = export_run(t.run_dir, each, data_dir=data_dir)
+        except ZooError as exc:
+            if len(targets) == 1:
+                raise
+            outcome.error = str(exc)
+        outcomes.append(outcome)
+    return outcomes

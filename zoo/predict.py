@@ -4,7 +4,6 @@ Nothing here needs the run directory or PyTorch: the ONNX file carries the class
 shape and the normalisation (`zoo export` writes them), so a copied file is enough to predict.
 """
 
-import json
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -14,9 +13,8 @@ from typing import Any
 import numpy as np
 
 from zoo.errors import UsageError, ZooError
+from zoo.exported import check_graph, decode, open_session
 
-FORMAT = "zoo.onnx/1"
-REQUIRED = ("zoo.format", "model", "dataset", "class_names", "input_shape", "mean", "std")
 BATCH = 256  # bounds the float32 copy of the inputs; larger batches do not run faster on a CPU
 
 
@@ -43,24 +41,6 @@ class Prediction:
             [(self.class_names[j], float(p[j])) for j in row]
             for row, p in zip(order, self.probabilities, strict=True)
         ]
-
-
-def open_session(path, *, providers=("CPUExecutionProvider",), threads: int | None = None, sequential=False):
-    """The one place zoo opens an ONNX Runtime session (predict, export parity, bench).
-
-    `sequential` pins one inter-op thread and sequential execution, as latency benchmarks want.
-    ORT's warnings (unused initializers, ...) are not the user's concern, so they are silenced."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    if threads is not None:
-        options.intra_op_num_threads = threads
-    if sequential:
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), options, providers=list(providers))
 
 
 class OnnxClassifier:
@@ -106,13 +86,9 @@ class OnnxClassifier:
         if threads is not None and threads < 1:
             raise UsageError(f"threads must be at least 1, got {threads}")
 
-        try:
-            session = open_session(path, providers=providers, threads=threads)
-        except Exception as exc:  # ORT raises pybind-specific types; the first line says what is wrong
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ZooError(f"{path} is not a valid ONNX model ({reason})") from None
-        metadata = _decode(session.get_modelmeta().custom_metadata_map, path)
-        _check_graph(session, metadata, path)
+        session = open_session(path, providers=providers, threads=threads)
+        metadata = decode(session.get_modelmeta().custom_metadata_map, path)
+        check_graph(session, metadata, path)
         return cls(session, metadata, path)
 
     @property
@@ -156,72 +132,6 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     z = logits.astype(np.float32) - logits.max(axis=1, keepdims=True)  # no overflow for large logits
     e = np.exp(z)
     return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
-
-
-def _decode(raw: dict[str, str], path: Path) -> dict[str, Any]:
-    """JSON-decode every value; keys written by other tools may be plain strings and stay as they are."""
-    if "zoo.format" not in raw:
-        raise ZooError(f"{path} has no zoo metadata; export it with `zoo export`")
-    metadata: dict[str, Any] = {}
-    for key, value in raw.items():
-        try:
-            metadata[key] = json.loads(value)
-        except ValueError:
-            if key in REQUIRED:
-                raise ZooError(f"{path} has malformed zoo metadata ({key}); export it again") from None
-            metadata[key] = value
-    missing = [k for k in REQUIRED if k not in metadata]
-    if missing:
-        raise ZooError(
-            f"{path} has no zoo metadata ({', '.join(missing)} missing); export it with `zoo export`"
-        )
-    if metadata["zoo.format"] != FORMAT:
-        raise ZooError(
-            f"{path} is in format {metadata['zoo.format']!r} but this zoo reads {FORMAT!r}; "
-            "upgrade zoo or export the model again"
-        )
-    _check_values(metadata, path)
-    return metadata
-
-
-def _check_values(m: dict[str, Any], path: Path) -> None:
-    def bad(what: str) -> ZooError:
-        return ZooError(f"{path} has malformed zoo metadata ({what}); export it again")
-
-    names, shape, mean, std = m["class_names"], m["input_shape"], m["mean"], m["std"]
-    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-        raise bad("class_names must be a non-empty list of strings")
-    if not (isinstance(shape, list) and len(shape) == 3 and all(isinstance(d, int) and d > 0 for d in shape)):
-        raise bad(f"input_shape must be [C, H, W], got {shape!r}")
-    for key, values in (("mean", mean), ("std", std)):
-        if not (
-            isinstance(values, list)
-            and len(values) == shape[0]
-            and all(isinstance(v, int | float) for v in values)
-        ):
-            raise bad(f"{key} must hold {shape[0]} numbers, got {values!r}")
-    if any(s <= 0 for s in std):
-        raise bad(f"std must be positive, got {std!r}")
-
-
-def _check_graph(session: Any, metadata: dict[str, Any], path: Path) -> None:
-    """The graph must take what the metadata promises; symbolic dims (the batch) match anything."""
-    inputs, outputs = session.get_inputs(), session.get_outputs()
-    if len(inputs) != 1 or not outputs:
-        raise ZooError(f"{path} must have one input and an output; export it with `zoo export`")
-    want = [None, *metadata["input_shape"]]
-    got = inputs[0].shape
-    if len(got) != 4 or any(isinstance(g, int) and g != w for g, w in zip(got[1:], want[1:], strict=True)):
-        raise ZooError(
-            f"{path} takes inputs of shape {got} but its metadata says "
-            f"(batch, {', '.join(map(str, want[1:]))}); export it again"
-        )
-    classes = outputs[0].shape[-1] if outputs[0].shape else None
-    if isinstance(classes, int) and classes != len(metadata["class_names"]):
-        raise ZooError(
-            f"{path} has {classes} outputs but its metadata lists "
-            f"{len(metadata['class_names'])} class names; export it again"
-        )
 
 
 def to_nchw(images: np.ndarray, input_shape: Sequence[int]) -> np.ndarray:

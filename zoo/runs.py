@@ -13,7 +13,7 @@ from torch import nn
 
 import zoo
 from zoo import paths
-from zoo.checkpoint import save_run
+from zoo.checkpoint import RunRecord, save_run
 from zoo.config import resolve
 from zoo.data import DataSplits, Normalizer, load
 from zoo.metrics import classification_metrics
@@ -24,7 +24,7 @@ from zoo.train import BatchCallback, EpochCallback, evaluate, fit, resolve_preci
 @dataclass
 class RunResult:
     run_dir: Path
-    record: dict[str, Any]
+    record: RunRecord
     model: nn.Module
     data: DataSplits
 
@@ -102,5 +102,5 @@ def train_run(
     }
     # Hand back the model as load_run rebuilds it (CPU, default memory format) so both give identical logits.
     model.to("cpu", memory_format=torch.contiguous_format)
-    run_dir = save_run(run_dir or new_run_dir(spec.name), model, record)
-    return RunResult(run_dir, record, model, data)
+    run_dir = run_dir or new_run_dir(spec.name)
+    return RunResult(run_dir, save_run(run_dir, model, record), model, data)

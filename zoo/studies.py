@@ -147,6 +147,19 @@ def load_study(name: str, storage: optuna.storages.BaseStorage) -> optuna.Study:
         raise UsageError(f"no study named {name!r}; {known} (run `zoo tune MODEL` to create one)") from None
 
 
+def find_study(name: str, url: str | None = None) -> tuple[optuna.Study | None, str]:
+    """(the study, "") or (None, why not), never creating a storage file to find out."""
+    url = url or default_storage_url()
+    for prefix in ("sqlite:///", "journal:"):
+        if url.startswith(prefix) and not Path(url.removeprefix(prefix)).is_file():
+            return None, f"the study storage {url.removeprefix(prefix)} does not exist here"
+    storage = open_storage(url, heartbeat=False)
+    names = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
+    if name not in names:
+        return None, f"study {name!r} is not in {redact(url)}"
+    return optuna.load_study(study_name=name, storage=storage), ""
+
+
 @dataclass
 class StudySummary:
     name: str

@@ -8,6 +8,7 @@ import optuna
 from zoo import paths
 from zoo.checkpoint import RECORD, WEIGHTS, read_record
 from zoo.errors import CheckpointError, UsageError, ZooError
+from zoo.names import check_name
 from zoo.studies import completed_trials, default_storage_url, load_study, open_storage
 
 
@@ -22,13 +23,9 @@ class RunTarget:
 
 def _from_run_dir(path: Path) -> RunTarget:
     record = read_record(path)
-    study, trial = record.get("study"), record.get("trial")
-    name = (
-        f"{study}-t{trial}"
-        if study is not None and trial is not None and record.get("retrained")
-        else path.name
-    )
-    return RunTarget(path, name, record["model"], study, trial)
+    study, trial = record.study, record.trial
+    name = f"{study}-t{trial}" if study is not None and trial is not None and record.retrained else path.name
+    return RunTarget(path, name, record.model, study, trial)
 
 
 def _from_study(study: optuna.Study) -> RunTarget | None:
@@ -70,6 +67,8 @@ def _storage(url: str | None):
 
 
 def resolve_targets(target: str, *, storage: str | None = None, study: str | None = None) -> list[RunTarget]:
+    if study is not None:
+        check_name(study, "study")
     path = Path(target)
     if path.is_dir():
         if not (path / RECORD).is_file():
@@ -79,6 +78,7 @@ def resolve_targets(target: str, *, storage: str | None = None, study: str | Non
         return [_from_run_dir(path)]
     if "/" in target or target.startswith("."):
         raise CheckpointError(f"{target} does not exist; pass a run directory, a study, a model or `best`")
+    check_name(target, "study or model")
     from zoo.registry import list_models
 
     store = _storage(storage)
@@ -109,8 +109,6 @@ def resolve_targets(target: str, *, storage: str | None = None, study: str | Non
             "run `zoo tune MODEL` until a trial completes"
         )
     if target in list_models() and len(found) > 1:
-        best = max(
-            found, key=lambda t: read_record(t.run_dir).get("metrics", {}).get("val", {}).get("accuracy", 0)
-        )
+        best = max(found, key=lambda t: (read_record(t.run_dir).val_metrics or {"accuracy": 0.0})["accuracy"])
         return [best]
     return found

@@ -23,6 +23,7 @@ from zoo.checkpoint import WEIGHTS, update_record
 from zoo.config import TRAIN_KEYS, default_for, parse_value, resolve
 from zoo.data import DataSplits, load
 from zoo.errors import TrainingDiverged, UsageError
+from zoo.names import check_name, inside
 from zoo.registry import ModelSpec, get_spec, search_space_params
 from zoo.runs import RunResult, train_run
 from zoo.studies import completed_trials, open_storage
@@ -165,6 +166,7 @@ def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
 
 
 def _check(cfg: TuneConfig, spec: ModelSpec) -> None:
+    check_name(cfg.study_name if cfg.study is None else cfg.study, "study")
     if cfg.sampler not in SAMPLERS:
         raise UsageError(f"unknown sampler {cfg.sampler!r}; choose one of: {', '.join(SAMPLERS)}")
     if cfg.pruner not in PRUNERS:
@@ -228,8 +230,8 @@ def make_objective(
                 trial.set_user_attr("pruned_at_epoch", stats.epoch)
                 raise optuna.TrialPruned(f"pruned after epoch {stats.epoch} (val acc {stats.val_acc:.4f})")
 
-        run_dir = (
-            paths.runs_dir() / spec.name / f"{cfg.study_name}-t{trial.number:04d}-{secrets.token_hex(2)}"
+        run_dir = inside(
+            paths.runs_dir(), spec.name, f"{cfg.study_name}-t{trial.number:04d}-{secrets.token_hex(2)}"
         )
         try:
             result = train_run(
@@ -249,14 +251,14 @@ def make_objective(
         except Exception as exc:
             trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}"[:500])
             raise
-        value = result.record["metrics"]["val"]["accuracy"]
+        value = result.record.metrics["val"]["accuracy"]
         if not math.isfinite(value):
             trial.set_user_attr("fail_reason", f"validation accuracy is {value}")
             raise optuna.TrialPruned(f"validation accuracy is {value}")
         trial.set_user_attr("run_dir", str(result.run_dir))
-        trial.set_user_attr("val_loss", result.record["metrics"]["val"]["log_loss"])
-        trial.set_user_attr("num_params", result.record["num_params"])
-        trial.set_user_attr("train_seconds", result.record["train_seconds"])
+        trial.set_user_attr("val_loss", result.record.metrics["val"]["log_loss"])
+        trial.set_user_attr("num_params", result.record.num_params)
+        trial.set_user_attr("train_seconds", result.record.train_seconds)
         return value
 
     return objective
@@ -362,8 +364,8 @@ def finish(
     if cfg.retrain:
         config.pop("subset", None)
         config["epochs"] = cfg.retrain_epochs or spec.train.get("epochs", config.get("epochs", cfg.epochs))
-        run_dir = (
-            paths.runs_dir() / spec.name / f"{cfg.study_name}-best-t{best.number:04d}-{secrets.token_hex(2)}"
+        run_dir = inside(
+            paths.runs_dir(), spec.name, f"{cfg.study_name}-best-t{best.number:04d}-{secrets.token_hex(2)}"
         )
         final = train_run(
             spec.name,
@@ -378,15 +380,15 @@ def finish(
         data = load(
             spec.dataset,
             data_dir=cfg.data_dir,
-            val_fraction=record["train_config"]["val_fraction"],
-            seed=record["train_config"]["seed"],
+            val_fraction=record.train_config["val_fraction"],
+            seed=record.train_config["seed"],
         )
-        flip = record["train_config"].get("test_time_flip", False)
+        flip = record.train_config["test_time_flip"]
         test = evaluate(model, data.test, Normalizer(data.mean, data.std), flip=flip)
         metrics = classification_metrics(test.logits, test.labels, data.info.class_names)
-        record = update_record(run_dir, metrics={**record["metrics"], "test": metrics})
+        record = update_record(run_dir, metrics={**record.metrics, "test": metrics})
         final = RunResult(run_dir, record, model, data)
-    test = final.record["metrics"]["test"]
+    test = final.record.metrics["test"]
     study.set_user_attr(
         "final",
         {
@@ -397,7 +399,7 @@ def finish(
             "test_accuracy": test["accuracy"],
             "test_log_loss": test["log_loss"],
             "test_macro_f1": test["macro_avg"]["f1"],
-            "epochs": final.record["train_config"]["epochs"],
+            "epochs": final.record.train_config["epochs"],
         },
     )
     return final

@@ -13,7 +13,10 @@ SCHEMA = "zoo.bench/1"
 def newest_results(root: Path | None = None) -> Path | None:
     """The newest results.json under artifacts/bench/; folder names are timestamps, so they sort by time."""
     root = root or paths.artifacts_dir() / "bench"
-    found = sorted(root.glob("*/results.json"), key=lambda p: (p.parent.name, p.stat().st_mtime))
+    found = sorted(
+        (p for p in root.glob("*/results.json") if not p.parent.name.startswith(".")),
+        key=lambda p: (p.parent.name, p.stat().st_mtime),
+    )
     return found[-1] if found else None
 
 

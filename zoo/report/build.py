@@ -7,11 +7,12 @@ import torch
 from torch import nn
 
 from zoo import paths
-from zoo.checkpoint import load_run
+from zoo.checkpoint import RunRecord, load_run
 from zoo.data import Normalizer, load_raw
 from zoo.errors import UsageError
 from zoo.fileio import write_bytes_atomic, write_text_atomic
 from zoo.metrics import classification_metrics
+from zoo.names import inside
 from zoo.report import figures
 from zoo.report.bench import bench_section
 from zoo.report.page import Image, Note, Paragraphs, Section, Table, render
@@ -32,14 +33,14 @@ class Evaluated:
     metrics: dict
 
 
-def _evaluate(model: nn.Module, record: dict, data_dir: str | Path | None) -> Evaluated:
+def _evaluate(model: nn.Module, record: RunRecord, data_dir: str | Path | None) -> Evaluated:
     # load_raw: the official test set is the same for every split/subset, so no need to rebuild the split
-    _, test, _ = load_raw(record["dataset"], data_dir)
-    norm = record["normalization"]
+    _, test, _ = load_raw(record.dataset, data_dir)
+    norm = record.normalization
     logits = predict_logits(model, test.images, Normalizer(norm["mean"], norm["std"]))
-    stored = record.get("metrics", {}).get("test")
+    stored = record.test_metrics
     # Prefer the metrics recorded at training time (what `zoo train` printed); tuning trials have none.
-    metrics = stored or classification_metrics(logits, test.labels, record["class_names"])
+    metrics = stored or classification_metrics(logits, test.labels, record.class_names)
     return Evaluated(test.images, test.labels, logits.argmax(1), metrics)
 
 
@@ -47,18 +48,18 @@ def _conv_layers(model: nn.Module) -> list[nn.Conv2d]:
     return [m for m in model.modules() if isinstance(m, nn.Conv2d)]
 
 
-def _run_sections(model: nn.Module, record: dict, ev: Evaluated, image_index: int) -> list[Section]:
-    names = record["class_names"]
+def _run_sections(model: nn.Module, record: RunRecord, ev: Evaluated, image_index: int) -> list[Section]:
+    names = record.class_names
     metrics = ev.metrics
     sections = []
 
     curves = Section("learning-curves", "Learning curves")
-    if record.get("history"):
+    if record.history:
         curves.parts.append(
             Image(
                 "learning-curves.png",
                 "Loss and accuracy per epoch",
-                figures.learning_curves(record["history"]),
+                figures.learning_curves(record.history),
             )
         )
     else:
@@ -111,11 +112,11 @@ def _run_sections(model: nn.Module, record: dict, ev: Evaluated, image_index: in
             Image("filters.png", "Filters of the first conv layer", figures.first_conv_filters(convs[0]))
         ]
     else:
-        filters = [Note(f"{record['model']} has no convolutional layers, so there are no filters to show.")]
+        filters = [Note(f"{record.model} has no convolutional layers, so there are no filters to show.")]
     sections.append(Section("filters", "First-layer filters", filters))
 
     if convs and has_features:
-        norm = record["normalization"]
+        norm = record.normalization
         image = ev.images[image_index : image_index + 1]
         outputs = figures.block_outputs(model, Normalizer(norm["mean"], norm["std"])(image))
         caption = (
@@ -124,7 +125,7 @@ def _run_sections(model: nn.Module, record: dict, ev: Evaluated, image_index: in
         )
         maps = [Image("feature-maps.png", caption, figures.feature_maps(image[0], outputs))]
     else:
-        maps = [Note(f"{record['model']} has no conv blocks, so there are no feature maps to show.")]
+        maps = [Note(f"{record.model} has no conv blocks, so there are no feature maps to show.")]
     sections.append(Section("feature-maps", "Feature maps", maps))
 
     example_parts = []
@@ -160,6 +161,7 @@ def build_report(
     storage: str | None = None,
     image_index: int = 0,
     data_dir: str | Path | None = None,
+    on_note=None,
 ) -> Path:
     """Write the PNGs and a self-contained report.html for one run into `out_dir`; return report.html."""
     if isinstance(image_index, bool) or not isinstance(image_index, int) or image_index < 0:
@@ -170,18 +172,18 @@ def build_report(
         raise UsageError(
             f"image index {image_index} is out of range; the test set has {len(ev.images)} images"
         )
-    study = target.study if target else record.get("study")
+    study = target.study if target else record.study
     sections = _run_sections(model, record, ev, image_index)
-    sections.append(study_section(study, storage))
-    sections.append(bench_section(record["model"]))
+    sections.append(study_section(study, storage, on_note))
+    sections.append(bench_section(record.model))
 
     summary = Table(
         ["model", "dataset", "parameters", "test accuracy", "test log loss", "run"],
         [
             [
-                record["model"],
-                record["dataset"],
-                record.get("num_params"),
+                record.model,
+                record.dataset,
+                record.num_params,
                 ev.metrics["accuracy"],
                 ev.metrics.get("log_loss"),
                 str(run_dir),
@@ -189,7 +191,7 @@ def build_report(
         ],
     )
     page = render(
-        f"zoo report: {target.name if target else Path(run_dir).name} ({record['model']})", summary, sections
+        f"zoo report: {target.name if target else Path(run_dir).name} ({record.model})", summary, sections
     )
     out_dir = Path(out_dir)
     # Each file is written atomically, report.html last: a reader never sees a page without its figures.
@@ -210,21 +212,29 @@ def report_targets(
     image_index: int = 0,
     data_dir: str | Path | None = None,
     on_start=None,
+    on_note=None,
 ) -> list[Path]:
     """Resolve TARGET like `zoo export` and report each run: artifacts/reports/<name>/ by default, or
-    `out` (one run) / `out/<name>` (several). `on_start(RunTarget)` lets a front end show progress."""
+    `out` (one run) / `out/<name>` (several). `on_start(RunTarget)` lets a front end show progress,
+    `on_note(str)` what a report had to leave out."""
     targets = resolve_targets(target, storage=storage, study=study)
     reports = []
     for t in targets:
         if out is None:
-            folder = paths.artifacts_dir() / "reports" / t.name
+            folder = inside(paths.artifacts_dir() / "reports", t.name, what="report name")
         else:
             folder = Path(out) if len(targets) == 1 else Path(out) / t.name
         if on_start:
             on_start(t)
         reports.append(
             build_report(
-                t.run_dir, folder, target=t, storage=storage, image_index=image_index, data_dir=data_dir
+                t.run_dir,
+                folder,
+                target=t,
+                storage=storage,
+                image_index=image_index,
+                data_dir=data_dir,
+                on_note=on_note,
             )
         )
     return reports

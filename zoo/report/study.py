@@ -10,7 +10,7 @@ import optuna
 
 from zoo.report import figures
 from zoo.report.page import Image, Note, Section, Table
-from zoo.studies import default_storage_url, load_study, open_storage, summarize
+from zoo.studies import find_study, summarize
 
 
 def _plot(draw: Callable[[], object], filename: str, caption: str) -> Image | Note:
@@ -33,12 +33,20 @@ def _plot(draw: Callable[[], object], filename: str, caption: str) -> Image | No
         return Note(f"{caption}: Optuna could not draw it ({type(exc).__name__}: {exc}).")
 
 
-def study_section(study_name: str | None, storage: str | None) -> Section:
+def study_section(
+    study_name: str | None, storage: str | None, on_note: Callable[[str], None] | None = None
+) -> Section:
     section = Section("study", "Study")
     if study_name is None:
         section.parts.append(Note("This run was not trained by a study, so there is no study to show."))
         return section
-    study = load_study(study_name, open_storage(storage or default_storage_url(), heartbeat=False))
+    study, reason = find_study(study_name, storage)
+    if study is None:
+        note = f"reported without its study section: {reason}"
+        section.parts.append(Note(f"This run belongs to study {study_name!r}; it is {note}."))
+        if on_note:
+            on_note(note)
+        return section
     summary = summarize(study)
     section.parts.append(
         Table(
