@@ -102,11 +102,7 @@ def export(
         typer.echo(json.dumps([_as_dict(o) for o in outcomes], indent=2))
     failed = [o for o in outcomes if o.error is not None]
     if failed:
-        hint = (
-            " (pass --force to replace exports of other weights)"
-            if "--force" in str([o.error for o in failed])
-            else ""
-        )
+        hint = " (pass --force to replace those folders)" if any("--force" in o.error for o in failed) else ""
         err.print(
             f"[bold red]error:[/] {len(failed)} of {len(outcomes)} exports failed{hint}",
             highlight=False,

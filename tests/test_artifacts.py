@@ -67,7 +67,7 @@ def test_export_best_after_the_demo_exports_the_new_study_and_skips_the_demos(tm
     art = tmp_path / "a"
     tune = ["tune", "fashion-mlp", "--trials", "1", "--epochs", "1", "--subset", "1000", "--no-retrain"]
     assert _zoo(art, *tune, "--study", "demo").exit_code == 0
-    first = _zoo(art, "export", "best", "--study", "demo")
+    first = _zoo(art, "export", "best", "--study", "demo", "--int8")  # as `make demo` does
     assert first.exit_code == 0, first.output
     assert _zoo(art, *tune, "--study", "mine").exit_code == 0
     result = _zoo(art, "export", "best", "--onnx")

@@ -138,10 +138,21 @@ def test_same_export_again_is_up_to_date_and_writes_nothing(trained_run, tmp_pat
     assert again.up_to_date and not first.up_to_date
     assert (tmp_path / "e" / "model.onnx").stat().st_mtime_ns == stamp
     assert again.metadata["weights_sha256"] == first.metadata["weights_sha256"]
-    # other options are another export of the same weights: replacing it needs force
-    with pytest.raises(ExportConflict, match=r"other options.*--force"):
+    # another graph of the same weights (two passes): replacing the file people use needs force
+    with pytest.raises(ExportConflict, match=r"made another way \(opset 18, tta False\).*--force"):
         export_run(trained_run, ExportOptions(out=tmp_path / "e", tta=True))
     assert (tmp_path / "e" / "model.onnx").stat().st_mtime_ns == stamp
+
+
+def test_variants_of_the_same_weights_are_added_and_never_dropped(trained_run, tmp_path):
+    export_run(trained_run, ExportOptions(out=tmp_path / "e"))
+    added = export_run(trained_run, ExportOptions(out=tmp_path / "e", int8=True))  # no force needed
+    assert not added.up_to_date and (tmp_path / "e" / "model.int8.onnx").is_file()
+    plain = export_run(trained_run, ExportOptions(out=tmp_path / "e"))  # fp32 is there: up to date
+    assert plain.up_to_date and (tmp_path / "e" / "model.int8.onnx").is_file()
+    both = export_run(trained_run, ExportOptions(out=tmp_path / "e", fp16=True))
+    names = sorted(p.name for p in (tmp_path / "e").iterdir())
+    assert not both.up_to_date and {"model.int8.onnx", "model.fp16.onnx"} <= set(names)
 
 
 def test_a_damaged_export_of_the_same_weights_is_rebuilt(trained_run, tmp_path):

@@ -289,11 +289,17 @@ def destination(record: RunRecord, run_dir: Path, options: ExportOptions) -> Pat
     return inside(paths.artifacts_dir() / "models", record.model, options.name or run_dir.name)
 
 
-def existing_export(folder: Path, record: RunRecord, options: ExportOptions) -> ExportResult | None:
-    """The export already in `folder` when it is this one (same weights, same options, files intact);
-    None when the folder is free or may be replaced; ExportConflict when replacing it needs `force`."""
+def plan(folder: Path, record: RunRecord, options: ExportOptions) -> ExportResult | ExportOptions:
+    """What exporting `record` into `folder` must do, decided before any work.
+
+    - The folder already holds these weights, exported the same way (opset, tta) with every variant asked
+      for, files intact: that export (`up_to_date`); nothing is written.
+    - The same weights and way, with fewer variants (or damaged files): the options to rebuild it with,
+      keeping the variants it had, since replacing it loses nothing.
+    - The folder is free, or `force` is given: the options as asked.
+    - Otherwise (other weights, another opset or tta): ExportConflict, naming `--force`."""
     if not folder.exists() or (folder.is_dir() and not any(folder.iterdir())):
-        return None
+        return options
     if not is_export_folder(folder):
         raise ExportConflict(
             f"{folder} holds files that are not a zoo export; pick another --out (zoo never replaces them)"
@@ -302,21 +308,27 @@ def existing_export(folder: Path, record: RunRecord, options: ExportOptions) -> 
         meta = read_metadata(folder / VARIANT_FILES["fp32"])
     except ExportedModelError:
         meta = None
-    same = (
-        meta is not None
-        and meta["weights_sha256"] == record.weights_sha256
-        and meta.get("export_options") == options.signature()
-    )
-    if same and _files_intact(folder):
-        parity = json.loads((folder / "parity.json").read_text())
-        files = sorted(p for p in folder.iterdir() if p.is_file())
-        return ExportResult(folder, files, parity, meta, up_to_date=True)
-    if same or options.force:
-        return None  # the same export, damaged: rebuilding it loses nothing
+    had = (meta or {}).get("export_options") or {}
+    same_weights = meta is not None and meta["weights_sha256"] == record.weights_sha256
+    same_way = same_weights and all(had.get(k) == getattr(options, k) for k in ("opset", "tta"))
+    if same_way:
+        covered = all(had.get(v) or not getattr(options, v) for v in ("int8", "fp16"))
+        if covered and _files_intact(folder):
+            parity = json.loads((folder / "parity.json").read_text())
+            files = sorted(p for p in folder.iterdir() if p.is_file())
+            return ExportResult(folder, files, parity, meta, up_to_date=True)
+        if not options.force:
+            return dataclasses.replace(
+                options,
+                int8=options.int8 or bool(had.get("int8")),
+                fp16=options.fp16 or bool(had.get("fp16")),
+            )
+    if options.force:
+        return options
     what = (
         "an export of other weights"
-        if meta is None or meta["weights_sha256"] != record.weights_sha256
-        else f"an export with other options ({meta.get('export_options')})"
+        if not same_weights
+        else f"an export made another way (opset {had.get('opset')}, tta {had.get('tta')})"
     )
     raise ExportConflict(f"{folder} already holds {what}; pass --force to replace it")
 
@@ -337,9 +349,10 @@ def export_run(
     model, record = load_run(run_dir)
     folder = destination(record, run_dir, options)
     remove_stale(folder.parent)
-    current = existing_export(folder, record, options)
-    if current is not None:
-        return current
+    decided = plan(folder, record, options)
+    if isinstance(decided, ExportResult):
+        return decided
+    options = decided
     if options.tta:
         model = FlipAveraged(model)
     config = record.train_config
