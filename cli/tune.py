@@ -14,7 +14,7 @@ from rich.text import Text
 from cli.console import err, expected_errors, key_value_pairs, out
 from cli.render import classification_table
 from zoo.studies import load_study, open_storage, param_importances, summarize
-from zoo.tune import TuneCallbacks, TuneConfig, tune
+from zoo.tune import TuneCallbacks, TuneConfig, check_config, tune
 
 RECENT = 8
 
@@ -158,6 +158,7 @@ def tune_command(
     elif sampler == "grid" and spec.grid:
         cfg.grid = dict(spec.grid)
 
+    check_config(cfg)  # before the live table starts: a bad name is one line, not a table and a line
     view = TuneView(cfg.study_name, trials)
     callbacks = TuneCallbacks(
         trial_started=view.trial_started_cb,

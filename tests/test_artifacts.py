@@ -165,6 +165,7 @@ def test_stale_folders_of_live_processes_are_kept(tmp_path):
 def test_study_names_that_are_not_plain_names_are_refused_before_any_work(name, tmp_path):
     result = _zoo(tmp_path / "a", "tune", "fashion-mlp", "--study", name, "--trials", "1", "--epochs", "1")
     assert_clean_error(result, 2, "is not a valid name")
+    assert result.stdout == ""  # no live table started before the error
     assert not (tmp_path / "a").exists() and not (tmp_path / "escaped").exists()
     for command in (["export", "best", "--study", name], ["report", "best", "--study", name]):
         assert _zoo(tmp_path / "a", *command).exit_code == 2

@@ -165,6 +165,11 @@ def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
+def check_config(cfg: TuneConfig) -> None:
+    """Refuse a bad study name, sampler, pruner or count before anything starts (UsageError, exit 2)."""
+    _check(cfg, get_spec(cfg.model))
+
+
 def _check(cfg: TuneConfig, spec: ModelSpec) -> None:
     check_name(cfg.study_name if cfg.study is None else cfg.study, "study")
     if cfg.sampler not in SAMPLERS:
