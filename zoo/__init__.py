@@ -6,3 +6,6 @@ try:
     __version__ = version("zoo")
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0+source"
+
+# Importing the families registers every variant (timm's layout): zoo.registry stays a leaf module.
+import zoo.models  # noqa: F401

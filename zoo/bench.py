@@ -23,12 +23,14 @@ import numpy as np
 import torch
 
 from zoo import paths
+from zoo.checkpoint import load_run
 from zoo.data import DataSplits, Normalizer, get_dataset_info, load
-from zoo.errors import UsageError, ZooError
+from zoo.errors import CheckpointError, UsageError, ZooError
 from zoo.exported import VARIANT_FILES, ExportedModelError, open_session, read_metadata, read_sums
-from zoo.fileio import write_json_atomic, write_text_atomic
+from zoo.fileio import sha256_file, write_json_atomic, write_text_atomic
 from zoo.metrics import classification_metrics
 from zoo.names import discover
+from zoo.registry import list_models
 
 RUNTIMES = ("onnxruntime", "onnxruntime-cuda", "torch-cpu", "torch-cuda")
 SCHEMA = "zoo.bench/1"
@@ -123,8 +125,6 @@ def _read(path: Path) -> dict[str, Any]:
 
 def _check_variant(path: Path, fp32: dict[str, Any], sums: dict[str, str]) -> None:
     """A variant must be listed in SHA256SUMS with its content and come from the fp32 model's weights."""
-    from zoo.checkpoint import sha256_file
-
     if sums:
         if path.name not in sums:
             raise BenchError(f"{path.name} is not listed in SHA256SUMS: a leftover of another export")
@@ -150,8 +150,6 @@ def _files(target: str | None) -> list[Path]:
         if not files:
             raise BenchError(f"no model.onnx under {path}; run `zoo export` first")
         return files
-    from zoo.registry import list_models
-
     if target not in list_models():
         raise UsageError(f"{target} is not an .onnx file, a folder or a registered model")
     files = discover(root / target, VARIANT_FILES["fp32"])
@@ -230,9 +228,6 @@ def onnx_runner(path: Path, runtime: str, variant: str, threads: int) -> Runner:
 
 def torch_runner(metadata: dict[str, Any], runtime: str, threads: int) -> Runner:
     """Eager PyTorch from the export's run directory; refused unless its weights are the export's."""
-    from zoo.checkpoint import load_run
-    from zoo.errors import CheckpointError
-
     run_dir = metadata.get("run_dir")
     if not run_dir or not Path(run_dir).is_dir():
         raise BenchError(f"the PyTorch checkpoint {run_dir} of this export is gone; torch runtimes need it")

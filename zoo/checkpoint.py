@@ -6,7 +6,6 @@ through it, and nothing else reads the file by string keys. A bad record is one 
 the key."""
 
 import dataclasses
-import hashlib
 import json
 import os
 import shutil
@@ -22,8 +21,9 @@ from torch import nn
 from typing_extensions import TypedDict
 
 from zoo.errors import CheckpointError, ZooError
-from zoo.fileio import umask, write_json_atomic
+from zoo.fileio import sha256_file, umask, write_json_atomic
 from zoo.names import temporary_sibling
+from zoo.registry import create_model
 
 WEIGHTS = "weights.safetensors"
 RECORD = "run.json"
@@ -147,11 +147,6 @@ def _first_error(exc: ValidationError) -> str:
     return f"{where}: {error['msg'].lower()}"
 
 
-def sha256_file(path: str | os.PathLike) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
 def _state_for_saving(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
 
@@ -201,8 +196,6 @@ def read_record(run_dir: str | os.PathLike) -> RunRecord:
 
 def load_run(run_dir: str | os.PathLike, *, verify: bool = True) -> tuple[nn.Module, RunRecord]:
     """Rebuild the model named in run.json and load its weights; refuse mismatched or corrupt weights."""
-    from zoo.registry import create_model
-
     run_dir = Path(run_dir)
     record = read_record(run_dir)
     weights = run_dir / WEIGHTS

@@ -8,12 +8,13 @@ import numpy as np
 import torch
 
 from zoo import paths
-from zoo.bench import BenchOptions, latency, onnx_runner, predict_all, torch_runner
+from zoo.bench import BenchOptions, find_models, latency, onnx_runner, predict_all, torch_runner
 from zoo.checkpoint import RECORD, WEIGHTS, RunRecord, load_run
 from zoo.data import Normalizer, load
 from zoo.errors import UsageError
 from zoo.metrics import classification_metrics
 from zoo.names import discover
+from zoo.registry import list_models
 from zoo.train import predict_logits
 
 
@@ -53,8 +54,6 @@ def _kind(arg: str) -> tuple[str, Path]:
         return "onnx", path / "model.onnx"
     if path.is_dir() and (path / RECORD).is_file():
         return "run", path
-    from zoo.registry import list_models
-
     if arg in list_models():
         return "run", _latest_run(arg)
     raise UsageError(
@@ -101,8 +100,6 @@ def entry(arg: str, *, data_dir: str | None = None, measure_latency: bool = True
             runner = torch_runner({"run_dir": str(path)}, "torch-cpu", torch.get_num_threads())
             lat = latency(runner, np.zeros((1, *record.input_shape), np.float32), options)["p50_ms"]
         return _entry(kind, path.name, record, metrics, lat, train_seconds=record.train_seconds)
-    from zoo.bench import find_models
-
     bench_model = find_models(str(path), ("fp32",))[0][0]
     meta = bench_model.metadata
     data = load(meta["dataset"], data_dir=data_dir)

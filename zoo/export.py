@@ -21,7 +21,8 @@ import torch
 from torch import nn
 
 from zoo import paths
-from zoo.checkpoint import RunRecord, load_run, sha256_file
+from zoo.card import model_card
+from zoo.checkpoint import RunRecord, load_run
 from zoo.data import DataSplits, Normalizer, load
 from zoo.errors import UsageError, ZooError
 from zoo.exported import (
@@ -38,10 +39,11 @@ from zoo.exported import (
     write_sums,
 )
 from zoo.exported import read_metadata as read_metadata
-from zoo.fileio import umask
+from zoo.fileio import sha256_file, umask
 from zoo.layers import FlipAveraged
 from zoo.names import inside, remove_stale, replace_folder, temporary_sibling
 from zoo.runs import versions
+from zoo.targets import resolve_targets
 from zoo.train import predict_logits
 
 PARITY_BATCHES = (1, 7, 64)
@@ -375,8 +377,6 @@ def _build(
     work: Path, model: nn.Module, record: RunRecord, run_dir: Path, data: DataSplits, options: ExportOptions
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Write every file of the export into `work`; raise ExportError when a check fails."""
-    from zoo.card import model_card
-
     onnx_path = work / VARIANT_FILES["fp32"]
     export_onnx(model, tuple(record.input_shape), onnx_path, options.opset)
     report: dict[str, Any] = {"fp32": parity(onnx_path, model, data, MAX_LOGIT_DIFF)}
@@ -433,8 +433,6 @@ def export_targets(
 
     One target: its error is raised. Several (`best` over many studies): each is exported when it can
     be, and a conflict or failure of one is recorded in its outcome without stopping the others."""
-    from zoo.targets import resolve_targets
-
     targets = resolve_targets(target, storage=storage, study=study)
     if options.out is not None and len(targets) > 1:
         raise UsageError(f"{target} names {len(targets)} models; --out takes one: add --study NAME")

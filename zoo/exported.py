@@ -17,6 +17,7 @@ from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, with_confi
 from typing_extensions import TypedDict
 
 from zoo.errors import ZooError
+from zoo.fileio import sha256_file
 
 FORMAT = "zoo.onnx/1"
 INPUT, OUTPUT = "images", "logits"
@@ -176,8 +177,6 @@ def read_sums(folder: Path) -> dict[str, str]:
 
 
 def write_sums(folder: Path) -> None:
-    from zoo.checkpoint import sha256_file
-
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.name != SUMS)
     (folder / SUMS).write_text("".join(f"{sha256_file(p)}  {p.name}\n" for p in files))
 

@@ -1,6 +1,7 @@
 """Atomic writes: a reader never sees half a file, and a failed write leaves the old file intact."""
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -24,6 +25,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def umask() -> int:

@@ -1,6 +1,8 @@
 """The model registry: named variants with their defaults, search space, dataset and provenance.
 
 A variant is a short declarative `register_model(...)` call in its family's module (see zoo/models/).
+This module is a leaf, as timm's `_registry.py`: it imports no family; the families import it and
+register themselves, and `zoo/__init__.py` imports `zoo.models`, so `import zoo` fills the registry.
 Hyperparameters are a flat dict: architecture knobs go to the family's builder; training knobs
 (fields of `TrainConfig`) live in `train` so one `--set key=value` reaches either.
 """
@@ -13,6 +15,7 @@ from typing import Any
 
 from torch import nn
 
+from zoo.data.catalog import get_dataset_info
 from zoo.errors import UsageError
 
 SearchSpace = Callable[[Any], dict[str, Any]]  # optuna.Trial -> hyperparameters (model and train keys)
@@ -40,18 +43,6 @@ class Recorded:
             f"{self.test_accuracy:.2%}{spread} ({self.seeds} seed{'s' if self.seeds > 1 else ''}, "
             f"{self.epochs} ep, {self.train_seconds:.0f} s, {self.machine.split(':')[0]})"
         )
-
-
-# The machines figures were measured on (benchmarks/RESULTS.md describes them).
-CPU_2C = "cpu-2c: 2 cores of an Intel Xeon with AVX512-BF16/AMX, 24 GiB, no GPU"
-CPU_2C_EPYC = "cpu-2c-epyc: 2 cores of an AMD EPYC with AVX512-BF16 (no AMX), 23 GiB, no GPU"
-CPU_2C_EMR = (
-    "cpu-2c-emr: 2 cores of an Intel Xeon (Emerald Rapids) with AVX512-BF16, AMX hidden by the hypervisor, "
-    "24 GiB, no GPU"
-)
-CPU_2C_EPYC_1T = (
-    "cpu-2c-epyc, 1 thread: one core of cpu-2c-epyc and one torch thread (the other core ran another seed)"
-)
 
 
 @dataclass(frozen=True)
@@ -90,14 +81,8 @@ def register_model(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
-def _ensure_loaded() -> None:
-    # Importing the families registers their variants; done lazily so `zoo.registry` has no import cycle.
-    import zoo.models  # noqa: F401
-
-
 def list_models(pattern: str | None = None) -> list[str]:
     """Registered names, sorted; `pattern` is a shell-style wildcard such as 'fashion-*'."""
-    _ensure_loaded()
     names = sorted(_REGISTRY)
     if pattern:
         names = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
@@ -105,7 +90,6 @@ def list_models(pattern: str | None = None) -> list[str]:
 
 
 def get_spec(name: str) -> ModelSpec:
-    _ensure_loaded()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -115,14 +99,10 @@ def get_spec(name: str) -> ModelSpec:
 
 
 def input_shape_of(spec: ModelSpec) -> tuple[int, int, int]:
-    from zoo.data import get_dataset_info
-
     return get_dataset_info(spec.dataset).image_shape
 
 
 def num_classes_of(spec: ModelSpec) -> int:
-    from zoo.data import get_dataset_info
-
     return len(get_dataset_info(spec.dataset).class_names)
 
 

@@ -14,7 +14,7 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from zoo.config import resolve
+from zoo.config import TRAIN_KEYS, resolve
 from zoo.data import DataSplits, Normalizer, Split, get_dataset_info
 from zoo.data.splits import channel_stats, stratified_split
 from zoo.registry import get_spec, input_shape_of
@@ -59,8 +59,6 @@ class ZooClassifier(ClassifierMixin, BaseEstimator):
     def set_params(self, **params):
         """Also accepts any hyperparameter of the variant, so GridSearchCV can search knobs the
         estimator was not constructed with (`{"dropout": [0, 0.3]}`)."""
-        from zoo.config import TRAIN_KEYS
-
         try:  # validation belongs in fit; set_params must accept whatever it is given
             spec = get_spec(params.get("model", self.model))
             known = set(spec.hparams) | TRAIN_KEYS

@@ -9,6 +9,7 @@ from zoo import paths
 from zoo.checkpoint import RECORD, WEIGHTS, read_record
 from zoo.errors import CheckpointError, UsageError, ZooError
 from zoo.names import check_name
+from zoo.registry import list_models
 from zoo.studies import completed_trials, default_storage_url, load_study, open_storage
 
 
@@ -79,8 +80,6 @@ def resolve_targets(target: str, *, storage: str | None = None, study: str | Non
     if "/" in target or target.startswith("."):
         raise CheckpointError(f"{target} does not exist; pass a run directory, a study, a model or `best`")
     check_name(target, "study or model")
-    from zoo.registry import list_models
-
     store = _storage(storage)
     names = [s.study_name for s in optuna.get_all_study_summaries(store, include_best_trial=False)]
     if target == "best":

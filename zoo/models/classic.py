@@ -8,8 +8,9 @@ before the loss, and are tested on the test split, never on the training set.
 from typing import Any
 
 from zoo.models.cnn import CNN_DEFAULTS, MNIST_CNN, build_cnn
+from zoo.models.machines import CPU_2C, CPU_2C_EPYC
 from zoo.models.mlp import build_mlp
-from zoo.registry import CPU_2C, CPU_2C_EPYC, ModelSpec, Recorded, register_model
+from zoo.registry import ModelSpec, Recorded, register_model
 
 
 def _reproduced(

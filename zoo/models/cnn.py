@@ -7,7 +7,8 @@ from torch import nn
 
 from zoo import layers
 from zoo.errors import UsageError
-from zoo.registry import CPU_2C_EMR, ModelSpec, Recorded, register_model
+from zoo.models.machines import CPU_2C_EMR
+from zoo.registry import ModelSpec, Recorded, register_model
 
 PADDINGS = ("same", "valid")
 

@@ -13,7 +13,8 @@ from torch import nn
 
 from zoo import layers
 from zoo.errors import UsageError
-from zoo.registry import CPU_2C_EPYC_1T, ModelSpec, Recorded, register_model
+from zoo.models.machines import CPU_2C_EPYC_1T
+from zoo.registry import ModelSpec, Recorded, register_model
 
 
 class PreActBlock(nn.Module):
