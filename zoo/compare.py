@@ -15,7 +15,7 @@ from zoo.errors import UsageError
 from zoo.metrics import classification_metrics
 from zoo.names import discover
 from zoo.registry import list_models
-from zoo.train import predict_logits
+from zoo.runs import evaluate_run
 
 
 @dataclass
@@ -91,10 +91,7 @@ def entry(arg: str, *, data_dir: str | None = None, measure_latency: bool = True
         model, record = load_run(path)
         metrics = record.test_metrics
         if metrics is None:  # a tuning trial: evaluate once on the test set
-            data = load(record.dataset, data_dir=data_dir)
-            norm = Normalizer(record.normalization["mean"], record.normalization["std"])
-            logits = predict_logits(model, data.test.images, norm)
-            metrics = classification_metrics(logits, data.test.labels, record.class_names)
+            metrics = evaluate_run(model, record, data_dir=data_dir).metrics
         lat = None
         if measure_latency:
             runner = torch_runner({"run_dir": str(path)}, "torch-cpu", torch.get_num_threads())

@@ -15,7 +15,7 @@ import zoo
 from zoo import paths
 from zoo.checkpoint import RunRecord, save_run
 from zoo.config import resolve
-from zoo.data import DataSplits, Normalizer, load
+from zoo.data import DataSplits, Normalizer, Split, load, load_raw
 from zoo.metrics import classification_metrics
 from zoo.registry import count_parameters, create_model, get_spec
 from zoo.train import BatchCallback, EpochCallback, evaluate, fit, resolve_precision, select_device
@@ -27,6 +27,36 @@ class RunResult:
     record: RunRecord
     model: nn.Module
     data: DataSplits
+
+
+@dataclass
+class TestEvaluation:
+    """A run's model on the official test set: what export, compare, report and tune all need."""
+
+    images: torch.Tensor  # uint8 pixels
+    labels: torch.Tensor
+    logits: torch.Tensor
+    metrics: dict[str, Any]  # classification_metrics of the logits
+
+    @property
+    def predictions(self) -> torch.Tensor:
+        return self.logits.argmax(1)
+
+
+def evaluate_run(
+    model: nn.Module, record: RunRecord, *, data_dir: str | Path | None = None, test: Split | None = None
+) -> TestEvaluation:
+    """Evaluate a run on the test set as `train_run` does: the run's own normalisation statistics, and
+    logits averaged with the mirror image when the run was trained with `test_time_flip`.
+
+    The official test set is the same whatever the split or subset, so only the raw files are read
+    unless `test` (already loaded) is given."""
+    if test is None:
+        _, test, _ = load_raw(record.dataset, data_dir)
+    normalize = Normalizer(record.normalization["mean"], record.normalization["std"])
+    result = evaluate(model, test, normalize, flip=record.train_config["test_time_flip"])
+    metrics = classification_metrics(result.logits, result.labels, record.class_names)
+    return TestEvaluation(test.images, test.labels, result.logits, metrics)
 
 
 def versions() -> dict[str, str]:

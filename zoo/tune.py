@@ -19,13 +19,13 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from zoo import paths
-from zoo.checkpoint import WEIGHTS, update_record
+from zoo.checkpoint import WEIGHTS, load_run, update_record
 from zoo.config import TRAIN_KEYS, default_for, parse_value, resolve
 from zoo.data import DataSplits, load
 from zoo.errors import TrainingDiverged, UsageError
 from zoo.names import check_name, inside
 from zoo.registry import ModelSpec, get_spec, search_space_params
-from zoo.runs import RunResult, train_run
+from zoo.runs import RunResult, evaluate_run, train_run
 from zoo.studies import completed_trials, open_storage
 from zoo.train import EpochStats
 
@@ -359,10 +359,6 @@ def finish(
 ) -> RunResult:
     """Retrain the best configuration on the full training split (or reload its checkpoint) and
     evaluate it once on the test set; store the figures on the study."""
-    from zoo.checkpoint import load_run
-    from zoo.metrics import classification_metrics
-    from zoo.train import Normalizer, evaluate
-
     config = dict(best.user_attrs.get("config") or {})
     if callbacks.retrain_started:
         callbacks.retrain_started(best)
@@ -388,9 +384,7 @@ def finish(
             val_fraction=record.train_config["val_fraction"],
             seed=record.train_config["seed"],
         )
-        flip = record.train_config["test_time_flip"]
-        test = evaluate(model, data.test, Normalizer(data.mean, data.std), flip=flip)
-        metrics = classification_metrics(test.logits, test.labels, data.info.class_names)
+        metrics = evaluate_run(model, record, test=data.test).metrics
         record = update_record(run_dir, metrics={**record.metrics, "test": metrics})
         final = RunResult(run_dir, record, model, data)
     test = final.record.metrics["test"]

@@ -1,6 +1,5 @@
 """One report per run: gather the run's sections, write the PNGs and report.html into the report folder."""
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -8,47 +7,33 @@ from torch import nn
 
 from zoo import paths
 from zoo.checkpoint import RunRecord, load_run
-from zoo.data import Normalizer, load_raw
+from zoo.data import Normalizer
 from zoo.errors import UsageError
 from zoo.fileio import write_bytes_atomic, write_text_atomic
-from zoo.metrics import classification_metrics
 from zoo.names import inside
 from zoo.report import figures
 from zoo.report.bench import bench_section
 from zoo.report.page import Image, Note, Paragraphs, Section, Table, render
 from zoo.report.study import study_section
+from zoo.runs import TestEvaluation, evaluate_run
 from zoo.targets import RunTarget, resolve_targets
-from zoo.train import predict_logits
 
 EXAMPLES = 16  # correctly and wrongly classified test images shown, each
 
 
-@dataclass
-class Evaluated:
-    """The test set with this run's predictions: what every data-dependent section needs."""
-
-    images: torch.Tensor
-    labels: torch.Tensor
-    preds: torch.Tensor
-    metrics: dict
-
-
-def _evaluate(model: nn.Module, record: RunRecord, data_dir: str | Path | None) -> Evaluated:
-    # load_raw: the official test set is the same for every split/subset, so no need to rebuild the split
-    _, test, _ = load_raw(record.dataset, data_dir)
-    norm = record.normalization
-    logits = predict_logits(model, test.images, Normalizer(norm["mean"], norm["std"]))
-    stored = record.test_metrics
-    # Prefer the metrics recorded at training time (what `zoo train` printed); tuning trials have none.
-    metrics = stored or classification_metrics(logits, test.labels, record.class_names)
-    return Evaluated(test.images, test.labels, logits.argmax(1), metrics)
+def _evaluate(model: nn.Module, record: RunRecord, data_dir: str | Path | None) -> TestEvaluation:
+    ev = evaluate_run(model, record, data_dir=data_dir)
+    # Show the metrics recorded at training time (what `zoo train` printed); tuning trials have none.
+    if record.test_metrics:
+        ev.metrics = record.test_metrics
+    return ev
 
 
 def _conv_layers(model: nn.Module) -> list[nn.Conv2d]:
     return [m for m in model.modules() if isinstance(m, nn.Conv2d)]
 
 
-def _run_sections(model: nn.Module, record: RunRecord, ev: Evaluated, image_index: int) -> list[Section]:
+def _run_sections(model: nn.Module, record: RunRecord, ev: TestEvaluation, image_index: int) -> list[Section]:
     names = record.class_names
     metrics = ev.metrics
     sections = []
@@ -121,7 +106,7 @@ def _run_sections(model: nn.Module, record: RunRecord, ev: Evaluated, image_inde
         outputs = figures.block_outputs(model, Normalizer(norm["mean"], norm["std"])(image))
         caption = (
             f"Test image {image_index} (true: {names[ev.labels[image_index]]}, "
-            f"predicted: {names[ev.preds[image_index]]})"
+            f"predicted: {names[ev.predictions[image_index]]})"
         )
         maps = [Image("feature-maps.png", caption, figures.feature_maps(image[0], outputs))]
     else:
@@ -133,10 +118,10 @@ def _run_sections(model: nn.Module, record: RunRecord, ev: Evaluated, image_inde
         (True, "Correctly classified", "correct.png"),
         (False, "Misclassified", "wrong.png"),
     ):
-        idx = torch.nonzero((ev.preds == ev.labels) == ok).flatten()[:EXAMPLES]
+        idx = torch.nonzero((ev.predictions == ev.labels) == ok).flatten()[:EXAMPLES]
         if len(idx):
             png = figures.examples(
-                ev.images[idx], ev.labels[idx].tolist(), ev.preds[idx].tolist(), names, title
+                ev.images[idx], ev.labels[idx].tolist(), ev.predictions[idx].tolist(), names, title
             )
             example_parts.append(Image(filename, f"{title} test images (first {len(idx)})", png))
         else:
