@@ -196,8 +196,7 @@ def summarize(study: optuna.Study) -> StudySummary:
     }
     for t in trials:
         states[t.state.name.lower()] = states.get(t.state.name.lower(), 0) + 1
-    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-    best = max(complete, key=lambda t: t.value) if complete else None
+    best = best_trial(study)
     stamps = [
         t.datetime_complete or t.datetime_start for t in trials if t.datetime_complete or t.datetime_start
     ]
@@ -227,6 +226,14 @@ def param_importances(study: optuna.Study) -> dict[str, float]:
         return dict(optuna.importance.get_param_importances(study))
     except (RuntimeError, ValueError):
         return {}
+
+
+def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+    """Optuna's own `Study.best_trial`, or None while no trial has completed."""
+    try:
+        return study.best_trial
+    except ValueError:
+        return None
 
 
 def completed_trials(study: optuna.Study) -> list:

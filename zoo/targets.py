@@ -10,7 +10,7 @@ from zoo.checkpoint import RECORD, WEIGHTS, read_record
 from zoo.errors import CheckpointError, UsageError, ZooError
 from zoo.names import check_name
 from zoo.registry import list_models
-from zoo.studies import completed_trials, default_storage_url, load_study, open_storage
+from zoo.studies import best_trial, default_storage_url, load_study, open_storage
 
 
 @dataclass
@@ -30,7 +30,8 @@ def _from_run_dir(path: Path) -> RunTarget:
 
 
 def _from_study(study: optuna.Study) -> RunTarget | None:
-    """The study's final (retrained) run when its weights exist, else its best trial that kept weights."""
+    """The study's final (retrained) run when its weights exist, else its best trial (whose weights
+    `zoo tune` always keeps) when they were not deleted by hand."""
     final = study.user_attrs.get("final") or {}
     if final.get("run_dir") and (Path(final["run_dir"]) / WEIGHTS).is_file():
         return RunTarget(
@@ -40,14 +41,10 @@ def _from_study(study: optuna.Study) -> RunTarget | None:
             study.study_name,
             final["trial"],
         )
-    complete = [
-        t
-        for t in completed_trials(study)
-        if t.user_attrs.get("run_dir") and (Path(t.user_attrs["run_dir"]) / WEIGHTS).is_file()
-    ]
-    if not complete:
+    best = best_trial(study)
+    run_dir = best.user_attrs.get("run_dir") if best else None
+    if not run_dir or not (Path(run_dir) / WEIGHTS).is_file():
         return None
-    best = max(complete, key=lambda t: t.value)
     return RunTarget(
         Path(best.user_attrs["run_dir"]),
         f"{study.study_name}-t{best.number}",

@@ -26,7 +26,7 @@ from zoo.errors import TrainingDiverged, UsageError
 from zoo.names import check_name, inside
 from zoo.registry import ModelSpec, get_spec, search_space_params
 from zoo.runs import RunResult, evaluate_run, train_run
-from zoo.studies import completed_trials, open_storage
+from zoo.studies import best_trial, completed_trials, open_storage
 from zoo.train import EpochStats
 
 SAMPLERS = ("tpe", "random", "grid", "gp", "cmaes")
@@ -347,11 +347,6 @@ def tune(cfg: TuneConfig, callbacks: TuneCallbacks | None = None) -> TuneResult:
     best = best_trial(study)
     final = finish(cfg, spec, study, best, callbacks) if best is not None else None
     return TuneResult(study, best, final, new_trials)
-
-
-def best_trial(study: optuna.Study) -> FrozenTrial | None:
-    complete = completed_trials(study)
-    return max(complete, key=lambda t: t.value) if complete else None
 
 
 def finish(
