@@ -45,3 +45,8 @@ def confusion_table(matrix: Sequence[Sequence[int]], class_names: Sequence[str],
 
 def _short(name: str, width: int = 7) -> str:
     return name if len(name) <= width else name[: width - 1] + "…"
+
+
+def params_text(params: dict) -> str:
+    """Trial parameters on one line: `lr=0.00123 filters=64`."""
+    return " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())

@@ -196,3 +196,19 @@ def test_cli_tune_then_studies(tmp_path, monkeypatch):
 def test_other_samplers_run(sampler):
     tune(TuneConfig(**TINY, trials=2, sampler=sampler, pruner="none"))
     assert [t.state for t in _study().trials] == [TrialState.COMPLETE, TrialState.COMPLETE]
+
+
+def test_the_library_resolves_a_variants_own_grid_and_text_axes():
+    from zoo.registry import get_spec
+    from zoo.tune import check_config
+
+    own = TuneConfig(model="fashion-cnn2-grid", sampler="grid")
+    check_config(own)
+    assert own.grid == {k: list(v) for k, v in get_spec("fashion-cnn2-grid").grid.items()}
+    text = TuneConfig(**TINY, grid={"lr": "0.01,0.001"})  # as `--grid lr=0.01,0.001` passes it
+    check_config(text)
+    assert text.sampler == "grid" and text.grid == {"lr": [0.01, 0.001]}
+    assert TuneConfig(**TINY).sampler is None and check_config(TuneConfig(**TINY)).name == "fashion-mlp"
+    result = tune(TuneConfig(**TINY, trials=1, grid={"lr": "0.01"}))
+    assert result.to_dict()["best"]["params"] == {"lr": 0.01}
+    assert result.to_dict()["study"]["name"] == "fashion-mlp"

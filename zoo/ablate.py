@@ -8,6 +8,7 @@ its training split and on the test set: an ablation table reports final figures,
 
 import statistics
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,7 @@ from zoo.data import Normalizer, load
 from zoo.errors import UsageError
 from zoo.registry import create_model, get_spec
 from zoo.runs import train_run
-from zoo.studies import no_experimental_warnings, open_storage
+from zoo.studies import open_storage
 from zoo.train import evaluate
 
 # The classic fashion-cnn study people repeat by hand: 21 one-factor variants of the default model.
@@ -94,7 +95,7 @@ def ablate(cfg: AblateConfig, on_run: Callable[[str, int], None] | None = None) 
     # Several workers may share the study (`zoo ablate` on each machine against one PostgreSQL URL): a pair
     # already done, queued or running elsewhere is not queued again. A worker that died mid-run leaves a
     # RUNNING trial whose heartbeat stops; Optuna fails it after the grace period and queues it again.
-    with no_experimental_warnings():
+    with warnings.catch_warnings(action="ignore", category=optuna.exceptions.ExperimentalWarning):
         optuna.storages.fail_stale_trials(study)  # a dead worker's run goes back in the queue now
     busy = (TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING)
     taken = {_pair(t) for t in study.get_trials(deepcopy=False, states=busy)}

@@ -8,6 +8,7 @@ machines; `journal:FILE` serves several processes on one machine.
 import logging
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -86,7 +87,7 @@ def _rdb(url: str, heartbeat: bool, engine_kwargs: dict) -> RDBStorage:
     import sqlalchemy.exc
 
     try:
-        with no_experimental_warnings():
+        with warnings.catch_warnings(action="ignore", category=optuna.exceptions.ExperimentalWarning):
             kwargs: dict[str, Any] = {}
             if heartbeat:
                 kwargs = dict(
@@ -124,18 +125,6 @@ def _create_tables_once(url: str, engine_kwargs: dict, kwargs: dict) -> RDBStora
                 raise  # unreachable server, bad credentials: reported by the caller
             time.sleep(0.5 * (attempt + 1))
     return RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
-
-
-class no_experimental_warnings:
-    def __enter__(self):
-        import warnings
-
-        self._ctx = warnings.catch_warnings()
-        self._ctx.__enter__()
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-
-    def __exit__(self, *exc):
-        return self._ctx.__exit__(*exc)
 
 
 def load_study(name: str, storage: optuna.storages.BaseStorage) -> optuna.Study:
@@ -212,6 +201,26 @@ def summarize(study: optuna.Study) -> StudySummary:
     )
 
 
+def study_details(study: optuna.Study) -> dict[str, Any]:
+    """What `zoo studies show` prints, as plain JSON data: summary, final run, importances, trials."""
+    return {
+        "study": summarize(study).to_dict(),
+        "final": study.user_attrs.get("final"),
+        "importances": param_importances(study),
+        "trials": [
+            {
+                "number": t.number,
+                "state": t.state.name.lower(),
+                "value": t.value,
+                "epochs": max(t.intermediate_values) if t.intermediate_values else None,
+                "params": t.params,
+                "user_attrs": t.user_attrs,
+            }
+            for t in study.get_trials(deepcopy=False)
+        ],
+    }
+
+
 def list_studies(storage: optuna.storages.BaseStorage) -> list[StudySummary]:
     names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
     return [summarize(optuna.load_study(study_name=n, storage=storage)) for n in sorted(names)]
@@ -223,7 +232,9 @@ def param_importances(study: optuna.Study) -> dict[str, float]:
     if len(complete) < 2:
         return {}
     try:
-        return dict(optuna.importance.get_param_importances(study))
+        # small studies warn that some regimes have < 2 trials; the figures are still what we show
+        with warnings.catch_warnings(action="ignore", category=UserWarning):
+            return dict(optuna.importance.get_param_importances(study))
     except (RuntimeError, ValueError):
         return {}
 

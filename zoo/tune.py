@@ -26,7 +26,7 @@ from zoo.errors import TrainingDiverged, UsageError
 from zoo.names import check_name, inside
 from zoo.registry import ModelSpec, get_spec, search_space_params
 from zoo.runs import RunResult, evaluate_run, train_run
-from zoo.studies import best_trial, completed_trials, open_storage
+from zoo.studies import best_trial, completed_trials, open_storage, summarize
 from zoo.train import EpochStats
 
 SAMPLERS = ("tpe", "random", "grid", "gp", "cmaes")
@@ -42,13 +42,15 @@ class TuneConfig:
     timeout: float | None = None
     study: str | None = None  # default: the model name
     storage: str | None = None  # default: sqlite:///<artifacts>/zoo.db
-    sampler: str = "tpe"
+    sampler: str | None = None  # default: tpe, or grid when a grid is given or the variant has one only
     pruner: str = "hyperband"
     epochs: int = 4  # per trial, while tuning
     subset: int | None = 20_000  # training images while tuning (stratified); None = all
     seed: int = 0
     fixed: dict[str, Any] = field(default_factory=dict)  # --set: fixed values, removed from the search
-    grid: dict[str, list] = field(default_factory=dict)  # --grid: values for a grid search
+    # --grid: the axes of a grid search, each a list of values or "v1,v2" text; empty with sampler
+    # "grid" means the variant's own grid
+    grid: dict[str, Any] = field(default_factory=dict)
     keep: int = 3  # keep the weights of the best K trials
     retrain: bool = True  # retrain the best configuration on the full training split
     retrain_epochs: int | None = 15  # epochs of that retraining; None = the variant's own
@@ -75,6 +77,23 @@ class TuneResult:
     best: FrozenTrial | None
     final: RunResult | None  # the retrained (or best) run evaluated on the test set
     new_trials: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """The study's summary, the best trial and the final run's figures, as plain JSON data."""
+        best = None
+        if self.best is not None:
+            best = {
+                "number": self.best.number,
+                "val_acc": self.best.value,
+                "params": self.best.params,
+                "run_dir": self.best.user_attrs.get("run_dir"),
+            }
+        return {
+            "study": summarize(self.study).to_dict(),
+            "new_trials": self.new_trials,
+            "best": best,
+            "final": self.study.user_attrs.get("final"),
+        }
 
 
 # ---------------------------------------------------------------- search space and fixed values
@@ -135,8 +154,7 @@ def grid_size(grid: dict[str, list]) -> int:
 def make_sampler(
     name: str, seed: int, grid: dict[str, list], pinned: dict[str, Any]
 ) -> optuna.samplers.BaseSampler:
-    if name not in SAMPLERS:
-        raise UsageError(f"unknown sampler {name!r}; choose one of: {', '.join(SAMPLERS)}")
+    """The sampler `name` (checked by check_config); pinned values wrap it in a PartialFixedSampler."""
     if name == "grid":
         sampler: optuna.samplers.BaseSampler = optuna.samplers.GridSampler(grid, seed=seed)
     elif name == "random":
@@ -156,8 +174,6 @@ def make_sampler(
 
 
 def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
-    if name not in PRUNERS:
-        raise UsageError(f"unknown pruner {name!r}; choose one of: {', '.join(PRUNERS)}")
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs, reduction_factor=3)
     if name == "median":
@@ -165,9 +181,24 @@ def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
-def check_config(cfg: TuneConfig) -> None:
-    """Refuse a bad study name, sampler, pruner or count before anything starts (UsageError, exit 2)."""
-    _check(cfg, get_spec(cfg.model))
+def check_config(cfg: TuneConfig) -> ModelSpec:
+    """Resolve the sampler and grid, and refuse a bad study name, sampler, pruner or count before
+    anything starts (UsageError, exit 2). Returns the variant's spec."""
+    spec = get_spec(cfg.model)
+    _resolve_search(cfg, spec)
+    _check(cfg, spec)
+    return spec
+
+
+def _resolve_search(cfg: TuneConfig, spec: ModelSpec) -> None:
+    """Grid axes given as text are parsed; no sampler means tpe, or grid when a grid is given; the
+    grid sampler without axes searches the variant's own grid."""
+    text = {k: v for k, v in cfg.grid.items() if isinstance(v, str)}
+    cfg.grid = {**cfg.grid, **parse_grid(spec, text)}
+    if cfg.sampler is None:
+        cfg.sampler = "grid" if cfg.grid else "tpe"
+    if cfg.sampler == "grid" and not cfg.grid and spec.grid:
+        cfg.grid = {k: list(v) for k, v in spec.grid.items()}
 
 
 def _check(cfg: TuneConfig, spec: ModelSpec) -> None:
@@ -299,8 +330,7 @@ def prune_checkpoints(study: optuna.Study, keep: int) -> list[Path]:
 def tune(cfg: TuneConfig, callbacks: TuneCallbacks | None = None) -> TuneResult:
     """Run `cfg.trials` more trials (resuming the study if it exists), then retrain and test the best."""
     callbacks = callbacks or TuneCallbacks()
-    spec = get_spec(cfg.model)
-    _check(cfg, spec)
+    spec = check_config(cfg)
     pinned, overrides = split_fixed(spec, cfg.fixed) if cfg.fixed else ({}, {})
     if cfg.sampler == "grid":
         # fixed values pin grid axes too: a pinned axis collapses to that one value

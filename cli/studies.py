@@ -1,0 +1,104 @@
+"""`zoo studies`: what the storage holds (zoo.studies gathers it; this module renders it)."""
+
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from cli.console import expected_errors, out
+from cli.options import AsJson, Storage
+from cli.render import params_text
+from zoo.studies import list_studies, load_study, open_storage, study_details
+
+app = typer.Typer(
+    help="List studies, or show one: `zoo studies`, `zoo studies show NAME`.", invoke_without_command=True
+)
+
+
+def _table(title: str, columns: tuple[tuple[str, str], ...]) -> Table:
+    table = Table(title=title)
+    for column, justify in columns:
+        table.add_column(column, justify=justify)
+    return table
+
+
+def _acc(value: float | None) -> str:
+    return f"{value:.4f}" if value is not None else "-"
+
+
+@app.callback()
+@expected_errors
+def studies_list(ctx: typer.Context, storage: Storage = None, as_json: AsJson = False) -> None:
+    """A table of studies: model, trials by state, best val acc, its test acc, last update."""
+    if ctx.invoked_subcommand is not None:
+        return
+    rows = [r.to_dict() for r in list_studies(open_storage(storage, heartbeat=False))]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        out.print("no studies yet; run `zoo tune MODEL` to start one")
+        return
+    states = ("complete", "pruned", "fail", "running")
+    table = _table(
+        "studies",
+        (
+            ("study", "left"),
+            ("model", "left"),
+            *((s, "right") for s in states),
+            ("best val acc", "right"),
+            ("test acc", "right"),
+            ("last update", "left"),
+        ),
+    )
+    for r in rows:
+        table.add_row(
+            r["name"],
+            r["model"] or "?",
+            *(str(r["trials"].get(s, 0)) for s in states),
+            _acc(r["best_val_acc"]),
+            _acc(r["test_acc"]),
+            (r["last_update"] or "-").replace("T", " ")[:16],
+        )
+    out.print(table)
+
+
+@app.command("show")
+@expected_errors
+def studies_show(
+    name: Annotated[str, typer.Argument(help="Study name.")], storage: Storage = None, as_json: AsJson = False
+) -> None:
+    """The trials of one study and Optuna's parameter importances."""
+    details = study_details(load_study(name, open_storage(storage, heartbeat=False)))
+    if as_json:
+        typer.echo(json.dumps(details, indent=2, default=str))
+        return
+    columns = (("#", "right"), ("state", "left"), ("val acc", "right"), ("epochs", "right"))
+    table = _table(
+        f"study {name} ({details['study']['model'] or '?'})", (*columns, ("params", "left"), ("note", "left"))
+    )
+    for t in details["trials"]:
+        table.add_row(
+            str(t["number"]),
+            t["state"],
+            _acc(t["value"]),
+            str(t["epochs"]) if t["epochs"] is not None else "-",
+            params_text(t["params"]),
+            t["user_attrs"].get("fail_reason", ""),
+        )
+    out.print(table)
+    if details["importances"]:
+        imp = _table("parameter importances (fANOVA)", (("parameter", "left"), ("importance", "right")))
+        for key, value in details["importances"].items():
+            imp.add_row(key, f"{value:.3f}")
+        out.print(imp)
+    else:
+        out.print("parameter importances need at least 2 completed trials")
+    final = details["final"]
+    if final:
+        out.print(
+            f"final: trial {final['trial']} test acc [bold]{final['test_accuracy']:.4f}[/] "
+            f"({final['run_dir']})",
+            highlight=False,
+        )
