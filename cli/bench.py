@@ -136,8 +136,6 @@ def bench(
         variants=tuple(v.strip() for v in variants.split(",") if v.strip()),
         data_dir=str(data_dir) if data_dir else None,
     )
-    if threads is not None and threads < 1:
-        raise UsageError(f"--threads must be at least 1, got {threads}")
     console = err if as_json else out
     with console.status("benchmarking") as status:
         report = run_bench(target, options, progress=lambda text: status.update(text))

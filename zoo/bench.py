@@ -27,7 +27,7 @@ from zoo.checkpoint import load_run
 from zoo.data import DataSplits, Normalizer, get_dataset_info, load
 from zoo.errors import CheckpointError, UsageError, ZooError
 from zoo.exported import VARIANT_FILES, ExportedModelError, open_session, read_metadata, read_sums
-from zoo.fileio import sha256_file, write_json_atomic, write_text_atomic
+from zoo.fileio import sha256_file, write_bytes_atomic, write_json_atomic, write_text_atomic
 from zoo.metrics import classification_metrics
 from zoo.names import discover
 from zoo.registry import list_models
@@ -375,6 +375,8 @@ def run_bench(
         raise UsageError(f"unknown variant(s) {', '.join(sorted(bad))}; choose from fp32, int8, fp16")
     if options.warmup < 0 or options.iters < 1 or options.min_seconds < 0:
         raise UsageError("--warmup must be ≥ 0, --iters ≥ 1 and --min-seconds ≥ 0")
+    if options.threads is not None and options.threads < 1:
+        raise UsageError(f"--threads must be at least 1, got {options.threads}")
     runtimes, unavailable = select_runtimes(options.runtimes)
     models, broken = find_models(target, tuple(options.variants))
     cache: dict[str, DataSplits] = {}
@@ -424,55 +426,25 @@ def _add_speedups(results: list[dict[str, Any]]) -> None:
 
 
 def save_results(report: dict[str, Any], out: Path | None = None) -> Path:
+    """results.json, results.md and one confusion-matrix PNG per measured entry, into `out` (default
+    artifacts/bench/<UTC timestamp>/); each entry names its PNG in `confusion_png`."""
+    # Imported here: matplotlib costs start-up time that the commands importing zoo.bench need not pay.
+    from zoo.report.figures import confusion_matrix
+
     folder = out or paths.artifacts_dir() / "bench" / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     folder.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(folder / "results.json", report)
-    write_text_atomic(folder / "results.md", markdown(report))
     for i, r in enumerate(report["results"]):
         if r.get("available"):
-            png = folder / f"confusion-{i:02d}-{r['model']}-{r['runtime']}-{r['variant']}.png"
-            confusion_png(
-                r["metrics"]["confusion_matrix"],
-                r["metrics"]["per_class"].keys(),
-                png,
-                f"{r['model']} · {r['runtime']} · {r['variant']}",
+            png = f"confusion-{i:02d}-{r['model']}-{r['runtime']}-{r['variant']}.png"
+            title = f"{r['model']} · {r['runtime']} · {r['variant']}"
+            write_bytes_atomic(
+                folder / png,
+                confusion_matrix(r["metrics"]["confusion_matrix"], list(r["metrics"]["per_class"]), title),
             )
-            r["confusion_png"] = png.name
-    write_json_atomic(folder / "results.json", report)
+            r["confusion_png"] = png
+    write_text_atomic(folder / "results.md", markdown(report))
+    write_json_atomic(folder / "results.json", report)  # last: a reader that finds it finds the rest
     return folder
-
-
-def confusion_png(matrix, class_names, path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = list(class_names)
-    m = np.array(matrix)
-    fig, ax = plt.subplots(figsize=(7, 6), dpi=100)
-    ax.imshow(m, cmap="Blues")
-    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
-    ax.set_yticks(range(len(names)), names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title)
-    for i in range(len(names)):
-        for j in range(len(names)):
-            ax.text(
-                j,
-                i,
-                str(m[i, j]),
-                ha="center",
-                va="center",
-                fontsize=7,
-                color="white" if m[i, j] > m.max() / 2 else "black",
-            )
-    fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
 
 
 def markdown(report: dict[str, Any]) -> str:

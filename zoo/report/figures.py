@@ -56,7 +56,9 @@ def learning_curves(history: Sequence[dict]) -> bytes:
     return to_png(fig)
 
 
-def confusion_matrix(matrix: Sequence[Sequence[int]], class_names: Sequence[str]) -> bytes:
+def confusion_matrix(
+    matrix: Sequence[Sequence[int]], class_names: Sequence[str], title: str = "Confusion matrix (test set)"
+) -> bytes:
     cm = np.asarray(matrix)
     n = len(class_names)
     size = max(5.0, 0.6 * n + 2)
@@ -73,7 +75,7 @@ def confusion_matrix(matrix: Sequence[Sequence[int]], class_names: Sequence[str]
         for j in range(cm.shape[1]):
             color = "white" if cm[i, j] > threshold else "black"
             ax.text(j, i, str(cm[i, j]), ha="center", va="center", color=color, fontsize=8)
-    ax.set_title("Confusion matrix (test set)")
+    ax.set_title(title)
     return to_png(fig)
 
 
