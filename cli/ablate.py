@@ -1,17 +1,25 @@
 """`zoo ablate NAME --factor key=v1,v2 ... [--preset classic]`: one-factor ablation table."""
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from cli.console import expected_errors, key_value_pairs, out
+from cli.options import AsJson, DataDir, Storage
 from zoo.ablate import AblateConfig
 from zoo.ablate import ablate as run_ablation
-from zoo.fileio import write_json_atomic
-from zoo.paths import artifacts_dir
+
+Factor = Annotated[
+    list[str] | None,
+    typer.Option(help="key=v1,v2: one variant per value (repeatable); tuple knobs separate values with '/'."),
+]
+Preset = Annotated[str | None, typer.Option(help="A named study: `classic` for fashion-cnn (21 variants).")]
+Epochs = Annotated[int | None, typer.Option(help="Epochs per run (default: the variant's).")]
+Seeds = Annotated[int, typer.Option(help="Seeds per variant (mean ± std).")]
+Subset = Annotated[int | None, typer.Option(help="Train on a stratified subset of N images.")]
+StudyName = Annotated[str | None, typer.Option(help="Study name (default ablate-NAME[-PRESET]).")]
 
 
 def _pm(value) -> str:
@@ -21,22 +29,15 @@ def _pm(value) -> str:
 @expected_errors
 def ablate(
     name: Annotated[str, typer.Argument(help="A registered model, e.g. fashion-cnn.")],
-    factor: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="key=v1,v2: one variant per value (repeatable); tuple knobs separate values with '/'."
-        ),
-    ] = None,
-    preset: Annotated[
-        str | None, typer.Option(help="A named study: `classic` for fashion-cnn (21 variants).")
-    ] = None,
-    epochs: Annotated[int | None, typer.Option(help="Epochs per run (default: the variant's).")] = None,
-    seeds: Annotated[int, typer.Option(help="Seeds per variant (mean ± std).")] = 3,
-    subset: Annotated[int | None, typer.Option(help="Train on a stratified subset of N images.")] = None,
-    study: Annotated[str | None, typer.Option(help="Study name (default ablate-NAME[-PRESET]).")] = None,
-    storage: Annotated[str | None, typer.Option(help="Storage URL (default artifacts/zoo.db).")] = None,
-    data_dir: Annotated[Path | None, typer.Option(help="Folder with the dataset's files.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    factor: Factor = None,
+    preset: Preset = None,
+    epochs: Epochs = None,
+    seeds: Seeds = 3,
+    subset: Subset = None,
+    study: StudyName = None,
+    storage: Storage = None,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
 ) -> None:
     """Train the base configuration and one-factor variants, K seeds each; resumable."""
     cfg = AblateConfig(
@@ -52,22 +53,17 @@ def ablate(
     )
     with out.status("ablating") as status:
         result = run_ablation(cfg, on_run=lambda label, seed: status.update(f"{label} (seed {seed})"))
-    path = artifacts_dir() / "ablations" / f"{result['study']}.json"
-    write_json_atomic(path, result)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
-    table = Table(title=f"ablation of {name} ({result['study']})")
-    for column in (
-        "variant",
-        "seeds",
-        "train acc",
-        "test acc",
-        "train log loss",
-        "test log loss",
-        "params",
-        "s",
-    ):
+    out.print(_table(result, f"ablation of {name} ({result['study']})"))
+    out.print(f"saved to [bold]{result['saved_to']}[/]", highlight=False)
+
+
+def _table(result: dict, title: str) -> Table:
+    table = Table(title=title)
+    columns = ("variant", "seeds", "train acc", "test acc", "train log loss", "test log loss", "params", "s")
+    for column in columns:
         table.add_column(column, justify="left" if column == "variant" else "right")
     for r in result["rows"]:
         table.add_row(
@@ -80,5 +76,4 @@ def ablate(
             f"{r['num_params']:,}" if r["num_params"] else "-",
             f"{r['seconds'][0]:.1f}" if r["seconds"] else "-",
         )
-    out.print(table)
-    out.print(f"saved to [bold]{path}[/]", highlight=False)
+    return table

@@ -1,6 +1,7 @@
 """zoo ablate: one-factor variants, seeds, resumable study, the classic preset's 21 variants."""
 
 import json
+from pathlib import Path
 
 import pytest
 from cliutil import assert_clean_error
@@ -38,6 +39,11 @@ def test_one_factor_at_a_time_with_seeds_and_resume():
     assert labels == ["base", "dropout=0.0", "dropout=0.4", "hidden=32", "hidden=64,32"]
     result = ablate(cfg)
     rows = {r["variant"]: r for r in result["rows"]}
+    saved = json.loads(Path(result["saved_to"]).read_text())  # the library saves what it returns
+    assert (
+        saved["rows"] == json.loads(json.dumps(result["rows"]))
+        and Path(result["saved_to"]).parent.name == "ablations"
+    )
     assert all(r["seeds"] == 2 for r in rows.values())
     mean, std = rows["dropout=0.4"]["test_acc"]
     assert 0.1 < mean <= 1 and std >= 0

@@ -16,9 +16,12 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from zoo import paths
 from zoo.config import default_for, parse_value, resolve
 from zoo.data import Normalizer, load
 from zoo.errors import UsageError
+from zoo.fileio import write_json_atomic
+from zoo.names import check_name, inside
 from zoo.registry import create_model, get_spec
 from zoo.runs import train_run
 from zoo.studies import open_storage
@@ -81,6 +84,9 @@ def variants(cfg: AblateConfig) -> list[tuple[str, dict[str, Any]]]:
 
 
 def ablate(cfg: AblateConfig, on_run: Callable[[str, int], None] | None = None) -> dict[str, Any]:
+    """Run every (variant, seed) pair not yet done, save the table to artifacts/ablations/<study>.json
+    and return it, with the file's path under `saved_to`."""
+    check_name(cfg.study_name, "study")
     if cfg.seeds < 1:
         raise UsageError(f"--seeds must be at least 1, got {cfg.seeds}")
     spec = get_spec(cfg.model)
@@ -155,7 +161,10 @@ def ablate(cfg: AblateConfig, on_run: Callable[[str, int], None] | None = None) 
 
     while study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
         study.optimize(objective, n_trials=1, catch=(Exception,))
-    return table(study, labels, changes)
+    result = table(study, labels, changes)
+    path = inside(paths.artifacts_dir() / "ablations", f"{cfg.study_name}.json")
+    write_json_atomic(path, result)
+    return {**result, "saved_to": str(path)}
 
 
 def _pair(trial) -> tuple[Any, Any]:
