@@ -8,7 +8,8 @@ import typer
 from rich.table import Table
 
 from cli.console import err, expected_errors, out
-from zoo.export import ExportOptions, export_targets
+from cli.options import AsJson, DataDir, OnlyStudy, Storage
+from zoo.export import ExportOptions, ExportOutcome, export_targets
 
 
 def parity_table(report: dict, title: str) -> Table:
@@ -66,13 +67,13 @@ def export(
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Output folder (default artifacts/models/...).")
     ] = None,
-    study: Annotated[str | None, typer.Option(help="With `best`: only this study.")] = None,
-    storage: Annotated[str | None, typer.Option(help="Study storage URL (default artifacts/zoo.db).")] = None,
+    study: OnlyStudy = None,
+    storage: Storage = None,
     force: Annotated[
         bool, typer.Option(help="Replace an export of other weights or options (the whole folder).")
     ] = False,
-    data_dir: Annotated[Path | None, typer.Option(help="Folder with the dataset's files.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
 ) -> None:
     """Export trained models to ONNX: metadata inside, parity against PyTorch on the full test set.
 
@@ -89,17 +90,7 @@ def export(
         data_dir=str(data_dir) if data_dir else None,
         on_start=lambda t: console.print(f"exporting {t.model} from {t.run_dir}", highlight=False),
     )
-    for o in outcomes:
-        if o.error is not None:
-            err.print(f"[bold red]not exported:[/] {o.name}: {o.error}", highlight=False, soft_wrap=True)
-        elif o.result.up_to_date:
-            console.print(f"  up to date: {o.result.folder} (same weights, same options)", highlight=False)
-        elif not as_json:
-            out.print(parity_table(o.result.parity, f"{o.name}: parity on the test set"))
-            for f in o.result.files:
-                out.print(f"  {f}", highlight=False)
-    if as_json:
-        typer.echo(json.dumps([_as_dict(o) for o in outcomes], indent=2))
+    _render(outcomes, as_json, console)
     failed = [o for o in outcomes if o.error is not None]
     if failed:
         hint = " (pass --force to replace those folders)" if any("--force" in o.error for o in failed) else ""
@@ -111,15 +102,15 @@ def export(
         raise typer.Exit(code=1)
 
 
-def _as_dict(o) -> dict:
-    if o.error is not None:
-        return {"name": o.name, "run_dir": str(o.run_dir), "error": o.error}
-    r = o.result
-    return {
-        "name": o.name,
-        "folder": str(r.folder),
-        "up_to_date": r.up_to_date,
-        "files": [str(f) for f in r.files],
-        "parity": r.parity,
-        "metadata": r.metadata,
-    }
+def _render(outcomes: list[ExportOutcome], as_json: bool, console) -> None:
+    for o in outcomes:
+        if o.error is not None:
+            err.print(f"[bold red]not exported:[/] {o.name}: {o.error}", highlight=False, soft_wrap=True)
+        elif o.result.up_to_date:
+            console.print(f"  up to date: {o.result.folder} (same weights, same options)", highlight=False)
+        elif not as_json:
+            out.print(parity_table(o.result.parity, f"{o.name}: parity on the test set"))
+            for f in o.result.files:
+                out.print(f"  {f}", highlight=False)
+    if as_json:
+        typer.echo(json.dumps([o.to_dict() for o in outcomes], indent=2))

@@ -12,7 +12,7 @@ from cli.console import err, expected_errors, out
 from cli.render import classification_table, confusion_table
 from zoo.config import parse_assignments
 from zoo.registry import get_spec
-from zoo.runs import train_run
+from zoo.runs import RunResult, train_run
 
 
 def _progress(console: Console) -> Progress:
@@ -65,7 +65,23 @@ def train(
         if value is not None:
             overrides[key] = value
 
-    console = err if as_json else out
+    result = _train_with_progress(name, overrides, data_dir, err if as_json else out)
+    record = result.record
+    if as_json:
+        typer.echo(json.dumps({"run_dir": str(result.run_dir), **record.to_dict()}, indent=2))
+        return
+    test = record.metrics["test"]
+    out.print(classification_table(test, title=f"{name}: test set ({test['n']} images)"))
+    out.print(confusion_table(test["confusion_matrix"], record.class_names, title="confusion matrix (test)"))
+    out.print(
+        f"test accuracy [bold]{test['accuracy']:.4f}[/]  log loss {test['log_loss']:.4f}  "
+        f"trained {record.train_seconds:.1f}s on {record.device}  ({record.num_params:,} parameters)"
+    )
+    out.print(f"run saved to [bold]{result.run_dir}[/]", highlight=False)
+
+
+def _train_with_progress(name: str, overrides: dict, data_dir: Path | None, console) -> RunResult:
+    """train_run with a bar for epochs and one for batches; each finished epoch printed above them."""
     with _progress(console) as progress:
         epochs_task = progress.add_task("epochs", total=None, info="loading data")
         batch_task = progress.add_task("batches", total=None, info="")
@@ -88,17 +104,4 @@ def train(
             )
             progress.reset(batch_task, total=None, info="")
 
-        result = train_run(name, overrides, data_dir=data_dir, on_epoch=on_epoch, on_batch=on_batch)
-
-    record = result.record
-    if as_json:
-        typer.echo(json.dumps({"run_dir": str(result.run_dir), **record.to_dict()}, indent=2))
-        return
-    test = record.metrics["test"]
-    out.print(classification_table(test, title=f"{name}: test set ({test['n']} images)"))
-    out.print(confusion_table(test["confusion_matrix"], record.class_names, title="confusion matrix (test)"))
-    out.print(
-        f"test accuracy [bold]{test['accuracy']:.4f}[/]  log loss {test['log_loss']:.4f}  "
-        f"trained {record.train_seconds:.1f}s on {record.device}  ({record.num_params:,} parameters)"
-    )
-    out.print(f"run saved to [bold]{result.run_dir}[/]", highlight=False)
+        return train_run(name, overrides, data_dir=data_dir, on_epoch=on_epoch, on_batch=on_batch)

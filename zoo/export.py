@@ -419,6 +419,19 @@ class ExportOutcome:
     result: ExportResult | None = None
     error: str | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        if self.result is None:
+            return {"name": self.name, "run_dir": str(self.run_dir), "error": self.error}
+        r = self.result
+        return {
+            "name": self.name,
+            "folder": str(r.folder),
+            "up_to_date": r.up_to_date,
+            "files": [str(f) for f in r.files],
+            "parity": r.parity,
+            "metadata": r.metadata,
+        }
+
 
 def export_targets(
     target: str,
