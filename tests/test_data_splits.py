@@ -9,7 +9,7 @@ import torch
 
 from zoo.data import DataSplits, Normalizer, Split, iterate_batches, load, load_raw
 from zoo.data.loading import content_sha256
-from zoo.errors import UsageError
+from zoo.errors import InternalError, UsageError
 
 
 @pytest.fixture(scope="module")
@@ -184,9 +184,9 @@ def test_bad_batch_size():
 
 
 def test_split_checks_its_tensors():
-    with pytest.raises(UsageError):
+    with pytest.raises(InternalError):
         Split(torch.zeros(3, 1, 2, 2), torch.zeros(3, dtype=torch.int64))  # float images
-    with pytest.raises(UsageError):
+    with pytest.raises(InternalError):
         Split(torch.zeros(3, 1, 2, 2, dtype=torch.uint8), torch.zeros(4, dtype=torch.int64))
 
 
@@ -214,7 +214,7 @@ def test_normalizer_rejects_bad_input():
         Normalizer((0.5,), (0.2, 0.3))
     with pytest.raises(UsageError):
         Normalizer((0.5,), (0.0,))
-    with pytest.raises(UsageError):
+    with pytest.raises(InternalError):  # zoo itself passes the wrong tensor: a bug, not the user's input
         Normalizer((0.5,), (0.2,))(torch.zeros(2, 3, 4, 4, dtype=torch.uint8))
 
 

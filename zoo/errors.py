@@ -21,5 +21,14 @@ class CheckpointError(ZooError):
     """A run directory is missing files or its files do not match."""
 
 
+class InternalError(ZooError):
+    """A broken invariant inside zoo: a bug to report, not bad input. Exit 70 (EX_SOFTWARE)."""
+
+    exit_code = 70
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"internal error (please report it): {message}")
+
+
 class TrainingDiverged(ZooError):
     """The loss became NaN or infinite."""

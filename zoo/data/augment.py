@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from zoo.data.splits import Split
-from zoo.errors import UsageError
+from zoo.errors import InternalError, UsageError
 
 _ERASE_AREA = (0.02, 0.2)  # fraction of the image
 _ERASE_LOG_ASPECT = (math.log(0.3), math.log(3.3))
@@ -104,7 +104,7 @@ def augment_batch(
     if not cfg.enabled or x.shape[0] == 0:
         return x
     if x.dim() != 4 or not x.is_floating_point():
-        raise UsageError(
+        raise InternalError(
             f"augment_batch needs normalised float images (N, C, H, W), got {x.dtype} {tuple(x.shape)}"
         )
     n, _, h, w = x.shape

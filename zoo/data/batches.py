@@ -5,7 +5,7 @@ from collections.abc import Iterator, Sequence
 import torch
 
 from zoo.data.splits import Split
-from zoo.errors import UsageError
+from zoo.errors import InternalError, UsageError
 
 
 def iterate_batches(
@@ -59,7 +59,7 @@ class Normalizer:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != self.mean.shape[1]:
-            raise UsageError(
+            raise InternalError(
                 f"expected images of shape (N, {self.mean.shape[1]}, H, W), got {tuple(x.shape)}"
             )
         # copy=True: the in-place ops below must never touch the caller's tensor (a float input on device)

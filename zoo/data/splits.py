@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from zoo.data.catalog import DatasetInfo
-from zoo.errors import UsageError
+from zoo.errors import InternalError, UsageError
 
 
 @dataclass(frozen=True)
@@ -16,11 +16,11 @@ class Split:
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.dim() != 4:
-            raise UsageError(
+            raise InternalError(
                 f"Split images must be uint8 (N, C, H, W), got {self.images.dtype} {tuple(self.images.shape)}"
             )
         if self.labels.dtype != torch.int64 or self.labels.shape != self.images.shape[:1]:
-            raise UsageError(
+            raise InternalError(
                 f"Split labels must be int64 of shape ({self.images.shape[0]},), "
                 f"got {self.labels.dtype} {tuple(self.labels.shape)}"
             )
