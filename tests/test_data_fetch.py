@@ -12,7 +12,7 @@ import fakedata
 import pytest
 
 from zoo.data import dataset_status, fetch, find_dataset, load
-from zoo.data.catalog import FileSpec, get_spec
+from zoo.data.catalog import FileSpec, get_dataset_spec
 from zoo.errors import DataError
 from zoo.paths import data_cache_dir
 
@@ -157,4 +157,4 @@ def test_unreachable_mirror(closed_port_url):
 
 
 def test_cifar_downloads_the_archive():
-    assert [f.md5_form for f in get_spec("cifar10").downloads] == ["cifar-10-python.tar.gz"]
+    assert [f.md5_form for f in get_dataset_spec("cifar10").downloads] == ["cifar-10-python.tar.gz"]

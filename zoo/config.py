@@ -28,9 +28,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     channels_last: bool = True  # NHWC conv kernels: measured faster with oneDNN on CPU and cuDNN on GPU
-    precision: str = (
-        "auto"  # autocast: auto = bf16 where the hardware has native bf16 (AMX/AVX512-BF16, CUDA)
-    )
+    # autocast: auto = bf16 where it was measured faster (CUDA; AMX, or AVX512-BF16 on AMD CPUs)
+    precision: str = "auto"
     val_fraction: float = 0.1
     subset: int | None = None  # train on a stratified subset of this many training images
     augment_translate: int = 0

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.special import softmax
 
 from zoo.errors import UsageError, ZooError
 from zoo.exported import check_graph, decode, open_session
@@ -112,7 +113,7 @@ class OnnxClassifier:
         return Prediction(
             labels=labels,
             names=[self.class_names[i] for i in labels],
-            probabilities=softmax(logits),
+            probabilities=softmax(logits, axis=1).astype(np.float32),
             logits=logits,
             class_names=self.class_names,
         )
@@ -126,12 +127,6 @@ class OnnxClassifier:
 
     def __repr__(self) -> str:
         return f"OnnxClassifier({str(self.path)!r}, model={self.metadata['model']!r})"
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits.astype(np.float32) - logits.max(axis=1, keepdims=True)  # no overflow for large logits
-    e = np.exp(z)
-    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 def to_nchw(images: np.ndarray, input_shape: Sequence[int]) -> np.ndarray:

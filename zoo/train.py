@@ -184,10 +184,7 @@ def fit(
         batches = iterate_batches(
             train, config.batch_size, shuffle=True, generator=generator, drop_last=steps > 1, with_index=True
         )
-        for step, (images, labels, index) in enumerate(
-            batches,
-            start=1,
-        ):
+        for step, (images, labels, index) in enumerate(batches, start=1):
             x = normalize(images)
             y = labels.to(device, non_blocking=True)
             if augment.enabled:

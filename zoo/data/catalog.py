@@ -168,7 +168,7 @@ def dataset_names() -> list[str]:
     return list(_SPECS)
 
 
-def get_spec(name: str) -> DatasetSpec:
+def get_dataset_spec(name: str) -> DatasetSpec:
     key = name.strip().lower() if isinstance(name, str) else name
     spec = _SPECS.get(key)
     if spec is None:
@@ -179,4 +179,4 @@ def get_spec(name: str) -> DatasetSpec:
 
 
 def get_dataset_info(name: str) -> DatasetInfo:
-    return get_spec(name).info
+    return get_dataset_spec(name).info

@@ -6,7 +6,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from zoo.data.catalog import FileSpec, get_spec
+from zoo.data.catalog import FileSpec, get_dataset_spec
 from zoo.data.checksums import checksum_status, file_digest
 from zoo.errors import DataError
 from zoo.fileio import atomic_path
@@ -76,7 +76,7 @@ def fetch(
     Tries `mirror` (a base URL) or else each default mirror in turn; files already there and verified
     are kept. A failure raises DataError and leaves no partial file.
     """
-    spec = get_spec(name)
+    spec = get_dataset_spec(name)
     folder = Path(dest) if dest is not None else data_cache_dir(spec.info.name)
     mirrors = [mirror] if mirror else list(spec.mirrors)
     for file in spec.downloads:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from zoo.data.catalog import DatasetSpec, get_spec
+from zoo.data.catalog import DatasetSpec, get_dataset_spec
 from zoo.data.cifar import read_cifar
 from zoo.data.idx import read_idx_pair
 from zoo.data.locate import find_dataset, idx_file
@@ -33,7 +33,7 @@ def _read_idx(spec: DatasetSpec, folder: Path) -> tuple[np.ndarray, ...]:
 
 def load_raw(name: str, data_dir: PathLike | None = None) -> tuple[Split, Split, str]:
     """(train, test, source folder): the full official sets, validated."""
-    spec = get_spec(name)
+    spec = get_dataset_spec(name)
     folder = find_dataset(spec.info.name, data_dir)
     try:
         if spec.format == "idx":
@@ -88,7 +88,7 @@ def load(
     `subset` first keeps a stratified sample of that many training images (for quick runs). The same
     arguments always give the same splits.
     """
-    spec = get_spec(name)
+    spec = get_dataset_spec(name)
     info = spec.info
     _check_args(val_fraction, seed, subset, len(info.class_names))
     full_train, test, source = load_raw(info.name, data_dir)

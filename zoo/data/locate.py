@@ -11,7 +11,7 @@ from zoo.data.catalog import (
     CIFAR_TRAIN,
     DatasetSpec,
     FileSpec,
-    get_spec,
+    get_dataset_spec,
 )
 from zoo.errors import DataError
 from zoo.paths import data_cache_dir
@@ -84,7 +84,7 @@ def locate(spec: DatasetSpec, data_dir: str | os.PathLike | None = None) -> Loca
 
 def find_dataset(name: str, data_dir: str | os.PathLike | None = None) -> Path:
     """The folder holding `name`'s files; DataError naming every place searched when there is none."""
-    spec = get_spec(name)
+    spec = get_dataset_spec(name)
     location = locate(spec, data_dir)
     if location.folder is not None:
         return location.folder

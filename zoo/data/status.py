@@ -4,7 +4,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoo.data.catalog import CIFAR_ARCHIVE, DatasetInfo, DatasetSpec, FileSpec, get_spec
+from zoo.data.catalog import CIFAR_ARCHIVE, DatasetInfo, DatasetSpec, FileSpec, get_dataset_spec
 from zoo.data.checksums import checksum_status
 from zoo.data.cifar import cifar_folder
 from zoo.data.locate import idx_file, locate
@@ -46,7 +46,7 @@ def _files(spec: DatasetSpec, folder: Path | None) -> list[FileStatus]:
 
 def dataset_status(name: str, data_dir: str | os.PathLike | None = None) -> DatasetStatus:
     """Checksums every file it finds (reads each file once; about a second for Fashion-MNIST)."""
-    spec = get_spec(name)
+    spec = get_dataset_spec(name)
     location = locate(spec, data_dir)
     # when only some files were found, show those and which are missing
     shown = location.folder or (location.partial[0][0] if location.partial else None)
