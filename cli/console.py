@@ -28,12 +28,17 @@ def expected_errors(fn: F) -> F:
             raise typer.Exit(code=exc.exit_code) from None
         except KeyboardInterrupt:
             err.print("interrupted; nothing partial was saved", highlight=False)
-            raise typer.Exit(code=128 + _received.get("signal", signal.SIGINT)) from None
+            raise typer.Exit(code=interrupted_exit_code()) from None
 
     return wrapper  # type: ignore[return-value]
 
 
 _received: dict[str, int] = {}
+
+
+def interrupted_exit_code() -> int:
+    """128 + the signal that interrupted the command (SIGINT for Ctrl-C, SIGTERM for `kill`)."""
+    return 128 + _received.get("signal", signal.SIGINT)
 
 
 def _terminate(signum, frame) -> None:

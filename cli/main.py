@@ -14,6 +14,7 @@ from cli import export as export_commands
 from cli import models as models_commands
 from cli import predict as predict_commands
 from cli import report as report_commands
+from cli import runs as runs_commands
 from cli import studies as studies_commands
 from cli import train as train_commands
 from cli import tune as tune_commands
@@ -62,6 +63,7 @@ app.command("ablate")(ablate_commands.ablate)
 app.command("predict")(predict_commands.predict)
 app.command("report")(report_commands.report)
 app.add_typer(studies_commands.app, name="studies")
+app.add_typer(runs_commands.app, name="runs")
 app.add_typer(data_commands.app, name="data")
 
 

@@ -1,6 +1,7 @@
 """`zoo train NAME`: train one variant with live progress, then print its test report."""
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -8,11 +9,28 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from cli.console import err, expected_errors, out
+from cli.console import err, expected_errors, interrupted_exit_code, out
+from cli.options import DataDir
 from cli.render import classification_table, confusion_table
 from zoo.config import parse_assignments
+from zoo.errors import UsageError
 from zoo.registry import get_spec
-from zoo.runs import RunResult, train_run
+from zoo.resume import newest_unfinished, read_request, unfinished_dir
+from zoo.runs import RunResult, new_run_dir, resume_run, train_run
+
+Assignments = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="Override any hyperparameter or training option: key=value (repeatable); "
+        "tuples as comma lists, e.g. --set filters=32,64.",
+    ),
+]
+Resume = Annotated[bool, typer.Option("--resume", help="Continue the newest unfinished run of NAME.")]
+ResumeFrom = Annotated[
+    Path | None,
+    typer.Option("--resume-from", help="Continue this unfinished run (a folder `zoo runs` lists)."),
+]
 
 
 def _progress(console: Console) -> Progress:
@@ -33,45 +51,64 @@ def train(
     epochs: Annotated[int | None, typer.Option(help="Epochs (default: the variant's).")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Batch size (default: the variant's).")] = None,
     lr: Annotated[float | None, typer.Option(help="Learning rate (default: the variant's).")] = None,
-    assignments: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--set",
-            help="Override any hyperparameter or training option: key=value (repeatable); "
-            "tuples as comma lists, e.g. --set filters=32,64.",
-        ),
-    ] = None,
+    assignments: Assignments = None,
     subset: Annotated[
         int | None, typer.Option(help="Train on a stratified subset of N training images.")
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for the split, init and batches.")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
-    data_dir: Annotated[
-        Path | None, typer.Option(help="Folder with the dataset's official files (or $ZOO_DATA_DIR).")
-    ] = None,
+    resume: Resume = False,
+    resume_from: ResumeFrom = None,
+    data_dir: DataDir = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run record as JSON on stdout.")] = False,
 ) -> None:
-    """Train a model variant on its dataset and save a run directory (weights + run.json)."""
+    """Train a model variant and save a run directory (weights + run.json). Every epoch's state is kept
+    until the run is saved, so an interrupted run continues with `--resume`."""
     spec = get_spec(name)
     overrides = parse_assignments(spec, assignments or [])
-    for key, value in (
-        ("epochs", epochs),
-        ("batch_size", batch_size),
-        ("lr", lr),
-        ("subset", subset),
-        ("seed", seed),
-        ("device", device),
-    ):
-        if value is not None:
-            overrides[key] = value
+    given = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "subset": subset, "seed": seed}
+    overrides.update({k: v for k, v in {**given, "device": device}.items() if v is not None})
+    if resume or resume_from:
+        if overrides or data_dir:
+            raise UsageError("--resume continues a run as it was started; drop the other options")
+        folder = resume_from or newest_unfinished(spec.name).folder
+        if read_request(folder)["model"] != spec.name:
+            raise UsageError(f"{folder} is an unfinished run of another model, not {spec.name}")
 
-    result = _train_with_progress(name, overrides, data_dir, err if as_json else out)
+        def run(on_epoch, on_batch):
+            return resume_run(folder, on_epoch=on_epoch, on_batch=on_batch)
+
+    else:
+        run_dir = new_run_dir(spec.name)
+        folder = unfinished_dir(spec.name, run_dir.name)
+
+        def run(on_epoch, on_batch):
+            return train_run(
+                name,
+                overrides,
+                data_dir=data_dir,
+                run_dir=run_dir,
+                on_epoch=on_epoch,
+                on_batch=on_batch,
+                unfinished=folder,
+            )
+
+    try:
+        result = _with_progress(run, err if as_json else out)
+    except KeyboardInterrupt:
+        hint = f"zoo train {spec.name} --resume-from {folder}" if folder.exists() else f"zoo train {name}"
+        err.print(f"interrupted; finished epochs are kept: continue with `{hint}`", highlight=False)
+        raise typer.Exit(code=interrupted_exit_code()) from None
+    _report(result, as_json)
+
+
+def _report(result: RunResult, as_json: bool) -> None:
     record = result.record
     if as_json:
         typer.echo(json.dumps({"run_dir": str(result.run_dir), **record.to_dict()}, indent=2))
         return
     test = record.metrics["test"]
-    out.print(classification_table(test, title=f"{name}: test set ({test['n']} images)"))
+    out.print(classification_table(test, title=f"{record.model}: test set ({test['n']} images)"))
     out.print(confusion_table(test["confusion_matrix"], record.class_names, title="confusion matrix (test)"))
     out.print(
         f"test accuracy [bold]{test['accuracy']:.4f}[/]  log loss {test['log_loss']:.4f}  "
@@ -80,8 +117,8 @@ def train(
     out.print(f"run saved to [bold]{result.run_dir}[/]", highlight=False)
 
 
-def _train_with_progress(name: str, overrides: dict, data_dir: Path | None, console) -> RunResult:
-    """train_run with a bar for epochs and one for batches; each finished epoch printed above them."""
+def _with_progress(run: Callable, console) -> RunResult:
+    """`run(on_epoch, on_batch)` with a bar for epochs and one for batches; each epoch printed above."""
     with _progress(console) as progress:
         epochs_task = progress.add_task("epochs", total=None, info="loading data")
         batch_task = progress.add_task("batches", total=None, info="")
@@ -104,4 +141,4 @@ def _train_with_progress(name: str, overrides: dict, data_dir: Path | None, cons
             )
             progress.reset(batch_task, total=None, info="")
 
-        return train_run(name, overrides, data_dir=data_dir, on_epoch=on_epoch, on_batch=on_batch)
+        return run(on_epoch, on_batch)

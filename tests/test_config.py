@@ -53,10 +53,10 @@ def test_bad_assignments(item, message):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"optimizer": "rmsprop"}, "unknown optimizer"),
-        ({"schedule": "step"}, "unknown schedule"),
-        ({"epochs": 0}, "epochs must be"),
-        ({"lr": -1.0}, "lr must be"),
+        ({"optimizer": "rmsprop"}, "optimizer=rmsprop is not allowed: optimizer takes one of sgd"),
+        ({"schedule": "step"}, "schedule=step is not allowed: schedule takes one of none"),
+        ({"epochs": 0}, r"epochs=0 is not allowed: epochs takes an integer in \[1, 10000\]"),
+        ({"lr": -1.0}, r"lr=-1.0 is not allowed: lr takes a number > 0"),
         ({"patience": 2, "val_fraction": 0.0}, "needs a validation split"),
     ],
 )

@@ -4,12 +4,10 @@ import dataclasses
 from dataclasses import dataclass, fields
 from typing import Any
 
+from zoo.data.catalog import get_dataset_info
 from zoo.errors import UsageError
+from zoo.params import check_classes, check_value, unknown_key
 from zoo.registry import ModelSpec
-
-OPTIMIZERS = ("sgd", "sgd-momentum", "sgd-nesterov", "adam", "adamw")
-SCHEDULES = ("none", "cosine", "onecycle", "triangular")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 @dataclass
@@ -49,26 +47,10 @@ class TrainConfig:
     compile: bool = False
 
     def __post_init__(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise UsageError(f"unknown optimizer {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
-        if self.schedule not in SCHEDULES:
-            raise UsageError(f"unknown schedule {self.schedule!r}; choose one of: {', '.join(SCHEDULES)}")
-        if self.precision not in PRECISIONS:
-            raise UsageError(f"unknown precision {self.precision!r}; choose one of: {', '.join(PRECISIONS)}")
-        limits = (
-            ("epochs", self.epochs, 1),
-            ("batch_size", self.batch_size, 1),
-            ("augment_copies", self.augment_copies, 1),
-        )
-        for name, value, low in limits:
-            if value < low:
-                raise UsageError(f"{name} must be at least {low}, got {value}")
-        if not self.lr > 0:
-            raise UsageError(f"lr must be positive, got {self.lr}")
-        if not 0 <= self.label_smoothing < 1:
-            raise UsageError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
-        if not 0 <= self.val_fraction < 1:
-            raise UsageError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        # Every field against its declared rule (zoo/params.py), so TrainConfig(...) from Python is checked
+        # exactly like `--set` from the command line.
+        for f in fields(self):
+            check_value(f.name, getattr(self, f.name))
         if self.patience and self.val_fraction == 0:
             raise UsageError("early stopping (patience > 0) needs a validation split: set val_fraction > 0")
         if self.augment_classes is not None:
@@ -94,9 +76,13 @@ def resolve(spec: ModelSpec, overrides: dict[str, Any] | None = None) -> tuple[d
         elif key in TRAIN_KEYS:
             train_over[key] = value
         else:
-            valid = sorted(set(spec.hparams) | TRAIN_KEYS)
-            raise UsageError(f"{key!r} is not a hyperparameter of {spec.name}; valid: {', '.join(valid)}")
-    return spec.hyperparameters(model_over), TrainConfig(**{**spec.train, **train_over})
+            raise unknown_key(key, set(spec.hparams) | TRAIN_KEYS, spec.name)
+    hparams = spec.hyperparameters(model_over)
+    for key, value in hparams.items():
+        check_value(key, value, spec.family)
+    config = TrainConfig(**{**spec.train, **train_over})
+    check_classes(config.augment_classes, len(get_dataset_info(spec.dataset).class_names))
+    return hparams, config
 
 
 def default_for(spec: ModelSpec, key: str) -> Any:
@@ -105,8 +91,7 @@ def default_for(spec: ModelSpec, key: str) -> Any:
     defaults = {f.name: f.default for f in fields(TrainConfig)}
     if key in defaults:
         return spec.train.get(key, defaults[key])
-    valid = sorted(set(spec.hparams) | TRAIN_KEYS)
-    raise UsageError(f"{key!r} is not a hyperparameter of {spec.name}; valid: {', '.join(valid)}")
+    raise unknown_key(key, set(spec.hparams) | TRAIN_KEYS, spec.name)
 
 
 def parse_value(text: str, like: Any, key: str) -> Any:

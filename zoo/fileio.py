@@ -4,10 +4,13 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from zoo.errors import ZooError
 
 
 @contextlib.contextmanager
@@ -30,6 +33,32 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 def sha256_file(path: str | os.PathLike) -> str:
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def check_writable(folder: str | os.PathLike, need_bytes: int = 0, what: str = "the output") -> None:
+    """Before expensive work: `folder` can be created (or exists) and written, with `need_bytes` free.
+
+    Raises ZooError (exit 1) naming the folder, the obstacle and the fix; creates nothing."""
+    folder = Path(folder)
+    existing = folder
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ZooError(
+            f"cannot write {what} to {folder}: {existing} is a file, not a folder; pick another path"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ZooError(f"cannot write {what} to {folder}: {existing} is not writable; pick another path")
+    free = shutil.disk_usage(existing).free
+    if free < need_bytes:
+        raise ZooError(
+            f"not enough space for {what} in {folder}: about {_mib(need_bytes)} needed, {_mib(free)} free; "
+            "free some space or pick another path"
+        )
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:,.1f} MiB"
 
 
 def umask() -> int:

@@ -2,22 +2,25 @@
 
 import platform
 import secrets
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from torch import nn
 
 import zoo
 from zoo import paths
-from zoo.checkpoint import RunRecord, save_run
+from zoo.checkpoint import RECORD, RunRecord, save_run
 from zoo.config import resolve
 from zoo.data import DataSplits, Normalizer, Split, load, load_raw
+from zoo.errors import UsageError, ZooError
+from zoo.fileio import check_writable
 from zoo.metrics import classification_metrics
 from zoo.registry import count_parameters, create_model, get_spec
+from zoo.resume import STATE, read_request, remove_unfinished, write_request
 from zoo.train import BatchCallback, EpochCallback, evaluate, fit, resolve_precision, select_device
 
 
@@ -79,12 +82,22 @@ def train_run(
     on_epoch: EpochCallback | None = None,
     on_batch: BatchCallback | None = None,
     extra_record: dict[str, Any] | None = None,
+    unfinished: Path | None = None,
 ) -> RunResult:
     """Train `model_name` with `overrides` (architecture and TrainConfig keys) and save a run directory.
 
-    `evaluate_test=False` keeps the test set untouched (tuning); pass `data` to reuse loaded splits."""
+    `evaluate_test=False` keeps the test set untouched (tuning); pass `data` to reuse loaded splits.
+    With `unfinished` (a folder, see zoo/resume.py) the training state is saved there every epoch and a
+    state already there is continued; the folder is removed once the run directory is saved. Every value
+    and the destination are checked before any data is loaded."""
     spec = get_spec(model_name)
     hparams, config = resolve(spec, overrides)
+    select_device(config.device)  # an unavailable device fails here, not after loading the data
+    run_dir = run_dir or new_run_dir(spec.name)
+    with torch.device("meta"):  # the parameter count for the space estimate, without allocating them
+        num_params = count_parameters(create_model(model_name, **hparams))
+    # weights, plus the resume state (weights, best weights and two optimizer moments) while training
+    check_writable(run_dir.parent, num_params * 4 * (1 + 4 * (unfinished is not None)) + (1 << 20), "the run")
     if data is None:
         data = load(
             spec.dataset,
@@ -95,9 +108,21 @@ def train_run(
         )
     torch.manual_seed(config.seed)
     model = create_model(model_name, **hparams)
-    started = time.perf_counter()
-    result = fit(model, data, config, on_epoch=on_epoch, on_batch=on_batch)
-    seconds = time.perf_counter() - started
+    if unfinished is not None:  # written once the data is there: a failed load leaves nothing to resume
+        write_request(
+            unfinished,
+            {
+                "model": spec.name,
+                "overrides": _jsonable(overrides or {}),
+                "data_dir": str(data_dir) if data_dir else None,
+                "run_dir": str(run_dir),
+                "evaluate_test": evaluate_test,
+                "extra_record": extra_record or {},
+                "epochs": config.epochs,
+            },
+        )
+    state_path = unfinished / STATE if unfinished is not None else None
+    result = fit(model, data, config, on_epoch=on_epoch, on_batch=on_batch, state_path=state_path)
 
     device = select_device(config.device)
     normalize = Normalizer(data.mean, data.std, device=device)
@@ -121,7 +146,7 @@ def train_run(
         "history": [s.to_dict() for s in result.history],
         "best_epoch": result.best_epoch,
         "stopped_early": result.stopped_early,
-        "train_seconds": round(seconds, 3),
+        "train_seconds": round(result.seconds, 3),
         "metrics": metrics,
         "data": data.fingerprint,
         "device": str(device),
@@ -132,5 +157,41 @@ def train_run(
     }
     # Hand back the model as load_run rebuilds it (CPU, default memory format) so both give identical logits.
     model.to("cpu", memory_format=torch.contiguous_format)
-    run_dir = run_dir or new_run_dir(spec.name)
-    return RunResult(run_dir, save_run(run_dir, model, record), model, data)
+    try:
+        saved = save_run(run_dir, model, record)
+    except (OSError, SafetensorError) as exc:
+        if unfinished is None:
+            raise ZooError(f"saving the run to {run_dir} failed ({exc})") from None
+        raise ZooError(
+            f"saving the run to {run_dir} failed ({exc}); the trained state is kept in {unfinished}: "
+            f"free some space, then run `zoo train {spec.name} --resume-from {unfinished}` to finish the save"
+        ) from None
+    if unfinished is not None:
+        remove_unfinished(unfinished)
+    return RunResult(run_dir, saved, model, data)
+
+
+def resume_run(
+    unfinished: Path, *, on_epoch: EpochCallback | None = None, on_batch: BatchCallback | None = None
+) -> RunResult:
+    """Continue the unfinished run in `unfinished` (see zoo/resume.py) and save it where it was going."""
+    request = read_request(unfinished)
+    run_dir = Path(request["run_dir"])
+    if (run_dir / RECORD).is_file():
+        remove_unfinished(unfinished)
+        raise UsageError(f"that run was already saved to {run_dir}; its leftover state was removed")
+    return train_run(
+        request["model"],
+        request["overrides"],
+        data_dir=request["data_dir"],
+        evaluate_test=request["evaluate_test"],
+        run_dir=run_dir,
+        on_epoch=on_epoch,
+        on_batch=on_batch,
+        extra_record=request["extra_record"],
+        unfinished=unfinished,
+    )
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}

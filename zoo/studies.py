@@ -23,11 +23,27 @@ from zoo.errors import UsageError, ZooError
 
 # Workers send a heartbeat this often; a RUNNING trial silent for the grace period belongs to a dead
 # worker: the next worker to start a trial marks it FAIL and re-queues its parameters (up to MAX_RETRY).
-HEARTBEAT_SECONDS = int(os.environ.get("ZOO_HEARTBEAT_SECONDS", "10"))
-GRACE_SECONDS = int(os.environ.get("ZOO_GRACE_SECONDS", "60"))
+HEARTBEAT_SECONDS, GRACE_SECONDS = 10, 60  # defaults; ZOO_HEARTBEAT_SECONDS / ZOO_GRACE_SECONDS change them
 MAX_RETRY = 2
 
 _HELP = "use sqlite:///FILE, postgresql://USER[:PASSWORD]@HOST[:PORT]/DB or journal:FILE"
+
+
+def heartbeat_periods() -> tuple[int, int]:
+    """(heartbeat, grace) seconds from the environment, checked: whole seconds, grace > heartbeat."""
+    periods = []
+    for name, default in (("ZOO_HEARTBEAT_SECONDS", HEARTBEAT_SECONDS), ("ZOO_GRACE_SECONDS", GRACE_SECONDS)):
+        text = os.environ.get(name, str(default)).strip()
+        if not text.isdigit() or int(text) < 1:
+            raise UsageError(f"{name}={text!r} is not allowed: give a whole number of seconds ≥ 1")
+        periods.append(int(text))
+    heartbeat, grace = periods
+    if grace <= heartbeat:
+        raise UsageError(
+            f"ZOO_GRACE_SECONDS={grace} must be longer than ZOO_HEARTBEAT_SECONDS={heartbeat}, "
+            "or live workers' trials would be failed as dead"
+        )
+    return heartbeat, grace
 
 
 class StorageError(ZooError):
@@ -90,9 +106,10 @@ def _rdb(url: str, heartbeat: bool, engine_kwargs: dict) -> RDBStorage:
         with warnings.catch_warnings(action="ignore", category=optuna.exceptions.ExperimentalWarning):
             kwargs: dict[str, Any] = {}
             if heartbeat:
+                interval, grace = heartbeat_periods()
                 kwargs = dict(
-                    heartbeat_interval=HEARTBEAT_SECONDS,
-                    grace_period=GRACE_SECONDS,
+                    heartbeat_interval=interval,
+                    grace_period=grace,
                     heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
                 )
             return _create_tables_once(url, engine_kwargs, kwargs)

@@ -10,6 +10,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +28,7 @@ from zoo.data import (
 )
 from zoo.errors import TrainingDiverged, UsageError
 from zoo.layers import FlipAveraged
+from zoo.resume import TrainingState, load_state, restore_model, save_state
 from zoo.runtime import autotune_convolutions, cpu_vendor, flush_denormals, tune_allocator
 
 EVAL_BATCH_SIZE = 1024
@@ -146,7 +148,10 @@ def fit(
     *,
     on_epoch: EpochCallback | None = None,
     on_batch: BatchCallback | None = None,
+    state_path: Path | None = None,
 ) -> FitResult:
+    """Train `model` on `data.train` as `config` says; with `state_path`, continue from the state saved
+    there (if any) and save the state there, atomically, at the end of every epoch (zoo/resume.py)."""
     device = select_device(config.device)
     precision = resolve_precision(config.precision, device)
     tune_allocator()
@@ -173,9 +178,25 @@ def fit(
 
     history: list[EpochStats] = []
     best_loss, best_epoch, best_state, stale = math.inf, config.epochs, None, 0
-    stopped_early = False
+    stopped_early, done, earlier_seconds = False, 0, 0.0
+    resumed = load_state(state_path) if state_path is not None else None
+    if resumed is not None:
+        restore_model(model, resumed.model, state_path)
+        optimizer.load_state_dict(resumed.optimizer)
+        if scheduler is not None and resumed.scheduler is not None:
+            scheduler.load_state_dict(resumed.scheduler)
+        if resumed.scaler:
+            scaler.load_state_dict(resumed.scaler)
+        torch.set_rng_state(resumed.torch_rng)
+        generator.set_state(resumed.generator_rng)
+        history = [EpochStats(**h) for h in resumed.history]
+        best_loss, best_epoch, stale = resumed.best_loss, resumed.best_epoch, resumed.stale
+        best_state, stopped_early = resumed.best_model, resumed.stopped_early
+        done, earlier_seconds = resumed.epoch, resumed.seconds
     started = time.perf_counter()
-    for epoch in range(1, config.epochs + 1):
+    for epoch in range(done + 1, config.epochs + 1):
+        if stopped_early:
+            break
         t0 = time.perf_counter()
         model.train()
         loss_sum = torch.zeros((), device=device)
@@ -232,14 +253,30 @@ def fit(
                 best_state = copy.deepcopy(model.state_dict())
             else:
                 stale += 1
-                if stale >= config.patience:
-                    stopped_early = True
-                    break
+                stopped_early = stale >= config.patience
+        if state_path is not None:
+            state = TrainingState(
+                epoch=epoch,
+                history=[h.to_dict() for h in history],
+                best_loss=best_loss,
+                best_epoch=best_epoch,
+                stale=stale,
+                stopped_early=stopped_early,
+                seconds=earlier_seconds + time.perf_counter() - started,
+                model=model.state_dict(),
+                best_model=best_state,
+                optimizer=optimizer.state_dict(),
+                scheduler=scheduler.state_dict() if scheduler is not None else None,
+                scaler=scaler.state_dict(),
+                torch_rng=torch.get_rng_state(),
+                generator_rng=generator.get_state(),
+            )
+            save_state(state_path, state)
     if best_state is not None:
         model.load_state_dict(best_state)
     else:
         best_epoch = len(history)
-    return FitResult(history, best_epoch, stopped_early, time.perf_counter() - started)
+    return FitResult(history, best_epoch, stopped_early, earlier_seconds + time.perf_counter() - started)
 
 
 def _on_device(split: Split, device: torch.device) -> Split:

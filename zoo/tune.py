@@ -24,9 +24,10 @@ from zoo.config import TRAIN_KEYS, default_for, parse_value, resolve
 from zoo.data import DataSplits, load
 from zoo.errors import TrainingDiverged, UsageError
 from zoo.names import check_name, inside
+from zoo.params import check_value, rule_for, unknown_key
 from zoo.registry import ModelSpec, get_spec, search_space_params
 from zoo.runs import RunResult, evaluate_run, train_run
-from zoo.studies import best_trial, completed_trials, open_storage, summarize
+from zoo.studies import best_trial, completed_trials, heartbeat_periods, open_storage, summarize
 from zoo.train import EpochStats
 
 SAMPLERS = ("tpe", "random", "grid", "gp", "cmaes")
@@ -121,12 +122,20 @@ def split_fixed(spec: ModelSpec, assignments: dict[str, str]) -> tuple[dict[str,
             if isinstance(dist, optuna.distributions.CategoricalDistribution) and value not in dist.choices:
                 choices = ", ".join(map(str, dist.choices))
                 raise UsageError(f"--set {key}={text}: not one of the search space's choices ({choices})")
+            if not isinstance(dist, optuna.distributions.CategoricalDistribution) and not (
+                isinstance(value, int | float) and dist.low <= value <= dist.high
+            ):
+                raise UsageError(
+                    f"--set {key}={text} is not allowed: the search space takes {key} "
+                    f"in [{dist.low}, {dist.high}]"
+                )
+            if rule_for(key) is not None:
+                check_value(key, value, spec.family)
             pinned[key] = value
         elif key in spec.hparams or key in TRAIN_KEYS:
             overrides[key] = parse_value(text, default_for(spec, key), key)
         else:
-            valid = sorted(set(space) | set(spec.hparams) | TRAIN_KEYS)
-            raise UsageError(f"--set {key}: not a hyperparameter of {spec.name}; valid: {', '.join(valid)}")
+            raise unknown_key(key, set(space) | set(spec.hparams) | TRAIN_KEYS, spec.name)
     return pinned, overrides
 
 
@@ -187,6 +196,9 @@ def check_config(cfg: TuneConfig) -> ModelSpec:
     spec = get_spec(cfg.model)
     _resolve_search(cfg, spec)
     _check(cfg, spec)
+    heartbeat_periods()
+    _, overrides = split_fixed(spec, cfg.fixed) if cfg.fixed else ({}, {})
+    resolve(spec, overrides)
     return spec
 
 

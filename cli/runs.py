@@ -1,0 +1,60 @@
+"""`zoo runs`: unfinished runs (interrupted trainings that `zoo train --resume` continues)."""
+
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from cli.console import expected_errors, out
+from cli.options import AsJson
+from zoo.errors import UsageError
+from zoo.resume import list_unfinished, remove_unfinished, unfinished_root
+
+app = typer.Typer(help="Unfinished runs: `zoo runs` lists them, `zoo runs clean` removes them.")
+
+
+@app.callback(invoke_without_command=True)
+@expected_errors
+def runs_list(ctx: typer.Context, as_json: AsJson = False) -> None:
+    """Interrupted trainings that can be continued, with the command that continues each."""
+    if ctx.invoked_subcommand is not None:
+        return
+    runs = list_unfinished()
+    if as_json:
+        typer.echo(json.dumps([r.to_dict() for r in runs], indent=2))
+        return
+    if not runs:
+        out.print(f"no unfinished runs under {unfinished_root()}")
+        return
+    table = Table(title="unfinished runs")
+    for column in ("model", "run", "epochs done", "updated", "continue with"):
+        table.add_column(column, justify="right" if column == "epochs done" else "left", overflow="fold")
+    for r in runs:
+        table.add_row(
+            r.model,
+            r.name,
+            f"{r.epoch}/{r.epochs}",
+            r.updated.strftime("%Y-%m-%d %H:%M"),
+            f"zoo train {r.model} --resume-from {r.folder}",
+        )
+    out.print(table)
+
+
+@app.command("clean")
+@expected_errors
+def runs_clean(
+    names: Annotated[list[str] | None, typer.Argument(help="Run names (as `zoo runs` lists them).")] = None,
+    all_runs: Annotated[bool, typer.Option("--all", help="Remove every unfinished run.")] = False,
+) -> None:
+    """Remove unfinished runs; their finished epochs are lost. Nothing is removed without being named."""
+    runs = list_unfinished()
+    if not names and not all_runs:
+        raise UsageError("name the unfinished runs to remove (see `zoo runs`), or pass --all")
+    chosen = runs if all_runs else [r for r in runs if r.name in set(names or [])]
+    missing = sorted(set(names or []) - {r.name for r in chosen})
+    if missing:
+        raise UsageError(f"no unfinished run named {', '.join(missing)}; see `zoo runs`")
+    for r in chosen:
+        remove_unfinished(r.folder)
+        out.print(f"removed {r.folder}", highlight=False)

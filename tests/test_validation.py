@@ -1,0 +1,138 @@
+"""Bad input fails before any work starts: one line naming the key, the value and the allowed range,
+exit 2, no traceback, and nothing written (no epoch ran, no run folder)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cliutil import assert_clean_error
+from typer.testing import CliRunner
+
+from cli.main import app
+from zoo.config import TrainConfig
+from zoo.errors import UsageError
+from zoo.params import ARCHITECTURE, TRAINING, check_value
+from zoo.registry import get_spec, list_models
+
+runner = CliRunner()
+ZOO = str(Path(sys.executable).parent / "zoo")
+
+# A value of a search-space parameter is pinned in the sampler by `zoo tune`: it is checked against the
+# search space's own range or choices, the tighter rule.
+IN_SPACE = {
+    "lr=0.1,0.2": "not one of the search space's choices (0.001, 0.0001, 1e-05)",
+    "dropout=1.5": "the search space takes dropout in [0.0, 0.3]",
+}
+BAD_SETS = [
+    ("lr=0.1,0.2", "lr takes a number > 0"),
+    ("weight_decay=-1", "weight_decay takes a number in [0, 1]"),
+    ("momentum=-3", "momentum takes a number in [0, 1)"),
+    ("dropout=1.5", "dropout takes a number in [0, 1)"),
+    ("batch_size=2,3", "batch_size takes an integer"),
+    ("epochs=1,2", "epochs takes an integer"),
+    ("hidden=0", "hidden takes an integer ≥ 1"),
+    ("augment_classes=99", "class indices go from 0 to 9"),
+    ("patience=-1", "patience takes an integer ≥ 0"),
+    ("label_smoothing=1", "label_smoothing takes a number in [0, 1)"),
+    ("activation=swish", "activation takes one of relu"),
+    ("subset=0", "subset takes an integer ≥ 1"),
+    ("device=tpu", "device takes text matching"),
+    ("lrr=0.1", "did you mean lr?"),
+]
+
+
+@pytest.fixture(autouse=True)
+def _wide(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+
+
+@pytest.mark.parametrize("item, message", BAD_SETS, ids=[b[0] for b in BAD_SETS])
+@pytest.mark.parametrize("command", ["train", "tune"])
+def test_every_bad_value_is_one_line_exit_2_before_any_work(command, item, message, tmp_path):
+    result = runner.invoke(app, ["--artifacts", str(tmp_path / "a"), command, "fashion-mlp", "--set", item])
+    assert_clean_error(result, 2, IN_SPACE.get(item, message) if command == "tune" else message)
+    assert result.stdout.strip() == ""  # no epoch line, no table
+    assert not (tmp_path / "a").exists()  # nothing written, no data loaded into a cache
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"ZOO_HEARTBEAT_SECONDS": "abc"}, "ZOO_HEARTBEAT_SECONDS='abc' is not allowed"),
+        ({"ZOO_GRACE_SECONDS": "0"}, "ZOO_GRACE_SECONDS='0' is not allowed"),
+        ({"ZOO_HEARTBEAT_SECONDS": "30", "ZOO_GRACE_SECONDS": "20"}, "must be longer than"),
+    ],
+)
+def test_bad_environment_is_one_line(env, message, tmp_path, monkeypatch):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    result = runner.invoke(app, ["--artifacts", str(tmp_path / "a"), "tune", "fashion-mlp", "--trials", "1"])
+    assert_clean_error(result, 2, message)
+    assert result.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("key", sorted(ARCHITECTURE | TRAINING))
+def test_each_rule_accepts_its_default_kind_and_refuses_garbage(key):
+    with pytest.raises(UsageError, match=f"{key}=.* is not allowed: {key} takes"):
+        check_value(key, "garbage" if key not in ("device",) else 3)
+    with pytest.raises(UsageError):
+        check_value(key, [object()])
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_registered_default_passes_its_own_rules(name):
+    from zoo.config import resolve
+
+    resolve(get_spec(name))  # a registry entry with an out-of-range default fails here
+
+
+def test_train_config_from_python_is_checked_like_the_command_line():
+    with pytest.raises(UsageError, match="momentum=2"):
+        TrainConfig(momentum=2)
+    assert TrainConfig(augment_classes=[2, 6]).augment_classes == (2, 6)
+
+
+def test_an_unwritable_destination_fails_before_any_epoch(tmp_path):
+    (tmp_path / "file").write_text("a regular file")
+    result = runner.invoke(app, ["--artifacts", str(tmp_path / "file" / "x"), "train", "fashion-mlp"])
+    assert_clean_error(result, 1, "is a file, not a folder")
+    assert "epoch" not in result.output
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A real 3 MiB tmpfs: a full disk as it happens (needs root; skipped elsewhere)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip()})")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_a_full_disk_fails_before_training_not_after(tiny_disk):
+    (tiny_disk / "filler").write_bytes(b"\0" * (2 * 2**20 + 2**19))  # 0.5 MiB left
+    env = {**os.environ, "COLUMNS": "200"}
+    done = subprocess.run(
+        [
+            ZOO,
+            "--artifacts",
+            str(tiny_disk / "a"),
+            "train",
+            "fashion-mlp",
+            "--subset",
+            "1000",
+            "--epochs",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "not enough space for the run" in done.stderr and "Traceback" not in done.stderr
+    assert "epoch" not in done.stdout + done.stderr
