@@ -97,7 +97,9 @@ def train(
         result = _with_progress(run, err if as_json else out)
     except KeyboardInterrupt:
         hint = f"zoo train {spec.name} --resume-from {folder}" if folder.exists() else f"zoo train {name}"
-        err.print(f"interrupted; finished epochs are kept: continue with `{hint}`", highlight=False)
+        err.print(
+            f"interrupted; finished epochs are kept: continue with `{hint}`", highlight=False, soft_wrap=True
+        )
         raise typer.Exit(code=interrupted_exit_code()) from None
     _report(result, as_json)
 

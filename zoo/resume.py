@@ -194,8 +194,14 @@ def save_state(path: Path, state: TrainingState) -> float:
         "scheduler": state.scheduler,
         "scaler": state.scaler,
     }
-    with atomic_path(path) as tmp:
-        save_file(tensors, tmp, metadata={"format": FORMAT, "state": json.dumps(meta)})
+    try:
+        with atomic_path(path) as tmp:
+            save_file(tensors, tmp, metadata={"format": FORMAT, "state": json.dumps(meta)})
+    except (OSError, SafetensorError) as exc:
+        raise CheckpointError(
+            f"cannot save the training state to {path} ({exc}); training stopped, the previous epoch's state "
+            "is kept: free some space, then continue with the command `zoo runs` shows"
+        ) from None
     return time.perf_counter() - started
 
 

@@ -113,7 +113,7 @@ def train_run(
             unfinished,
             {
                 "model": spec.name,
-                "overrides": _jsonable(overrides or {}),
+                "overrides": jsonable(overrides or {}),
                 "data_dir": str(data_dir) if data_dir else None,
                 "run_dir": str(run_dir),
                 "evaluate_test": evaluate_test,
@@ -193,5 +193,6 @@ def resume_run(
     )
 
 
-def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+def jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    """Tuples as lists, as JSON gives them back: overrides compare equal after a round trip."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}

@@ -245,8 +245,6 @@ def fit(
             seconds=time.perf_counter() - t0,
         )
         history.append(stats)
-        if on_epoch is not None:
-            on_epoch(stats)
         if config.patience and val_loss is not None:
             if val_loss < best_loss:
                 best_loss, best_epoch, stale = val_loss, epoch, 0
@@ -272,6 +270,8 @@ def fit(
                 generator_rng=generator.get_state(),
             )
             save_state(state_path, state)
+        if on_epoch is not None:  # after the save: an interrupt in the callback keeps this epoch
+            on_epoch(stats)
     if best_state is not None:
         model.load_state_dict(best_state)
     else:

@@ -26,7 +26,8 @@ from zoo.errors import TrainingDiverged, UsageError
 from zoo.names import check_name, inside
 from zoo.params import check_value, rule_for, unknown_key
 from zoo.registry import ModelSpec, get_spec, search_space_params
-from zoo.runs import RunResult, evaluate_run, train_run
+from zoo.resume import REQUEST, read_request, remove_unfinished, unfinished_dir
+from zoo.runs import RunResult, evaluate_run, jsonable, resume_run, train_run
 from zoo.studies import best_trial, completed_trials, heartbeat_periods, open_storage, summarize
 from zoo.train import EpochStats
 
@@ -265,7 +266,7 @@ def make_objective(
             values = spec.search_space(trial)
         config = {"epochs": cfg.epochs, **values, **overrides, "subset": cfg.subset, "seed": cfg.seed}
         resolve(spec, config)  # a bad combination fails here, before any training
-        trial.set_user_attr("config", _jsonable(config))
+        trial.set_user_attr("config", jsonable(config))
         if callbacks.trial_started:
             callbacks.trial_started(trial.number, dict(trial.params))
 
@@ -310,10 +311,6 @@ def make_objective(
         return value
 
     return objective
-
-
-def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
 
 
 # ---------------------------------------------------------------- disk: keep the best K
@@ -366,7 +363,7 @@ def tune(cfg: TuneConfig, callbacks: TuneCallbacks | None = None) -> TuneResult:
     sampler = make_sampler(cfg.sampler, cfg.seed + done_before, cfg.grid, pinned)
     pruner = make_pruner(cfg.pruner, cfg.epochs)
     study = optuna.load_study(study_name=cfg.study_name, storage=storage, sampler=sampler, pruner=pruner)
-    study.set_user_attr("tune_config", _jsonable({**asdict(cfg), "fixed": cfg.fixed}))
+    study.set_user_attr("tune_config", jsonable({**asdict(cfg), "fixed": cfg.fixed}))
     if cfg.sampler == "grid":
         study.set_user_attr("grid", cfg.grid)
 
@@ -402,16 +399,25 @@ def finish(
     if cfg.retrain:
         config.pop("subset", None)
         config["epochs"] = cfg.retrain_epochs or spec.train.get("epochs", config.get("epochs", cfg.epochs))
-        run_dir = inside(
-            paths.runs_dir(), spec.name, f"{cfg.study_name}-best-t{best.number:04d}-{secrets.token_hex(2)}"
-        )
-        final = train_run(
-            spec.name,
-            config,
-            data_dir=cfg.data_dir,
-            run_dir=run_dir,
-            extra_record={"study": cfg.study_name, "trial": best.number, "retrained": True},
-        )
+        # An interrupted retraining of this trial with this configuration continues where it stopped.
+        unfinished = unfinished_dir(spec.name, f"{cfg.study_name}-best-t{best.number:04d}")
+        if (unfinished / REQUEST).is_file() and read_request(unfinished)["overrides"] == jsonable(config):
+            final = resume_run(unfinished)
+        else:
+            remove_unfinished(unfinished)
+            run_dir = inside(
+                paths.runs_dir(),
+                spec.name,
+                f"{cfg.study_name}-best-t{best.number:04d}-{secrets.token_hex(2)}",
+            )
+            final = train_run(
+                spec.name,
+                config,
+                data_dir=cfg.data_dir,
+                run_dir=run_dir,
+                extra_record={"study": cfg.study_name, "trial": best.number, "retrained": True},
+                unfinished=unfinished,
+            )
     else:
         run_dir = Path(best.user_attrs["run_dir"])
         model, record = load_run(run_dir)

@@ -1,0 +1,180 @@
+"""Nothing lost: an interrupted training continues where it stopped and ends with the same weights as an
+uninterrupted one. Interruptions are real: SIGKILL and SIGINT to a real `zoo train`, a disk that fills up."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from cliutil import assert_clean_error
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from cli.main import app
+from zoo import tune as tune_module
+from zoo.resume import STATE, list_unfinished, load_state
+from zoo.runs import resume_run
+from zoo.studies import load_study, open_storage
+from zoo.tune import TuneConfig, finish, tune
+
+runner = CliRunner()
+ZOO = str(Path(sys.executable).parent / "zoo")
+TRAIN = ["train", "fashion-mlp", "--epochs", "4", "--subset", "6000"]
+
+
+@pytest.fixture(autouse=True)
+def _needs_data(fashion_small):
+    """Real Fashion-MNIST subsets (skipped when it is not installed)."""
+
+
+def _env(art: Path) -> dict:
+    return {**os.environ, "ZOO_ARTIFACTS": str(art), "COLUMNS": "200"}
+
+
+def _start(art: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [ZOO, *args], env=_env(art), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def _wait_for_state(art: Path, proc: subprocess.Popen) -> Path:
+    deadline = time.monotonic() + 120
+    while True:
+        states = list((art / "runs" / ".unfinished").glob(f"*/*/{STATE}"))
+        if states:
+            return states[0].parent
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no epoch ended"
+        time.sleep(0.01)
+
+
+def _weights(run_json: str) -> dict[str, torch.Tensor]:
+    return load_file(Path(json.loads(run_json)["run_dir"]) / "weights.safetensors")
+
+
+def test_sigkill_then_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path):
+    whole = subprocess.run([ZOO, *TRAIN, "--json"], env=_env(tmp_path / "a"), capture_output=True, text=True)
+    assert whole.returncode == 0, whole.stderr
+
+    art = tmp_path / "b"
+    proc = _start(art, *TRAIN)
+    folder = _wait_for_state(art, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert 1 <= load_state(folder / STATE).epoch < 4  # killed mid-run: something left to do
+    assert not list((art / "runs" / "fashion-mlp").glob("*/run.json"))  # no half-written run
+
+    listed = runner.invoke(app, ["--artifacts", str(art), "runs", "--json"])
+    assert [r["folder"] for r in json.loads(listed.stdout)] == [str(folder)]
+    resumed = subprocess.run(
+        [ZOO, "train", "fashion-mlp", "--resume", "--json"], env=_env(art), capture_output=True, text=True
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = _weights(whole.stdout), _weights(resumed.stdout)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # bit-identical
+    assert json.loads(resumed.stdout)["history"] == [
+        {**h, "seconds": h2["seconds"]}
+        for h, h2 in zip(
+            json.loads(whole.stdout)["history"], json.loads(resumed.stdout)["history"], strict=True
+        )
+    ]
+    assert not folder.exists() and list_unfinished() == []
+
+
+def test_ctrl_c_prints_the_resume_command_and_runs_clean_removes_only_what_is_named(tmp_path):
+    art = tmp_path / "a"
+    proc = _start(art, *TRAIN)
+    folder = _wait_for_state(art, proc)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in stderr
+    assert f"continue with `zoo train fashion-mlp --resume-from {folder}`" in stderr
+    base = ["--artifacts", str(art)]
+    assert_clean_error(runner.invoke(app, [*base, "runs", "clean"]), 2, "name the unfinished runs")
+    assert_clean_error(
+        runner.invoke(app, [*base, "runs", "clean", "nope"]), 2, "no unfinished run named nope"
+    )
+    assert folder.exists()
+    cleaned = runner.invoke(app, [*base, "runs", "clean", folder.name])
+    assert cleaned.exit_code == 0 and not folder.exists()
+    assert_clean_error(
+        runner.invoke(app, [*base, "train", "fashion-mlp", "--resume"]), 2, "no unfinished run of fashion-mlp"
+    )
+
+
+def test_resume_refuses_new_options(tmp_path):
+    result = runner.invoke(
+        app, ["--artifacts", str(tmp_path / "a"), "train", "fashion-mlp", "--resume", "--epochs", "3"]
+    )
+    assert_clean_error(result, 2, "--resume continues a run as it was started")
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 16 MiB tmpfs (needs root; skipped elsewhere)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()})")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_a_disk_that_fills_during_training_keeps_the_last_state_and_resume_finishes(small_disk):
+    art = small_disk / "a"
+    proc = _start(art, "train", "fashion-mlp", "--epochs", "8", "--subset", "20000")
+    folder = _wait_for_state(art, proc)
+    filler = small_disk / "filler"
+    with open(filler, "wb") as f:  # take every free byte but a few KiB
+        f.write(b"\0" * (os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize - 8192))
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 1 and "Traceback" not in stderr, stderr
+    assert "cannot save the training state" in stderr and "No space left" in stderr
+    kept = load_state(folder / STATE)  # the previous epoch's state, intact
+    assert 1 <= kept.epoch < 8
+    filler.unlink()
+    resumed = subprocess.run(
+        [ZOO, "train", "fashion-mlp", "--resume", "--json"], env=_env(art), capture_output=True, text=True
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert len(json.loads(resumed.stdout)["history"]) == 8
+
+
+def test_an_interrupted_retraining_of_a_study_resumes(monkeypatch):
+    cfg = TuneConfig(model="fashion-mlp", epochs=1, subset=1000, retrain=False, trials=1)
+    tune(cfg)
+    study = load_study("fashion-mlp", open_storage())
+    spec_cfg = TuneConfig(model="fashion-mlp", epochs=1, subset=1000, retrain=True, retrain_epochs=3)
+    spec = tune_module.check_config(spec_cfg)
+    real = tune_module.train_run
+
+    def interrupted(*args, **kwargs):
+        def stop(stats):
+            if stats.epoch == 2:
+                raise KeyboardInterrupt
+
+        return real(*args, **kwargs, on_epoch=stop)
+
+    monkeypatch.setattr(tune_module, "train_run", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        finish(spec_cfg, spec, study, study.best_trial, tune_module.TuneCallbacks())
+    (left,) = list_unfinished("fashion-mlp")
+    assert left.epoch == 2 and left.name == f"fashion-mlp-best-t{study.best_trial.number:04d}"
+    monkeypatch.setattr(tune_module, "train_run", real)
+    epochs_run = []
+    monkeypatch.setattr(
+        tune_module,
+        "resume_run",
+        lambda folder: resume_run(folder, on_epoch=lambda s: epochs_run.append(s.epoch)),
+    )
+    final = finish(spec_cfg, spec, study, study.best_trial, tune_module.TuneCallbacks())
+    assert [h["epoch"] for h in final.record.history] == [1, 2, 3] and epochs_run == [3]
+    assert list_unfinished() == []
