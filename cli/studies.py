@@ -1,6 +1,7 @@
 """`zoo studies`: what the storage holds (zoo.studies gathers it; this module renders it)."""
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -9,10 +10,13 @@ from rich.table import Table
 from cli.console import expected_errors, out
 from cli.options import AsJson, Storage
 from cli.render import params_text
+from zoo.journal import repair_journal
 from zoo.studies import list_studies, load_study, open_storage, study_details
 
 app = typer.Typer(
-    help="List studies, or show one: `zoo studies`, `zoo studies show NAME`.", invoke_without_command=True
+    help="List studies, show one, or repair a journal: `zoo studies`, `zoo studies show NAME`, "
+    "`zoo studies repair FILE`.",
+    invoke_without_command=True,
 )
 
 
@@ -102,3 +106,15 @@ def studies_show(
             f"({final['run_dir']})",
             highlight=False,
         )
+
+
+@app.command("repair")
+@expected_errors
+def studies_repair(
+    journal: Annotated[Path, typer.Argument(help="The journal file (FILE of journal:FILE).")],
+) -> None:
+    """Drop the torn records of a journal file (a write cut short), keeping a backup of the original."""
+    backup, dropped = repair_journal(journal)
+    out.print(
+        f"dropped {dropped} torn record(s) from {journal}; the original is kept as {backup}", highlight=False
+    )

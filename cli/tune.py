@@ -13,6 +13,7 @@ from rich.text import Text
 from cli.console import err, expected_errors, key_value_pairs, out
 from cli.options import AsJson, Assignments, DataDir, Storage
 from cli.render import classification_table, params_text
+from zoo.studies import open_storage
 from zoo.tune import TuneCallbacks, TuneConfig, TuneResult, check_config, tune
 
 RECENT = 8
@@ -148,7 +149,9 @@ def tune_command(
         retrain_epochs=retrain_epochs or None,
         data_dir=str(data_dir) if data_dir else None,
     )
-    check_config(cfg)  # before the live table starts: a bad name is one line, not a table and a line
+    # Before the live table starts: a bad value or an unusable storage is one line, not a table and a line.
+    check_config(cfg)
+    open_storage(cfg.storage, heartbeat=False)
     result = _run_live(cfg, err if as_json else out)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, default=str))

@@ -212,3 +212,29 @@ def test_the_library_resolves_a_variants_own_grid_and_text_axes():
     result = tune(TuneConfig(**TINY, trials=1, grid={"lr": "0.01"}))
     assert result.to_dict()["best"]["params"] == {"lr": 0.01}
     assert result.to_dict()["study"]["name"] == "fashion-mlp"
+
+
+def test_a_torn_journal_is_refused_then_repaired_with_a_backup(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    journal = tmp_path / "j.log"
+    base = ["--artifacts", str(tmp_path / "a")]
+    tiny = ["tune", "fashion-mlp", "--trials", "1", "--epochs", "1", "--subset", "1000", "--no-retrain"]
+    assert runner.invoke(app, [*base, *tiny, "--storage", f"journal:{journal}"]).exit_code == 0
+    whole = journal.read_bytes()
+    journal.write_bytes(whole + b'{"op_code":4,"worker_id":"w","study_id":0,"datetime_st')  # cut short
+    refused = runner.invoke(app, [*base, *tiny, "--storage", f"journal:{journal}"])
+    lines = whole.count(b"\n") + 1
+    assert_clean_error(refused, 1, f"torn record at line {lines}")
+    assert f"zoo studies repair {journal}" in refused.stderr and refused.stdout.strip() == ""
+    listing = runner.invoke(app, [*base, "studies", "--storage", f"journal:{journal}"])
+    assert_clean_error(listing, 1, "torn record")
+    # the next append after a torn record glues onto it: repair keeps the glued whole record
+    journal.write_bytes(whole + b'{"op_code":4,"wor' + whole.splitlines(keepends=True)[-1])
+    repaired = runner.invoke(app, [*base, "studies", "repair", str(journal)])
+    assert repaired.exit_code == 0 and "dropped 1 torn record" in repaired.stdout
+    assert journal.read_bytes() == whole + whole.splitlines(keepends=True)[-1]
+    (backup,) = tmp_path.glob("j.log.bak-*")
+    assert backup.read_bytes().startswith(whole)
+    journal.write_bytes(whole)
+    again = runner.invoke(app, [*base, *tiny, "--storage", f"journal:{journal}"])
+    assert again.exit_code == 0, again.output

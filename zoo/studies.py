@@ -20,6 +20,7 @@ from optuna.trial import TrialState
 
 from zoo import paths
 from zoo.errors import UsageError, ZooError
+from zoo.journal import check_journal
 
 # Workers send a heartbeat this often; a RUNNING trial silent for the grace period belongs to a dead
 # worker: the next worker to start a trial marks it FAIL and re-queues its parameters (up to MAX_RETRY).
@@ -93,6 +94,7 @@ def _journal(path: str) -> optuna.storages.BaseStorage:
     if not path:
         raise UsageError(f"journal storage needs a file: journal:PATH; {_HELP}")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
+    check_journal(Path(path))
     try:
         return JournalStorage(JournalFileBackend(path))
     except OSError as exc:
