@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import torch
 from optuna.trial import FrozenTrial
 
 from zoo import paths
@@ -23,12 +24,20 @@ from zoo.checkpoint import WEIGHTS, load_run, update_record
 from zoo.config import TRAIN_KEYS, default_for, parse_value, resolve
 from zoo.data import DataSplits, load
 from zoo.errors import TrainingDiverged, UsageError
+from zoo.fileio import check_writable
 from zoo.names import check_name, inside
 from zoo.params import check_value, rule_for, unknown_key
-from zoo.registry import ModelSpec, get_spec, search_space_params
+from zoo.registry import ModelSpec, count_parameters, create_model, get_spec, search_space_params
 from zoo.resume import REQUEST, read_request, remove_unfinished, unfinished_dir
 from zoo.runs import RunResult, evaluate_run, jsonable, resume_run, train_run
-from zoo.studies import best_trial, completed_trials, heartbeat_periods, open_storage, summarize
+from zoo.studies import (
+    StorageError,
+    best_trial,
+    completed_trials,
+    heartbeat_periods,
+    open_storage,
+    summarize,
+)
 from zoo.train import EpochStats
 
 SAMPLERS = ("tpe", "random", "grid", "gp", "cmaes")
@@ -192,14 +201,19 @@ def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
 
 
 def check_config(cfg: TuneConfig) -> ModelSpec:
-    """Resolve the sampler and grid, and refuse a bad study name, sampler, pruner or count before
-    anything starts (UsageError, exit 2). Returns the variant's spec."""
+    """Resolve the sampler and grid, and refuse a bad study name, sampler, pruner, count, fixed value or
+    environment (UsageError, exit 2) or a destination without room (exit 1) before anything starts.
+    Returns the variant's spec."""
     spec = get_spec(cfg.model)
     _resolve_search(cfg, spec)
     _check(cfg, spec)
     heartbeat_periods()
     _, overrides = split_fixed(spec, cfg.fixed) if cfg.fixed else ({}, {})
     resolve(spec, overrides)
+    with torch.device("meta"):  # parameter count for the space estimate, nothing allocated
+        run_bytes = count_parameters(create_model(spec.name)) * 4 + (1 << 20)
+    # the kept trials' weights and the retraining's run and resume state, before any data is loaded
+    check_writable(paths.runs_dir(), run_bytes * (cfg.keep + 6), "the study's runs")
     return spec
 
 
@@ -374,14 +388,26 @@ def tune(cfg: TuneConfig, callbacks: TuneCallbacks | None = None) -> TuneResult:
 
     objective = make_objective(cfg, spec, data, overrides, callbacks)
     n_trials = min(cfg.trials, grid_size(cfg.grid)) if cfg.sampler == "grid" else cfg.trials
-    study.optimize(
-        objective,
-        n_trials=n_trials,
-        timeout=cfg.timeout,
-        catch=(Exception,),
-        callbacks=[after_trial],
-        gc_after_trial=False,
-    )
+    try:
+        study.optimize(
+            objective,
+            n_trials=n_trials,
+            timeout=cfg.timeout,
+            catch=(Exception,),
+            callbacks=[after_trial],
+            gc_after_trial=False,
+        )
+    except (OSError, AssertionError) as exc:
+        # A journal write that fails (a full disk) surfaces from Optuna as OSError or, from inside its
+        # trial loop, as AssertionError("Should not reach."); say what happened and how to recover.
+        if not (cfg.storage or "").startswith("journal:"):
+            raise
+        path = cfg.storage.removeprefix("journal:")
+        reason = getattr(exc, "strerror", None) or "the disk is probably full"
+        raise StorageError(
+            f"writing the journal {path} failed ({reason}); free some space and run the command again "
+            f"(if zoo then reports a torn record, `zoo studies repair {path}` fixes it)"
+        ) from None
     new_trials = len(study.trials) - done_before
     best = best_trial(study)
     final = finish(cfg, spec, study, best, callbacks) if best is not None else None
