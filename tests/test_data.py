@@ -432,3 +432,34 @@ def test_status_of_decompressed_and_altered_files(tmp_path):
     data[-1] = (data[-1] + 1) % 10
     labels.write_bytes(bytes(data))
     assert [f.checksum for f in dataset_status("fashion-mnist", folder).files][3] == "mismatch"
+
+
+def test_a_cifar_archive_that_inflates_far_past_the_official_size_is_refused_unread(tmp_path):
+    """A 100 MiB member (official batches are 31 MB) is refused from its header, without reading it."""
+    import resource
+    import tarfile
+
+    from zoo.data.cifar import read_cifar
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with tarfile.open(tmp_path / "cifar-10-python.tar.gz", "w:gz") as tar, open("/dev/zero", "rb") as zeros:
+        info = tarfile.TarInfo("cifar-10-batches-py/data_batch_1")
+        info.size = 100 << 20
+        tar.addfile(info, zeros)
+    assert (tmp_path / "cifar-10-python.tar.gz").stat().st_size < 1 << 20
+    with pytest.raises(DataError, match="larger than any official CIFAR-10 batch"):
+        read_cifar(tmp_path, tuple("abcdefghij"))
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 64 << 10  # KiB: < 64 MiB more
+
+
+def test_a_gzip_that_inflates_past_any_official_file_is_refused(tmp_path):
+    import gzip
+
+    from zoo.data.idx import MAX_FILE_BYTES, read_file_bytes
+
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    with gzip.open(path, "wb", compresslevel=1) as f:
+        for _ in range((MAX_FILE_BYTES >> 20) + 1):
+            f.write(b"\0" * (1 << 20))
+    with pytest.raises(DataError, match="larger than any official dataset file"):
+        read_file_bytes(path)

@@ -194,6 +194,30 @@ def test_load_errors_name_the_problem(tmp_path):
         OnnxClassifier.load(bare)
 
 
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"class_names": ["\x1b[31mT-shirt", *FASHION[1:]]}, "class_names.0: string should match pattern"),
+        ({"mean": [float("nan")]}, "mean.0: input should be a finite number"),
+        ({"std": [0.0]}, "std.0: input should be greater than 0"),
+        ({"weights_sha256": None}, "weights_sha256: input should be a valid string"),
+    ],
+    ids=["ANSI escape", "NaN mean", "zero std", "no sha256"],
+)
+def test_metadata_that_breaks_the_contract_is_one_line(tmp_path, change, message):
+    import onnx
+
+    path = tmp_path / "m.onnx"
+    make_model(path, GRAY)
+    model = onnx.load(str(path))
+    props = {p.key: p.value for p in model.metadata_props} | {k: json.dumps(v) for k, v in change.items()}
+    del model.metadata_props[:]
+    onnx.helper.set_model_props(model, props)
+    onnx.save(model, str(path))
+    with pytest.raises(ZooError, match=f"malformed zoo metadata \\({message}"):
+        OnnxClassifier.load(path)
+
+
 def test_load_image_reads_resizes_and_inverts(tmp_path, gray):
     classifier, _, _ = gray
     original = pixels(1, GRAY)[0, 0]

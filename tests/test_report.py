@@ -223,3 +223,15 @@ def test_image_index_out_of_range_exits_2(reports, monkeypatch, tmp_path):
     assert result.exit_code == 2, result.output
     assert "out of range" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "r").exists()
+
+
+def test_figures_take_dollar_signs_in_names_as_text():
+    """A `$` in a class name is not a matplotlib formula (an unclosed or unknown one failed to parse)."""
+    import torch
+
+    from zoo.report import figures
+
+    names = ["a$\\foo$", "$x^$", "$$"]
+    assert figures.confusion_matrix([[1, 0, 0], [0, 1, 0], [0, 0, 1]], names).startswith(b"\x89PNG")
+    images = torch.zeros(3, 1, 28, 28, dtype=torch.uint8)
+    assert figures.examples(images, [0, 1, 2], [1, 2, 0], names, "$mixed$ title").startswith(b"\x89PNG")

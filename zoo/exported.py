@@ -26,6 +26,8 @@ SUMS = "SHA256SUMS"
 EXPORT_FILES = {*VARIANT_FILES.values(), "parity.json", "card.md", SUMS}
 
 _Finite = Annotated[float, Field(allow_inf_nan=False)]
+# Text that reaches a terminal: no control characters (an ANSI escape in a class name would restyle it).
+_Printable = Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]*$")]
 _Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 # Functional form: the format key has a dot in it.
@@ -34,9 +36,9 @@ ModelMetadata = with_config(ConfigDict(extra="allow"))(
         "ModelMetadata",
         {
             "zoo.format": str,
-            "model": str,
-            "dataset": str,
-            "class_names": Annotated[list[str], Field(min_length=1)],
+            "model": _Printable,
+            "dataset": _Printable,
+            "class_names": Annotated[list[_Printable], Field(min_length=1)],
             "input_name": str,
             "output_name": str,
             "input_shape": Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=3, max_length=3)],

@@ -140,6 +140,9 @@ def _load_loose(folder: Path) -> dict[str, Any]:
     return loaded
 
 
+MAX_MEMBER_BYTES = 64 << 20  # an official batch is 31,035,704 bytes
+
+
 def _load_archive(archive: Path) -> dict[str, Any]:
     wanted = {*CIFAR_TRAIN, CIFAR_TEST, CIFAR_META}
     raw: dict[str, tuple[str, bytes]] = {}
@@ -149,6 +152,11 @@ def _load_archive(archive: Path) -> dict[str, Any]:
             for member in tar:
                 parent, _, base = member.name.rpartition("/")
                 if member.isfile() and base in wanted and parent in ("", CIFAR_FOLDER):
+                    if member.size > MAX_MEMBER_BYTES:  # read whole, it would cost that much memory
+                        raise DataError(
+                            f"{archive}: {member.name} is {member.size:,} bytes, larger than any official "
+                            "CIFAR-10 batch (31 MB); it is not the official archive, download it again"
+                        )
                     # read first, so a damaged archive is reported as such, not as a bad pickle
                     raw[base] = (member.name, tar.extractfile(member).read())
     except (tarfile.TarError, OSError, EOFError, zlib.error) as e:

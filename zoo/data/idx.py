@@ -13,13 +13,26 @@ LABELS_MAGIC = 0x00000801  # uint8, 1 dimension
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
+# The largest official file (MNIST/Fashion-MNIST training images) is 47 MB: a file that inflates past
+# this is not one of them, and reading it whole would cost gigabytes of memory (a "gzip bomb").
+MAX_FILE_BYTES = 128 << 20
+
+
 def read_file_bytes(path: Path) -> bytes:
     """The uncompressed content of `path`, decompressing when its name ends in .gz."""
     try:
         if path.suffix == ".gz":
             with gzip.open(path, "rb") as f:
-                return f.read()
-        return path.read_bytes()
+                data = f.read(MAX_FILE_BYTES + 1)
+        else:
+            with open(path, "rb") as f:
+                data = f.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise DataError(
+                f"{path}: inflates to more than {MAX_FILE_BYTES >> 20} MiB, larger than any official dataset "
+                "file; it is not the official file, download it again"
+            )
+        return data
     except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
         what = "corrupt gzip file" if path.suffix == ".gz" else "cannot read file"
         raise DataError(f"{path}: {what} ({e})") from None

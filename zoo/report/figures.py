@@ -3,6 +3,7 @@
 Figures are built on `matplotlib.figure.Figure` objects rather than pyplot, so no global figure state
 leaks between reports; the Agg backend is still selected because Optuna's plots go through pyplot."""
 
+import functools
 import io
 import math
 from collections.abc import Sequence
@@ -17,6 +18,17 @@ from matplotlib.figure import Figure
 from torch import nn
 
 DPI = 100
+
+
+def _plain_text(draw):
+    """Draw with mathtext off: a `$` in a class or model name is text, not a formula that fails to parse."""
+
+    @functools.wraps(draw)
+    def wrapper(*args, **kwargs):
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return draw(*args, **kwargs)
+
+    return wrapper
 
 
 def to_png(fig) -> bytes:
@@ -36,6 +48,7 @@ def _show_image(ax, image: torch.Tensor) -> None:
     ax.set_yticks([])
 
 
+@_plain_text
 def learning_curves(history: Sequence[dict]) -> bytes:
     fig = Figure(figsize=(10, 3.8))
     loss_ax, acc_ax = fig.subplots(1, 2)
@@ -56,6 +69,7 @@ def learning_curves(history: Sequence[dict]) -> bytes:
     return to_png(fig)
 
 
+@_plain_text
 def confusion_matrix(
     matrix: Sequence[Sequence[int]], class_names: Sequence[str], title: str = "Confusion matrix (test set)"
 ) -> bytes:
@@ -93,6 +107,7 @@ def _grid(n: int, max_cols: int = 8) -> tuple[int, int]:
     return math.ceil(n / cols), cols
 
 
+@_plain_text
 def first_conv_filters(conv: nn.Conv2d) -> bytes:
     """Each output filter of the first conv layer; RGB when it reads three channels, else the channel mean."""
     weight = conv.weight.detach().float().cpu()
@@ -132,6 +147,7 @@ def block_outputs(model: nn.Module, image: torch.Tensor) -> list[torch.Tensor]:
     return outputs
 
 
+@_plain_text
 def feature_maps(image: torch.Tensor, outputs: list[torch.Tensor], max_channels: int = 16) -> bytes:
     """The input image, then up to `max_channels` channels of each conv block's output, one row per block."""
     cols = max_channels
@@ -150,6 +166,7 @@ def feature_maps(image: torch.Tensor, outputs: list[torch.Tensor], max_channels:
     return to_png(fig)
 
 
+@_plain_text
 def examples(
     images: torch.Tensor, labels: Sequence[int], preds: Sequence[int], class_names: Sequence[str], title: str
 ) -> bytes:
@@ -172,6 +189,7 @@ def examples(
     return to_png(fig)
 
 
+@_plain_text
 def weight_histograms(model: nn.Module) -> bytes:
     layers = [(name, m) for name, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     fig = Figure(figsize=(9, 2.2 * len(layers) + 0.4))
@@ -190,6 +208,7 @@ def weight_histograms(model: nn.Module) -> bytes:
     return to_png(fig)
 
 
+@_plain_text
 def lines_by_batch_size(series: dict[str, list[tuple[int, float]]], ylabel: str, title: str) -> bytes:
     """One line per label (runtime/variant) over batch size, log-scaled x: the bench charts."""
     fig = Figure(figsize=(7, 4))
