@@ -9,7 +9,7 @@ from rich.table import Table
 
 from cli.console import err, expected_errors, out
 from cli.render import classification_table, confusion_table
-from zoo.bench import BenchOptions, run_bench, save_results
+from zoo.bench import BenchOptions, check_results_folder, run_bench, save_results
 from zoo.errors import UsageError
 
 
@@ -136,6 +136,7 @@ def bench(
         variants=tuple(v.strip() for v in variants.split(",") if v.strip()),
         data_dir=str(data_dir) if data_dir else None,
     )
+    check_results_folder(out_dir)
     console = err if as_json else out
     with console.status("benchmarking") as status:
         report = run_bench(target, options, progress=lambda text: status.update(text))

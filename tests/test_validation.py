@@ -136,3 +136,19 @@ def test_a_full_disk_fails_before_training_not_after(tiny_disk):
     assert done.returncode == 1, done.stderr
     assert "not enough space for the run" in done.stderr and "Traceback" not in done.stderr
     assert "epoch" not in done.stdout + done.stderr
+
+
+def test_export_report_and_bench_check_their_destination_before_the_work(fashion_small, tmp_path):
+    from zoo.runs import train_run
+
+    run = train_run("fashion-mlp", {"epochs": 1, "subset": 1000}, data=fashion_small, run_dir=tmp_path / "r")
+    (tmp_path / "file").write_text("a regular file")
+    blocked = str(tmp_path / "file" / "x")
+    for command in (
+        ["export", str(run.run_dir), "--out", blocked],
+        ["report", str(run.run_dir), "--out", blocked],
+    ):
+        result = runner.invoke(app, ["--artifacts", str(tmp_path / "a"), *command])
+        assert_clean_error(result, 1, "is a file, not a folder")
+    result = runner.invoke(app, ["--artifacts", str(tmp_path / "a"), "bench", "--out", blocked])
+    assert_clean_error(result, 1, "is a file, not a folder")

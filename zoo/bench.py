@@ -27,7 +27,7 @@ from zoo.checkpoint import load_run
 from zoo.data import DataSplits, Normalizer, get_dataset_info, load
 from zoo.errors import CheckpointError, UsageError, ZooError
 from zoo.exported import VARIANT_FILES, ExportedModelError, open_session, read_metadata, read_sums
-from zoo.fileio import sha256_file, write_bytes_atomic, write_json_atomic, write_text_atomic
+from zoo.fileio import check_writable, sha256_file, write_bytes_atomic, write_json_atomic, write_text_atomic
 from zoo.metrics import classification_metrics
 from zoo.names import discover
 from zoo.registry import list_models
@@ -425,13 +425,22 @@ def _add_speedups(results: list[dict[str, Any]]) -> None:
             lat["speedup_vs_torch_cpu"] = lat["throughput_ips"] / ref if ref else None
 
 
+def results_dir() -> Path:
+    return paths.artifacts_dir() / "bench" / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+
+
+def check_results_folder(out: Path | None) -> None:
+    """Before measuring: the results folder can be written (JSON, Markdown and a PNG per row)."""
+    check_writable(out or results_dir(), 16 << 20, "the benchmark results")
+
+
 def save_results(report: dict[str, Any], out: Path | None = None) -> Path:
     """results.json, results.md and one confusion-matrix PNG per measured entry, into `out` (default
     artifacts/bench/<UTC timestamp>/); each entry names its PNG in `confusion_png`."""
     # Imported here: matplotlib costs start-up time that the commands importing zoo.bench need not pay.
     from zoo.report.figures import confusion_matrix
 
-    folder = out or paths.artifacts_dir() / "bench" / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    folder = out or results_dir()
     folder.mkdir(parents=True, exist_ok=True)
     for i, r in enumerate(report["results"]):
         if r.get("available"):

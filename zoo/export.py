@@ -39,7 +39,7 @@ from zoo.exported import (
     write_sums,
 )
 from zoo.exported import read_metadata as read_metadata
-from zoo.fileio import sha256_file, umask
+from zoo.fileio import check_writable, sha256_file, umask
 from zoo.layers import FlipAveraged
 from zoo.names import inside, remove_stale, replace_folder, temporary_sibling
 from zoo.runs import versions
@@ -355,6 +355,9 @@ def export_run(
     if isinstance(decided, ExportResult):
         return decided
     options = decided
+    # fp32 + int8 (1/4) + fp16 (1/2) copies of the weights, and the old folder until the swap
+    weights = record.num_params * 4 * (2 + options.int8 + options.fp16) + (2 << 20)
+    check_writable(folder.parent, weights, "the export")
     if options.tta:
         model = FlipAveraged(model)
     config = record.train_config

@@ -9,7 +9,7 @@ from zoo import paths
 from zoo.checkpoint import RunRecord, load_run
 from zoo.data import Normalizer
 from zoo.errors import UsageError
-from zoo.fileio import write_bytes_atomic, write_text_atomic
+from zoo.fileio import check_writable, write_bytes_atomic, write_text_atomic
 from zoo.names import inside
 from zoo.report import figures
 from zoo.report.bench import bench_section
@@ -151,6 +151,7 @@ def build_report(
     """Write the PNGs and a self-contained report.html for one run into `out_dir`; return report.html."""
     if isinstance(image_index, bool) or not isinstance(image_index, int) or image_index < 0:
         raise UsageError(f"image index must be a non-negative integer, got {image_index!r}")
+    check_writable(out_dir, 16 << 20, "the report")  # a page of PNGs: a few MiB
     model, record = load_run(run_dir)
     ev = _evaluate(model, record, data_dir)
     if image_index >= len(ev.images):
@@ -209,6 +210,7 @@ def report_targets(
             folder = inside(paths.artifacts_dir() / "reports", t.name, what="report name")
         else:
             folder = Path(out) if len(targets) == 1 else Path(out) / t.name
+        check_writable(folder, 16 << 20, "the report")  # before any work or progress line
         if on_start:
             on_start(t)
         reports.append(
