@@ -15,6 +15,7 @@ Unfinished runs are listed by `zoo runs` and removed only by `zoo runs clean`.
 """
 
 import json
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -197,6 +198,8 @@ def save_state(path: Path, state: TrainingState) -> float:
     try:
         with atomic_path(path) as tmp:
             save_file(tensors, tmp, metadata={"format": FORMAT, "state": json.dumps(meta)})
+            with open(tmp, "rb") as f:  # on disk before the rename: a crash leaves the old state or this one
+                os.fsync(f.fileno())
     except (OSError, SafetensorError) as exc:
         raise CheckpointError(
             f"cannot save the training state to {path} ({exc}); training stopped, the previous epoch's state "
