@@ -25,3 +25,27 @@ def fashion_small():
         return load("fashion-mnist", subset=3000, seed=0)
     except DataError as exc:
         pytest.skip(f"Fashion-MNIST is not installed ({exc})")
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """`small_tmpfs("3m")`: a real tmpfs of that size (a disk that fills up as disks do), unmounted after
+    the test; skipped where mounting is not allowed (not root)."""
+    import subprocess
+
+    mounted = []
+
+    def mount(size: str):
+        folder = tmp_path / f"disk{len(mounted)}"
+        folder.mkdir()
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True
+        )
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip()})")
+        mounted.append(folder)
+        return folder
+
+    yield mount
+    for folder in mounted:
+        subprocess.run(["umount", str(folder)], check=False)

@@ -114,21 +114,8 @@ def test_resume_refuses_new_options(tmp_path):
     assert_clean_error(result, 2, "--resume continues a run as it was started")
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A real 16 MiB tmpfs (needs root; skipped elsewhere)."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()})")
-    yield mount
-    subprocess.run(["umount", str(mount)], check=False)
-
-
-def test_a_disk_that_fills_during_training_keeps_the_last_state_and_resume_finishes(small_disk):
+def test_a_disk_that_fills_during_training_keeps_the_last_state_and_resume_finishes(small_tmpfs):
+    small_disk = small_tmpfs("16m")
     art = small_disk / "a"
     proc = _start(art, "train", "fashion-mlp", "--epochs", "8", "--subset", "20000")
     folder = _wait_for_state(art, proc)

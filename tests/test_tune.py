@@ -240,29 +240,19 @@ def test_a_torn_journal_is_refused_then_repaired_with_a_backup(tmp_path, monkeyp
     assert again.exit_code == 0, again.output
 
 
-def test_a_journal_on_a_full_disk_is_one_line_then_repairable(tmp_path, monkeypatch):
+def test_a_journal_on_a_full_disk_is_one_line_then_repairable(tmp_path, monkeypatch, small_tmpfs):
     import os
-    import subprocess
 
     monkeypatch.setenv("COLUMNS", "200")
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(disk)], capture_output=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.decode().strip()})")
-    try:
-        free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
-        (disk / "filler").write_bytes(b"\0" * (free - 6000))  # room for a few journal records only
-        storage = ["--storage", f"journal:{disk / 'j.log'}"]
-        tiny = ["tune", "fashion-mlp", "--trials", "3", "--epochs", "1", "--subset", "1000", "--no-retrain"]
-        full = runner.invoke(app, ["--artifacts", str(tmp_path / "a"), *tiny, *storage])
-        assert full.exit_code == 1 and "writing the journal" in full.stderr
-        assert len(full.stderr.strip().splitlines()) == 1 and "Traceback" not in full.output
-        (disk / "filler").unlink()
-        runner.invoke(app, ["--artifacts", str(tmp_path / "a"), "studies", "repair", str(disk / "j.log")])
-        listing = runner.invoke(app, ["--artifacts", str(tmp_path / "a"), "studies", *storage, "--json"])
-        assert listing.exit_code == 0 and json.loads(listing.stdout)[0]["name"] == "fashion-mlp"
-    finally:
-        subprocess.run(["umount", str(disk)], check=False)
+    disk = small_tmpfs("600k")
+    free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+    (disk / "filler").write_bytes(b"\0" * (free - 6000))  # room for a few journal records only
+    storage = ["--storage", f"journal:{disk / 'j.log'}"]
+    tiny = ["tune", "fashion-mlp", "--trials", "3", "--epochs", "1", "--subset", "1000", "--no-retrain"]
+    full = runner.invoke(app, ["--artifacts", str(tmp_path / "a"), *tiny, *storage])
+    assert full.exit_code == 1 and "writing the journal" in full.stderr
+    assert len(full.stderr.strip().splitlines()) == 1 and "Traceback" not in full.output
+    (disk / "filler").unlink()
+    runner.invoke(app, ["--artifacts", str(tmp_path / "a"), "studies", "repair", str(disk / "j.log")])
+    listing = runner.invoke(app, ["--artifacts", str(tmp_path / "a"), "studies", *storage, "--json"])
+    assert listing.exit_code == 0 and json.loads(listing.stdout)[0]["name"] == "fashion-mlp"

@@ -209,7 +209,11 @@ def check_config(cfg: TuneConfig) -> ModelSpec:
     _check(cfg, spec)
     heartbeat_periods()
     _, overrides = split_fixed(spec, cfg.fixed) if cfg.fixed else ({}, {})
-    resolve(spec, overrides)
+    if resolve(spec, overrides)[1].val_fraction == 0:
+        raise UsageError(
+            f"{spec.name} is set to train without a validation split, and tuning scores trials on one; "
+            "add --set val_fraction=0.1"
+        )
     with torch.device("meta"):  # parameter count for the space estimate, nothing allocated
         run_bytes = count_parameters(create_model(spec.name)) * 4 + (1 << 20)
     # the kept trials' weights and the retraining's run and resume state, before any data is loaded
@@ -359,11 +363,6 @@ def tune(cfg: TuneConfig, callbacks: TuneCallbacks | None = None) -> TuneResult:
         # fixed values pin grid axes too: a pinned axis collapses to that one value
         cfg.grid = {k: ([overrides.pop(k)] if k in overrides else v) for k, v in cfg.grid.items()}
     _, base_config = resolve(spec, {**overrides})  # bad fixed values fail before anything is written
-    if base_config.val_fraction == 0:
-        raise UsageError(
-            f"{spec.name} is set to train without a validation split, and tuning scores trials on one; "
-            "add --set val_fraction=0.1"
-        )
     storage = open_storage(cfg.storage)
     data = load(
         spec.dataset,
