@@ -19,8 +19,9 @@ def report(
     image_index: Annotated[int, typer.Option(help="Test image whose feature maps are shown.")] = 0,
     data_dir: Annotated[Path | None, typer.Option(help="Folder with the dataset's files.")] = None,
 ) -> None:
-    """Write learning curves, confusion matrix, filters, feature maps, examples, study and benchmark plots
-    into one HTML page per run; print each page's path."""
+    """One HTML page per run: learning curves, confusion matrix, filters, feature maps, examples, study.
+
+    Also the benchmark plots when `zoo bench` results exist; prints each page's path."""
     # Imported here: matplotlib and friends cost a noticeable start-up time every other command would pay.
     from zoo.report import report_targets
 

@@ -62,8 +62,9 @@ def train(
     data_dir: DataDir = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run record as JSON on stdout.")] = False,
 ) -> None:
-    """Train a model variant and save a run directory (weights + run.json). Every epoch's state is kept
-    until the run is saved, so an interrupted run continues with `--resume`."""
+    """Train a model variant and save a run directory (weights + run.json).
+
+    Every epoch's state is kept until the run is saved, so an interrupted run continues with `--resume`."""
     spec = get_spec(name)
     overrides = parse_assignments(spec, assignments or [])
     given = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "subset": subset, "seed": seed}
