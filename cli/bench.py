@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from cli.console import err, expected_errors, out
-from cli.render import classification_table, confusion_table
+from cli.render import classification_table, confusion_table, fits
 from zoo.bench import BenchOptions, check_results_folder, run_bench, save_results
 from zoo.errors import UsageError
 
@@ -70,6 +70,77 @@ def latency_table(report: dict) -> Table:
             speed,
         )
     return table
+
+
+def latency_tables_narrow(report: dict) -> list[Table]:
+    """The latency figures for a narrow terminal or a log: one small table per measured entry, its
+    figures as rows and the batch sizes as columns, so every figure shows in full at 80 columns."""
+    measured = [r for r in report["results"] if r.get("available")]
+    best_p50: dict[int, float] = {}
+    best_ips: dict[int, float] = {}
+    for r in measured:
+        for lat in r["latency"]:
+            b = lat["batch_size"]
+            best_p50[b] = min(best_p50.get(b, float("inf")), lat["p50_ms"])
+            best_ips[b] = max(best_ips.get(b, 0.0), lat["throughput_ips"])
+    tables = []
+    for r in measured:
+        table = Table(
+            title=f"{r['model']} ({Path(r['export']).name}) · {r['runtime']} · {r['variant']}",
+            caption=f"{r['provider']}, {r['threads']} threads; bold: best at that batch size",
+        )
+        table.add_column("batch size")
+        for lat in r["latency"]:
+            table.add_column(str(lat["batch_size"]), justify="right")
+
+        def row(label, key, fmt, best=None, r=r, table=table):
+            cells = []
+            for lat in r["latency"]:
+                value = lat.get(key)
+                text = "-" if value is None else fmt.format(value)
+                bold = best is not None and value == best[lat["batch_size"]]
+                cells.append(f"[bold]{text}[/]" if bold else text)
+            table.add_row(label, *cells)
+
+        row("first call ms", "first_call_ms", "{:.2f}")
+        row("p50 ms", "p50_ms", "{:.3f}", best_p50)
+        row("p90 ms", "p90_ms", "{:.3f}")
+        row("p99 ms", "p99_ms", "{:.3f}")
+        row("mean ms", "mean_ms", "{:.3f}")
+        row("stdev ms", "stdev_ms", "{:.3f}")
+        row("images/s", "throughput_ips", "{:,.0f}", best_ips)
+        row("vs torch-cpu", "speedup_vs_torch_cpu", "{:.2f}x")
+        tables.append(table)
+    return tables
+
+
+def accuracy_table_narrow(report: dict) -> tuple[list[Table], list[str]]:
+    """Accuracy per export (the model in the title), and the reasons of unavailable rows as lines."""
+    tables: dict[str, Table] = {}
+    reasons = []
+    for r in report["results"]:
+        if not r.get("available"):
+            where = f"{r['model']} ({Path(r['export']).name}) {r['runtime']} {r['variant']}"
+            reasons.append(f"unavailable: {where}: {r['reason']}")
+            continue
+        key = f"{r['model']} ({Path(r['export']).name})"
+        if key not in tables:
+            tables[key] = Table(title=f"{key}: accuracy on the test set")
+            for column in ("runtime", "variant", "accuracy", "log loss", "agreement", "load s"):
+                tables[key].add_column(
+                    column, justify="left" if column in ("runtime", "variant") else "right"
+                )
+        agree = f"{r['agreement_with_torch_cpu']:.2%}" if r["agreement_with_torch_cpu"] is not None else "-"
+        tables[key].add_row(
+            r["runtime"],
+            r["variant"],
+            f"{r['accuracy']:.4f}",
+            f"{r['log_loss']:.4f}",
+            agree,
+            f"{r['load_seconds']:.3f}",
+        )
+    reasons += [f"unavailable: {k} ({v})" for k, v in report["unavailable"].items()]
+    return list(tables.values()), reasons
 
 
 def accuracy_table(report: dict) -> Table:
@@ -156,6 +227,22 @@ def bench(
                         title="confusion matrix (onnxruntime)",
                     )
                 )
-    out.print(accuracy_table(report))
-    out.print(latency_table(report))
+    _print_tables(report)
     out.print(f"results in [bold]{folder}[/] (results.json, results.md, confusion PNGs)", highlight=False)
+
+
+def _print_tables(report: dict) -> None:
+    """The wide tables where they fit; in a narrow terminal or a log (80 columns), the long format,
+    which shows every figure in full instead of cutting each column to a character or two."""
+    accuracy, latency = accuracy_table(report), latency_table(report)
+    if fits(accuracy, out) and fits(latency, out):
+        out.print(accuracy)
+        out.print(latency)
+        return
+    tables, reasons = accuracy_table_narrow(report)
+    for table in tables:
+        out.print(table)
+    for line in reasons:
+        out.print(line, highlight=False, soft_wrap=True)
+    for table in latency_tables_narrow(report):
+        out.print(table)

@@ -50,3 +50,9 @@ def _short(name: str, width: int = 7) -> str:
 def params_text(params: dict) -> str:
     """Trial parameters on one line: `lr=0.00123 filters=64`."""
     return " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+
+
+def fits(table: Table, console) -> bool:
+    """Whether `table` shows at its natural width, no column cut, in `console`'s width."""
+    natural = console.measure(table, options=console.options.update_width(10_000)).maximum
+    return natural <= console.width

@@ -146,3 +146,24 @@ def test_onnx_without_metadata_or_with_the_wrong_shape(artifacts, tmp_path):
     (tmp_path / "junk.onnx").write_bytes(b"not a model")
     with pytest.raises(ZooError, match="not a valid ONNX model"):
         run_bench(str(tmp_path / "junk.onnx"), BenchOptions(runtimes=["onnxruntime"], **QUICK))
+
+
+def test_at_80_columns_every_latency_figure_shows_in_full(artifacts, monkeypatch, tmp_path):
+    """A log or CI is 80 columns wide: the wide table cut every column to a character or two."""
+    monkeypatch.setenv("COLUMNS", "80")
+    out = tmp_path / "bench"
+    args = ["bench", "--runtime", "onnxruntime", "--runtime", "torch-cpu", "--batch-sizes", "1,256"]
+    result = runner.invoke(
+        app, [*args, "--warmup", "0", "--iters", "3", "--min-seconds", "0", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    tables = result.stdout[result.stdout.index("accuracy on the test set") :]
+    assert "…" not in tables and max(len(line) for line in tables.splitlines()) <= 80
+    saved = json.loads((out / "results.json").read_text())
+    for r in saved["results"]:
+        for lat in r["latency"]:
+            for figure in (f"{lat['p50_ms']:.3f}", f"{lat['p99_ms']:.3f}", f"{lat['throughput_ips']:,.0f}"):
+                assert figure in tables
+    monkeypatch.setenv("COLUMNS", "250")  # a wide terminal keeps the one wide table
+    wide = runner.invoke(app, [*args, "--warmup", "0", "--iters", "3", "--min-seconds", "0"])
+    assert "latency and throughput" in wide.stdout
