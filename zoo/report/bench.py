@@ -66,8 +66,8 @@ def bench_section(model: str, results_path: Path | None = None) -> Section:
     section.parts.append(
         Image(
             "bench-latency.png",
-            "Median (p50) latency per batch",
-            figures.lines_by_batch_size(latency, "p50 latency (ms)", f"{model}: p50 latency"),
+            "Median (p50) latency per batch and per image (log scales)",
+            figures.latency_panels(latency, f"{model}: p50 latency"),
         )
     )
     section.parts.append(

@@ -3,7 +3,6 @@
 Figures are built on `matplotlib.figure.Figure` objects rather than pyplot, so no global figure state
 leaks between reports; the Agg backend is still selected because Optuna's plots go through pyplot."""
 
-import functools
 import io
 import math
 from collections.abc import Sequence
@@ -20,15 +19,10 @@ from torch import nn
 DPI = 100
 
 
-def _plain_text(draw):
-    """Draw with mathtext off: a `$` in a class or model name is text, not a formula that fails to parse."""
-
-    @functools.wraps(draw)
-    def wrapper(*args, **kwargs):
-        with matplotlib.rc_context({"text.parse_math": False}):
-            return draw(*args, **kwargs)
-
-    return wrapper
+def _literal(text: str) -> str:
+    """User text (class names) as matplotlib shows it literally: a `$` is not the start of a formula
+    (an unclosed or unknown one would make the whole figure fail)."""
+    return str(text).replace("$", r"\$")
 
 
 def to_png(fig) -> bytes:
@@ -48,7 +42,6 @@ def _show_image(ax, image: torch.Tensor) -> None:
     ax.set_yticks([])
 
 
-@_plain_text
 def learning_curves(history: Sequence[dict]) -> bytes:
     fig = Figure(figsize=(10, 3.8))
     loss_ax, acc_ax = fig.subplots(1, 2)
@@ -69,7 +62,6 @@ def learning_curves(history: Sequence[dict]) -> bytes:
     return to_png(fig)
 
 
-@_plain_text
 def confusion_matrix(
     matrix: Sequence[Sequence[int]], class_names: Sequence[str], title: str = "Confusion matrix (test set)"
 ) -> bytes:
@@ -80,8 +72,9 @@ def confusion_matrix(
     ax = fig.subplots()
     im = ax.imshow(cm, cmap="Blues")
     fig.colorbar(im, ax=ax, fraction=0.046)
-    ax.set_xticks(range(n), labels=class_names, rotation=45, ha="right")
-    ax.set_yticks(range(n), labels=class_names)
+    labels = [_literal(name) for name in class_names]
+    ax.set_xticks(range(n), labels=labels, rotation=45, ha="right")
+    ax.set_yticks(range(n), labels=labels)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     threshold = cm.max() / 2 if cm.size else 0
@@ -89,7 +82,7 @@ def confusion_matrix(
         for j in range(cm.shape[1]):
             color = "white" if cm[i, j] > threshold else "black"
             ax.text(j, i, str(cm[i, j]), ha="center", va="center", color=color, fontsize=8)
-    ax.set_title(title)
+    ax.set_title(_literal(title))
     return to_png(fig)
 
 
@@ -107,7 +100,6 @@ def _grid(n: int, max_cols: int = 8) -> tuple[int, int]:
     return math.ceil(n / cols), cols
 
 
-@_plain_text
 def first_conv_filters(conv: nn.Conv2d) -> bytes:
     """Each output filter of the first conv layer; RGB when it reads three channels, else the channel mean."""
     weight = conv.weight.detach().float().cpu()
@@ -147,7 +139,6 @@ def block_outputs(model: nn.Module, image: torch.Tensor) -> list[torch.Tensor]:
     return outputs
 
 
-@_plain_text
 def feature_maps(image: torch.Tensor, outputs: list[torch.Tensor], max_channels: int = 16) -> bytes:
     """The input image, then up to `max_channels` channels of each conv block's output, one row per block."""
     cols = max_channels
@@ -166,7 +157,6 @@ def feature_maps(image: torch.Tensor, outputs: list[torch.Tensor], max_channels:
     return to_png(fig)
 
 
-@_plain_text
 def examples(
     images: torch.Tensor, labels: Sequence[int], preds: Sequence[int], class_names: Sequence[str], title: str
 ) -> bytes:
@@ -181,15 +171,14 @@ def examples(
         _show_image(ax, images[k])
         ok = labels[k] == preds[k]
         ax.set_title(
-            f"true: {class_names[labels[k]]}\npred: {class_names[preds[k]]}",
+            f"true: {_literal(class_names[labels[k]])}\npred: {_literal(class_names[preds[k]])}",
             fontsize=7,
             color="green" if ok else "red",
         )
-    fig.suptitle(title)
+    fig.suptitle(_literal(title))
     return to_png(fig)
 
 
-@_plain_text
 def weight_histograms(model: nn.Module) -> bytes:
     layers = [(name, m) for name, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     fig = Figure(figsize=(9, 2.2 * len(layers) + 0.4))
@@ -208,18 +197,32 @@ def weight_histograms(model: nn.Module) -> bytes:
     return to_png(fig)
 
 
-@_plain_text
-def lines_by_batch_size(series: dict[str, list[tuple[int, float]]], ylabel: str, title: str) -> bytes:
-    """One line per label (runtime/variant) over batch size, log-scaled x: the bench charts."""
-    fig = Figure(figsize=(7, 4))
-    ax = fig.subplots()
+def _by_batch(ax, series: dict[str, list[tuple[int, float]]], ylabel: str, title: str) -> None:
     for label, points in sorted(series.items()):
         points = sorted(points)
-        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=label)
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=_literal(label))
+    # log-log: batch 1 sits at 50 µs and batch 256 at tens of ms, a linear axis puts every small point on 0
     ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
     ax.set_xlabel("batch size")
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
+    ax.set_title(_literal(title))
+    ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
+
+
+def lines_by_batch_size(series: dict[str, list[tuple[int, float]]], ylabel: str, title: str) -> bytes:
+    """One line per label (runtime/variant) over batch size, both axes log-scaled: the bench charts."""
+    fig = Figure(figsize=(7, 4))
+    _by_batch(fig.subplots(), series, ylabel, title)
+    return to_png(fig)
+
+
+def latency_panels(p50_ms: dict[str, list[tuple[int, float]]], title: str) -> bytes:
+    """p50 latency per batch and per image (the batch's latency over its size), log-log, side by side."""
+    per_image = {label: [(b, ms * 1000 / b) for b, ms in points] for label, points in p50_ms.items()}
+    fig = Figure(figsize=(12, 4))
+    batch_ax, image_ax = fig.subplots(1, 2)
+    _by_batch(batch_ax, p50_ms, "p50 latency per batch (ms)", f"{title}: per batch")
+    _by_batch(image_ax, per_image, "p50 latency per image (µs)", f"{title}: per image")
     return to_png(fig)
