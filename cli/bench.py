@@ -228,6 +228,8 @@ def bench(
                     )
                 )
     _print_tables(report)
+    for warning in report["machine"]["noise"]["warnings"]:
+        out.print(f"[yellow]warning:[/] {warning}", highlight=False)
     out.print(f"results in [bold]{folder}[/] (results.json, results.md, confusion PNGs)", highlight=False)
 
 

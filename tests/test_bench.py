@@ -167,3 +167,28 @@ def test_at_80_columns_every_latency_figure_shows_in_full(artifacts, monkeypatch
     monkeypatch.setenv("COLUMNS", "250")  # a wide terminal keeps the one wide table
     wide = runner.invoke(app, [*args, "--warmup", "0", "--iters", "3", "--min-seconds", "0"])
     assert "latency and throughput" in wide.stdout
+
+
+def test_a_busy_machine_is_warned_about_and_recorded(artifacts, tmp_path):
+    """Two busy-loop processes compete for the cores while zoo bench measures: the figures must say so."""
+    import subprocess
+    import sys
+
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        options = BenchOptions(
+            runtimes=["onnxruntime"], batch_sizes=(1, 8), warmup=1, iters=5, min_seconds=0.5
+        )
+        report = run_bench(None, options)
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    noise = report["machine"]["noise"]
+    assert noise["busy"] and noise["other_processes_cores"] > 0.25
+    assert any(w.startswith("the machine was busy") for w in noise["warnings"])
+    assert all(
+        "cv" in lat and "p99_over_p50" in lat for r in report["results"] for lat in r.get("latency", [])
+    )
+    folder = save_results(report, tmp_path / "b")
+    assert "**warning**: the machine was busy" in (folder / "results.md").read_text()

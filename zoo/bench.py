@@ -30,6 +30,7 @@ from zoo.exported import VARIANT_FILES, ExportedModelError, open_session, read_m
 from zoo.fileio import check_writable, sha256_file, write_bytes_atomic, write_json_atomic, write_text_atomic
 from zoo.metrics import classification_metrics
 from zoo.names import discover
+from zoo.noise import NoiseMonitor, assess
 from zoo.registry import list_models
 
 RUNTIMES = ("onnxruntime", "onnxruntime-cuda", "torch-cpu", "torch-cuda")
@@ -381,12 +382,14 @@ def run_bench(
     models, broken = find_models(target, tuple(options.variants))
     cache: dict[str, DataSplits] = {}
     results = list(broken)
-    for model in models:
-        dataset = model.metadata["dataset"]
-        if dataset not in cache:
-            cache[dataset] = load(dataset, data_dir=options.data_dir)
-        results += bench_model(model, runtimes, options, cache[dataset], progress)
+    with NoiseMonitor() as monitor:
+        for model in models:
+            dataset = model.metadata["dataset"]
+            if dataset not in cache:
+                cache[dataset] = load(dataset, data_dir=options.data_dir)
+            results += bench_model(model, runtimes, options, cache[dataset], progress)
     _add_speedups(results)
+    noise = assess(monitor, results)
     import onnxruntime as ort
 
     return {
@@ -398,6 +401,7 @@ def run_bench(
             "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
             "torch": torch.__version__,
             "onnxruntime": ort.__version__,
+            "noise": noise,
         },
         "options": {
             "batch_sizes": list(options.batch_sizes),
@@ -467,6 +471,8 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     for name, reason in report["unavailable"].items():
         lines.append(f"- {name}: unavailable ({reason})")
+    for warning in report["machine"].get("noise", {}).get("warnings", []):
+        lines.append(f"- **warning**: {warning}")
     lines += [
         "",
         "| model | runtime | variant | accuracy | agreement | batch | p50 ms | p90 ms | p99 ms | "
