@@ -114,6 +114,19 @@ def latency_tables_narrow(report: dict) -> list[Table]:
     return tables
 
 
+def _accuracy_cells(r: dict) -> list[str]:
+    """runtime, variant, accuracy, log loss, agreement with torch-cpu, load seconds of a measured entry."""
+    agree = f"{r['agreement_with_torch_cpu']:.2%}" if r["agreement_with_torch_cpu"] is not None else "-"
+    return [
+        r["runtime"],
+        r["variant"],
+        f"{r['accuracy']:.4f}",
+        f"{r['log_loss']:.4f}",
+        agree,
+        f"{r['load_seconds']:.3f}",
+    ]
+
+
 def accuracy_table_narrow(report: dict) -> tuple[list[Table], list[str]]:
     """Accuracy per export (the model in the title), and the reasons of unavailable rows as lines."""
     tables: dict[str, Table] = {}
@@ -130,15 +143,7 @@ def accuracy_table_narrow(report: dict) -> tuple[list[Table], list[str]]:
                 tables[key].add_column(
                     column, justify="left" if column in ("runtime", "variant") else "right"
                 )
-        agree = f"{r['agreement_with_torch_cpu']:.2%}" if r["agreement_with_torch_cpu"] is not None else "-"
-        tables[key].add_row(
-            r["runtime"],
-            r["variant"],
-            f"{r['accuracy']:.4f}",
-            f"{r['log_loss']:.4f}",
-            agree,
-            f"{r['load_seconds']:.3f}",
-        )
+        tables[key].add_row(*_accuracy_cells(r))
     reasons += [f"unavailable: {k} ({v})" for k, v in report["unavailable"].items()]
     return list(tables.values()), reasons
 
@@ -153,16 +158,7 @@ def accuracy_table(report: dict) -> Table:
                 r["model"], r["runtime"], r["variant"], f"[yellow]unavailable[/]: {r['reason']}", "", "", ""
             )
             continue
-        agree = f"{r['agreement_with_torch_cpu']:.2%}" if r["agreement_with_torch_cpu"] is not None else "-"
-        table.add_row(
-            r["model"],
-            r["runtime"],
-            r["variant"],
-            f"{r['accuracy']:.4f}",
-            f"{r['log_loss']:.4f}",
-            agree,
-            f"{r['load_seconds']:.3f}",
-        )
+        table.add_row(r["model"], *_accuracy_cells(r))
     if report["unavailable"]:
         table.caption = "unavailable: " + "; ".join(f"{k} ({v})" for k, v in report["unavailable"].items())
     return table
