@@ -25,7 +25,7 @@ import torch
 from zoo import paths
 from zoo.checkpoint import load_run
 from zoo.data import DataSplits, Normalizer, get_dataset_info, load
-from zoo.errors import CheckpointError, UsageError, ZooError
+from zoo.errors import CheckpointError, UsageError, ZooError, first_line
 from zoo.exported import VARIANT_FILES, ExportedModelError, open_session, read_metadata, read_sums
 from zoo.fileio import check_writable, sha256_file, write_bytes_atomic, write_json_atomic, write_text_atomic
 from zoo.metrics import classification_metrics
@@ -338,8 +338,9 @@ def bench_model(
             results.append(entry)
             continue
         except Exception as exc:  # a graph that loads but fails to run: ORT raises pybind types
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            entry.update(available=False, reason=f"{model.variants[variant].name} failed to run ({reason})")
+            entry.update(
+                available=False, reason=f"{model.variants[variant].name} failed to run ({first_line(exc)})"
+            )
             results.append(entry)
             continue
         metrics = classification_metrics(

@@ -147,8 +147,9 @@ def _first_error(exc: ValidationError) -> str:
     return f"{where}: {error['msg'].lower()}"
 
 
-def _state_for_saving(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+def cpu_tensors(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Tensors as safetensors stores them: detached, on the CPU, contiguous."""
+    return {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
 
 
 def save_run(run_dir: str | os.PathLike, model: nn.Module, fields: dict[str, Any]) -> RunRecord:
@@ -160,9 +161,9 @@ def save_run(run_dir: str | os.PathLike, model: nn.Module, fields: dict[str, Any
         raise CheckpointError(f"run directory {run_dir} already exists; choose another output folder")
     tmp = temporary_sibling(run_dir)
     try:
-        save_file(_state_for_saving(model), tmp / WEIGHTS, metadata={"format": FORMAT})
+        save_file(cpu_tensors(model.state_dict()), tmp / WEIGHTS, metadata={"format": FORMAT})
         data = {"format": FORMAT, **fields, "weights_sha256": sha256_file(tmp / WEIGHTS)}
-        record = RunRecord.from_dict(json.loads(json.dumps(data)), "the new run record")
+        record = RunRecord.from_dict(data, "the new run record")
         write_json_atomic(tmp / RECORD, record.to_dict())
         os.chmod(tmp, 0o777 & ~umask())  # mkdtemp-like folders are 0700
         os.rename(tmp, run_dir)
@@ -174,7 +175,7 @@ def save_run(run_dir: str | os.PathLike, model: nn.Module, fields: dict[str, Any
 def update_record(run_dir: str | os.PathLike, **fields: Any) -> RunRecord:
     """Change fields of run.json in place (atomically), e.g. test metrics computed after training."""
     record = dataclasses.replace(read_record(run_dir), **fields)
-    record = RunRecord.from_dict(json.loads(json.dumps(record.to_dict())), Path(run_dir) / RECORD)
+    record = RunRecord.from_dict(record.to_dict(), Path(run_dir) / RECORD)
     write_json_atomic(Path(run_dir) / RECORD, record.to_dict())
     return record
 

@@ -32,3 +32,9 @@ class InternalError(ZooError):
 
 class TrainingDiverged(ZooError):
     """The loss became NaN or infinite."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (libraries' messages run to many lines), or its type."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

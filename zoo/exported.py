@@ -16,7 +16,7 @@ from typing import Annotated, Any, NotRequired
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict
 
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 from zoo.fileio import sha256_file
 
 FORMAT = "zoo.onnx/1"
@@ -109,13 +109,8 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # onnx raises DecodeError and friends for non-ONNX files
-        raise ExportedModelError(f"{path} is not a valid ONNX model ({_first_line(exc)})") from None
+        raise ExportedModelError(f"{path} is not a valid ONNX model ({first_line(exc)})") from None
     return decode({p.key: p.value for p in model.metadata_props}, path)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def open_session(
@@ -142,7 +137,7 @@ def open_session(
     try:
         return ort.InferenceSession(str(path), options, providers=list(providers))
     except Exception as exc:  # ORT raises pybind-specific types; the first line says what is wrong
-        raise ExportedModelError(f"{path} is not a valid ONNX model ({_first_line(exc)})") from None
+        raise ExportedModelError(f"{path} is not a valid ONNX model ({first_line(exc)})") from None
 
 
 def check_graph(session: Any, metadata: dict[str, Any], path: str | os.PathLike) -> None:

@@ -9,6 +9,7 @@ parent and renamed into place. Discovery skips every hidden entry, so a folder b
 behind by a killed process, is never taken for a run or an export.
 """
 
+import errno
 import os
 import re
 import secrets
@@ -71,14 +72,19 @@ def discover(root: Path, pattern: str) -> list[Path]:
     return sorted(p for p in root.rglob(pattern) if not is_hidden(p, root))
 
 
-def _owner_tag() -> str:
-    return f"{socket.gethostname().replace('.', '_')}.{os.getpid()}"
+def _host() -> str:
+    return socket.gethostname().replace(".", "_")  # the marker name splits on dots
 
 
-def temporary_sibling(final: Path, prefix: str = TMP_PREFIX) -> Path:
+def _marked(final: Path, prefix: str) -> Path:
+    """`<prefix><host>.<pid>.<random>.<name>` beside `final`: hidden from discovery, judged by _is_stale."""
+    return final.parent / f"{prefix}{_host()}.{os.getpid()}.{secrets.token_hex(4)}.{final.name}"
+
+
+def temporary_sibling(final: Path) -> Path:
     """A new empty folder beside `final`, named so that discovery skips it and cleanup can judge it."""
     final.parent.mkdir(parents=True, exist_ok=True)
-    path = final.parent / f"{prefix}{_owner_tag()}.{secrets.token_hex(4)}.{final.name}"
+    path = _marked(final, TMP_PREFIX)
     path.mkdir()
     return path
 
@@ -88,7 +94,7 @@ def _is_stale(path: Path) -> bool:
     if len(parts) < 6 or not parts[3].isdigit():
         return False
     host, pid = parts[2], int(parts[3])
-    if host != socket.gethostname().replace(".", "_"):
+    if host != _host():
         try:
             return time.time() - path.stat().st_mtime > STALE_AFTER_SECONDS
         except OSError:
@@ -129,10 +135,10 @@ def _exchange(a: Path, b: Path) -> bool:
     result = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
     if result == 0:
         return True
-    errno = ctypes.get_errno()
-    if errno in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: this filesystem cannot exchange
+    error = ctypes.get_errno()
+    if error in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # this filesystem cannot exchange
         return False
-    raise OSError(errno, os.strerror(errno), str(a))
+    raise OSError(error, os.strerror(error), str(a))
 
 
 def replace_folder(built: Path, final: Path) -> None:
@@ -147,7 +153,7 @@ def replace_folder(built: Path, final: Path) -> None:
     if _exchange(built, final):
         shutil.rmtree(built, ignore_errors=True)  # `built` now holds the old folder
         return
-    aside = final.parent / f"{OLD_PREFIX}{_owner_tag()}.{secrets.token_hex(4)}.{final.name}"
+    aside = _marked(final, OLD_PREFIX)
     os.rename(final, aside)
     os.rename(built, final)
     shutil.rmtree(aside, ignore_errors=True)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from scipy.special import softmax
 
-from zoo.errors import UsageError, ZooError
+from zoo.errors import UsageError, ZooError, first_line
 from zoo.exported import check_graph, decode, open_session
 
 BATCH = 256  # bounds the float32 copy of the inputs; larger batches do not run faster on a CPU
@@ -200,8 +200,7 @@ def load_image(path: str | os.PathLike, input_shape: Sequence[int], *, invert: b
                 image = image.resize((w, h), Image.Resampling.BILINEAR)
             pixels = np.asarray(image, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UsageError(f"{path} is not an image PIL can read ({reason})") from None
+        raise UsageError(f"{path} is not an image PIL can read ({first_line(exc)})") from None
     pixels = pixels[None] if c == 1 else pixels.transpose(2, 0, 1)
     return np.ascontiguousarray(255 - pixels if invert else pixels)
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from torch import nn
 
 from zoo.data.catalog import get_dataset_info
@@ -114,6 +115,13 @@ def create_model(name: str, **hparams: Any) -> nn.Module:
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def parameter_count(name: str, **hparams: Any) -> int:
+    """Parameters of variant `name` with `hparams`, counted on the meta device: nothing is allocated,
+    so space estimates before training cost no memory."""
+    with torch.device("meta"):
+        return count_parameters(create_model(name, **hparams))
 
 
 def search_space_params(spec: ModelSpec, samples: int = 32) -> dict[str, Any]:

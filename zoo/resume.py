@@ -24,11 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from zoo import paths
+from zoo.checkpoint import cpu_tensors
 from zoo.errors import CheckpointError, UsageError
 from zoo.fileio import atomic_path, write_json_atomic
 from zoo.names import inside
@@ -87,12 +88,16 @@ def read_request(folder: Path) -> dict[str, Any]:
     return request
 
 
+def _read_metadata(path: Path) -> tuple[dict[str, str], dict[str, Any]]:
+    """(the state file's safetensors metadata, its decoded JSON state), without loading the tensors."""
+    with safe_open(path, "pt") as f:
+        metadata = f.metadata() or {}
+    return metadata, json.loads(metadata["state"])
+
+
 def _epochs_done(folder: Path) -> int:
     try:
-        from safetensors import safe_open
-
-        with safe_open(folder / STATE, "pt") as f:
-            return int(json.loads(f.metadata()["state"])["epoch"])
+        return int(_read_metadata(folder / STATE)[1]["epoch"])
     except (OSError, SafetensorError, KeyError, ValueError, TypeError):
         return 0
 
@@ -163,25 +168,22 @@ class TrainingState:
     generator_rng: torch.Tensor
 
 
-def _cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
-
-
 def save_state(path: Path, state: TrainingState) -> float:
     """Write the state atomically; returns the seconds it took (the resume overhead per epoch)."""
     started = time.perf_counter()
-    tensors = {f"model.{k}": v for k, v in _cpu(state.model).items()}
+    tensors = {f"model.{k}": v for k, v in state.model.items()}
     if state.best_model is not None:
-        tensors.update({f"best.{k}": v for k, v in _cpu(state.best_model).items()})
+        tensors.update({f"best.{k}": v for k, v in state.best_model.items()})
     groups, scalars = state.optimizer["param_groups"], {}
     for index, values in state.optimizer["state"].items():
         for name, value in values.items():
             if torch.is_tensor(value):
-                tensors[f"optim.{index}.{name}"] = value.detach().to("cpu").contiguous()
+                tensors[f"optim.{index}.{name}"] = value
             else:
                 scalars.setdefault(str(index), {})[name] = value
     tensors["rng.torch"] = state.torch_rng
     tensors["rng.generator"] = state.generator_rng
+    tensors = cpu_tensors(tensors)
     meta = {
         "epoch": state.epoch,
         "history": state.history,
@@ -213,12 +215,8 @@ def load_state(path: Path) -> TrainingState | None:
     if not path.is_file():
         return None
     try:
-        from safetensors import safe_open
-
-        with safe_open(path, "pt") as f:
-            metadata = f.metadata() or {}
+        metadata, meta = _read_metadata(path)
         tensors = load_file(path)
-        meta = json.loads(metadata["state"])
     except (OSError, SafetensorError, KeyError, ValueError) as exc:
         raise CheckpointError(
             f"{path} cannot be read ({exc}); remove the unfinished run with `zoo runs clean`"

@@ -19,7 +19,7 @@ from zoo.data import DataSplits, Normalizer, Split, load, load_raw
 from zoo.errors import UsageError, ZooError
 from zoo.fileio import check_writable
 from zoo.metrics import classification_metrics
-from zoo.registry import count_parameters, create_model, get_spec
+from zoo.registry import count_parameters, create_model, get_spec, parameter_count
 from zoo.resume import STATE, read_request, remove_unfinished, write_request
 from zoo.train import BatchCallback, EpochCallback, evaluate, fit, resolve_precision, select_device
 
@@ -94,8 +94,7 @@ def train_run(
     hparams, config = resolve(spec, overrides)
     select_device(config.device)  # an unavailable device fails here, not after loading the data
     run_dir = run_dir or new_run_dir(spec.name)
-    with torch.device("meta"):  # the parameter count for the space estimate, without allocating them
-        num_params = count_parameters(create_model(model_name, **hparams))
+    num_params = parameter_count(model_name, **hparams)
     # weights, plus the resume state (weights, best weights and two optimizer moments) while training
     check_writable(run_dir.parent, num_params * 4 * (1 + 4 * (unfinished is not None)) + (1 << 20), "the run")
     if data is None:

@@ -46,7 +46,7 @@ def _from_study(study: optuna.Study) -> RunTarget | None:
     if not run_dir or not (Path(run_dir) / WEIGHTS).is_file():
         return None
     return RunTarget(
-        Path(best.user_attrs["run_dir"]),
+        Path(run_dir),
         f"{study.study_name}-t{best.number}",
         study.user_attrs.get("model", "?"),
         study.study_name,

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-import torch
 from optuna.trial import FrozenTrial
 
 from zoo import paths
@@ -27,7 +26,7 @@ from zoo.errors import TrainingDiverged, UsageError
 from zoo.fileio import check_writable
 from zoo.names import check_name, inside
 from zoo.params import check_value, rule_for, unknown_key
-from zoo.registry import ModelSpec, count_parameters, create_model, get_spec, search_space_params
+from zoo.registry import ModelSpec, get_spec, parameter_count, search_space_params
 from zoo.resume import REQUEST, read_request, remove_unfinished, unfinished_dir
 from zoo.runs import RunResult, evaluate_run, jsonable, resume_run, train_run
 from zoo.studies import (
@@ -214,8 +213,7 @@ def check_config(cfg: TuneConfig) -> ModelSpec:
             f"{spec.name} is set to train without a validation split, and tuning scores trials on one; "
             "add --set val_fraction=0.1"
         )
-    with torch.device("meta"):  # parameter count for the space estimate, nothing allocated
-        run_bytes = count_parameters(create_model(spec.name)) * 4 + (1 << 20)
+    run_bytes = parameter_count(spec.name) * 4 + (1 << 20)
     # the kept trials' weights and the retraining's run and resume state, before any data is loaded
     check_writable(paths.runs_dir(), run_bytes * (cfg.keep + 6), "the study's runs")
     return spec
@@ -362,7 +360,7 @@ def tune(cfg: TuneConfig, callbacks: TuneCallbacks | None = None) -> TuneResult:
     if cfg.sampler == "grid":
         # fixed values pin grid axes too: a pinned axis collapses to that one value
         cfg.grid = {k: ([overrides.pop(k)] if k in overrides else v) for k, v in cfg.grid.items()}
-    _, base_config = resolve(spec, {**overrides})  # bad fixed values fail before anything is written
+    _, base_config = resolve(spec, {**overrides})  # checked by check_config; needed for the split
     storage = open_storage(cfg.storage)
     data = load(
         spec.dataset,
