@@ -16,6 +16,17 @@ Factor = Annotated[
     typer.Option(help="key=v1,v2: one variant per value (repeatable); tuple knobs separate values with '/'."),
 ]
 Preset = Annotated[str | None, typer.Option(help="A named study: `classic` for fashion-cnn (21 variants).")]
+Budget = Annotated[
+    str | None,
+    typer.Option(
+        help="A named training budget of the model: `published` (the study's own: early stopping, long) or "
+        "`short` (a few epochs: conclusions about short schedules). Default: the model's recipe."
+    ),
+]
+Only = Annotated[
+    str | None,
+    typer.Option(help="Comma-separated variant labels to run (the base always runs), e.g. 'dropout 0.0'."),
+]
 Epochs = Annotated[int | None, typer.Option(help="Epochs per run (default: the variant's).")]
 Seeds = Annotated[int, typer.Option(help="Seeds per variant (mean ± std).")]
 Subset = Annotated[int | None, typer.Option(help="Train on a stratified subset of N images.")]
@@ -31,6 +42,8 @@ def ablate(
     name: Annotated[str, typer.Argument(help="A registered model, e.g. fashion-cnn.")],
     factor: Factor = None,
     preset: Preset = None,
+    budget: Budget = None,
+    only: Only = None,
     epochs: Epochs = None,
     seeds: Seeds = 3,
     subset: Subset = None,
@@ -44,6 +57,8 @@ def ablate(
         model=name,
         factors=key_value_pairs(factor, "--factor"),
         preset=preset,
+        budget=budget,
+        only=tuple(label.strip() for label in (only or "").split(",") if label.strip()),
         epochs=epochs,
         seeds=seeds,
         subset=subset,
@@ -57,12 +72,37 @@ def ablate(
         typer.echo(json.dumps(result, indent=2))
         return
     out.print(_table(result, f"ablation of {name} ({result['study']})"))
+    out.print(_budget_line(result["budget"]), highlight=False)
     out.print(f"saved to [bold]{result['saved_to']}[/]", highlight=False)
+
+
+def _budget_line(budget: dict) -> str:
+    recipe = budget["recipe"]
+    stopping = (
+        f"early stopping on validation loss, patience {recipe['patience']}"
+        if recipe["patience"]
+        else "no early stopping"
+    )
+    return (
+        f"budget: {budget['name']}: {recipe['optimizer']} lr {recipe['lr']:g} "
+        f"({recipe['schedule']} schedule), at most {recipe['epochs']} epochs, {stopping}; "
+        "'epochs' is what each run trained"
+    )
 
 
 def _table(result: dict, title: str) -> Table:
     table = Table(title=title)
-    columns = ("variant", "seeds", "train acc", "test acc", "train log loss", "test log loss", "params", "s")
+    columns = (
+        "variant",
+        "seeds",
+        "train acc",
+        "test acc",
+        "train log loss",
+        "test log loss",
+        "params",
+        "epochs",
+        "s",
+    )
     for column in columns:
         table.add_column(column, justify="left" if column == "variant" else "right")
     for r in result["rows"]:
@@ -74,6 +114,7 @@ def _table(result: dict, title: str) -> Table:
             _pm(r["train_loss"]),
             _pm(r["test_loss"]),
             f"{r['num_params']:,}" if r["num_params"] else "-",
+            f"{r['epochs_run'][0]:.0f}" if r.get("epochs_run") else "-",
             f"{r['seconds'][0]:.1f}" if r["seconds"] else "-",
         )
     return table

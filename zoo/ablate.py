@@ -22,7 +22,7 @@ from zoo.data import Normalizer, load
 from zoo.errors import UsageError
 from zoo.fileio import write_json_atomic
 from zoo.names import check_name, inside
-from zoo.registry import create_model, get_spec
+from zoo.registry import DEFAULT_BUDGET, budget_overrides, create_model, get_spec
 from zoo.runs import train_run
 from zoo.studies import open_storage
 from zoo.train import evaluate
@@ -48,6 +48,8 @@ class AblateConfig:
     model: str
     factors: dict[str, str]  # key -> "v1,v2" as typed; each value is its own variant
     preset: str | None = None
+    budget: str | None = None  # a named budget of the model (`published`, `short`); None: its recipe
+    only: tuple[str, ...] = ()  # run just these variants (labels) of the plan; the base always runs
     epochs: int | None = None
     seeds: int = 3
     subset: int | None = None
@@ -57,7 +59,9 @@ class AblateConfig:
 
     @property
     def study_name(self) -> str:
-        return self.study or f"ablate-{self.model}" + (f"-{self.preset}" if self.preset else "")
+        # Tables at different budgets answer different questions: they never share a study.
+        parts = [self.model, self.preset, None if self.budget == DEFAULT_BUDGET else self.budget]
+        return self.study or "ablate-" + "-".join(p for p in parts if p)
 
 
 def variants(cfg: AblateConfig) -> list[tuple[str, dict[str, Any]]]:
@@ -75,10 +79,19 @@ def variants(cfg: AblateConfig) -> list[tuple[str, dict[str, Any]]]:
         values = text.split("/") if isinstance(like, tuple) or "/" in text else text.split(",")
         for value in (v for v in values if v.strip()):
             out.append((f"{key}={value}", {key: parse_value(value, like, key)}))
+    if cfg.only:
+        unknown = sorted(set(cfg.only) - {label for label, _ in out})
+        if unknown:
+            labels = ", ".join(repr(label) for label, _ in out[1:])
+            raise UsageError(
+                f"--only names no variant of this ablation: {', '.join(unknown)}; variants: {labels}"
+            )
+        out = [(label, change) for label, change in out if label == "base" or label in cfg.only]
     if len(out) == 1:
         raise UsageError("nothing to ablate: give --factor key=v1,v2 (repeatable) or --preset classic")
+    budget = budget_overrides(spec, cfg.budget)
     for _, change in out:  # a bad value or a stack that shrinks to nothing fails now, not mid-study
-        hparams, _ = resolve(spec, change)
+        hparams, _ = resolve(spec, {**budget, **change})
         create_model(cfg.model, **hparams)
     return out
 
@@ -97,7 +110,13 @@ def ablate(cfg: AblateConfig, on_run: Callable[[str, int], None] | None = None) 
     study = optuna.create_study(
         study_name=cfg.study_name, storage=storage, direction="maximize", load_if_exists=True
     )
-    study.set_user_attr("ablation", {"model": cfg.model, "variants": labels, "seeds": cfg.seeds})
+    budget = budget_overrides(spec, cfg.budget)
+    if cfg.epochs:
+        budget["epochs"] = cfg.epochs
+    study.set_user_attr(
+        "ablation",
+        {"model": cfg.model, "variants": labels, "seeds": cfg.seeds, "budget": cfg.budget, "recipe": budget},
+    )
     # Several workers may share the study (`zoo ablate` on each machine against one PostgreSQL URL): a pair
     # already done, queued or running elsewhere is not queued again. A worker that died mid-run leaves a
     # RUNNING trial whose heartbeat stops; Optuna fails it after the grace period and queues it again.
@@ -108,7 +127,7 @@ def ablate(cfg: AblateConfig, on_run: Callable[[str, int], None] | None = None) 
     todo = [(label, seed) for label in labels for seed in range(cfg.seeds) if (label, seed) not in taken]
     for label, seed in todo:
         study.enqueue_trial({"variant": label, "seed": seed})
-    _, base_config = resolve(spec, {})
+    _, base_config = resolve(spec, budget)
     data = {}
 
     def objective(trial: optuna.Trial) -> float:
@@ -132,9 +151,7 @@ def ablate(cfg: AblateConfig, on_run: Callable[[str, int], None] | None = None) 
                 seed=seed,
                 subset=cfg.subset,
             )
-        overrides = {**changes[label], "seed": seed, "subset": cfg.subset}
-        if cfg.epochs:
-            overrides["epochs"] = cfg.epochs
+        overrides = {**budget, **changes[label], "seed": seed, "subset": cfg.subset}
         started = time.perf_counter()
         result = train_run(
             cfg.model,
@@ -154,6 +171,7 @@ def ablate(cfg: AblateConfig, on_run: Callable[[str, int], None] | None = None) 
             "test_loss": test["log_loss"],
             "num_params": result.record.num_params,
             "seconds": seconds,
+            "epochs_run": len(result.record.history),
             "run_dir": str(result.run_dir),
         }.items():
             trial.set_user_attr(key, value)
@@ -162,6 +180,7 @@ def ablate(cfg: AblateConfig, on_run: Callable[[str, int], None] | None = None) 
     while study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
         study.optimize(objective, n_trials=1, catch=(Exception,))
     result = table(study, labels, changes)
+    result["budget"] = {"name": cfg.budget or DEFAULT_BUDGET, "recipe": base_config.to_dict()}
     path = inside(paths.artifacts_dir() / "ablations", f"{cfg.study_name}.json")
     write_json_atomic(path, result)
     return {**result, "saved_to": str(path)}
@@ -188,7 +207,7 @@ def table(study: optuna.Study, labels: list[str], changes: dict[str, dict]) -> d
             "seeds": len(mine),
             "failed": len(failed),
         }
-        for key in ("train_acc", "test_acc", "train_loss", "test_loss", "seconds"):
+        for key in ("train_acc", "test_acc", "train_loss", "test_loss", "seconds", "epochs_run"):
             values = [t.user_attrs[key] for t in mine if key in t.user_attrs]
             row[key] = _mean_std(values) if values else None
         row["num_params"] = mine[0].user_attrs.get("num_params") if mine else None

@@ -59,6 +59,10 @@ class ModelSpec:
     grid: dict[str, list] | None = None
     tags: tuple[str, ...] = field(default_factory=tuple)
     recorded: Recorded | None = None
+    # Other named training budgets, each a set of `train` overrides: "published" is the budget of the study
+    # a variant reproduces (its epochs, early stopping and validation split), "short" a cut-down one. The
+    # registered `train` recipe is the budget called "default".
+    budgets: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def hyperparameters(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         """The architecture hyperparameters with `overrides` applied; unknown keys are an error."""
@@ -97,6 +101,19 @@ def get_spec(name: str) -> ModelSpec:
         close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
         hint = f"did you mean {', '.join(close)}?" if close else "run `zoo models` to list them"
         raise UsageError(f"unknown model {name!r}; {hint}") from None
+
+
+DEFAULT_BUDGET = "default"
+
+
+def budget_overrides(spec: ModelSpec, budget: str | None) -> dict[str, Any]:
+    """The `train` overrides of `spec`'s named budget; `None` or "default" is the registered recipe."""
+    if budget in (None, DEFAULT_BUDGET):
+        return {}
+    if budget not in spec.budgets:
+        known = ", ".join([DEFAULT_BUDGET, *spec.budgets])
+        raise UsageError(f"{spec.name} has no budget {budget!r}; its budgets: {known}")
+    return dict(spec.budgets[budget])
 
 
 def input_shape_of(spec: ModelSpec) -> tuple[int, int, int]:

@@ -173,6 +173,13 @@ register_model(
         hparams=dict(CNN_DEFAULTS),
         # The recipe measured fastest to 92% on 2 CPU cores (benchmarks/RESULTS.md).
         train=dict(optimizer="adam", lr=3e-3, batch_size=128, epochs=10, schedule="onecycle"),
+        budgets={
+            # The classic ablation study's own budget: Keras' Adam (lr 1e-3, constant) with early stopping
+            # on the validation loss, patience 20 (it converged in about 90 epochs).
+            "published": dict(schedule="none", lr=1e-3, epochs=200, patience=20, val_fraction=0.1),
+            # What zoo's first classic ablation ran (benchmarks/RESULTS.md): 3 one-cycle epochs.
+            "short": dict(epochs=3),
+        },
         search_space=fashion_cnn_space,
         provenance="zoo's main tunable CNN: two conv blocks (64@3x3, 32@2x2) with batch norm, "
         "dropout 0.2 and "
