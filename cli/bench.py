@@ -8,8 +8,8 @@ import typer
 from rich.table import Table
 
 from cli.console import err, expected_errors, out
-from cli.render import classification_table, confusion_table, fits
-from zoo.bench import BenchOptions, check_results_folder, run_bench, save_results
+from cli.render import classification_table, fits, print_confusion
+from zoo.bench import VARIANTS, BenchOptions, check_results_folder, run_bench, save_results
 from zoo.errors import UsageError
 
 
@@ -175,7 +175,8 @@ def bench(
     runtime: Annotated[
         list[str] | None,
         typer.Option(
-            help="onnxruntime, onnxruntime-cuda, torch-cpu, torch-cuda or all (repeatable; default all)."
+            help="onnxruntime, onnxruntime-cuda, openvino, torch-cpu, torch-cuda or all "
+            "(repeatable; default all)."
         ),
     ] = None,
     batch_sizes: Annotated[str, typer.Option(help="Comma-separated batch sizes.")] = "1,32,256",
@@ -184,8 +185,12 @@ def bench(
     min_seconds: Annotated[float, typer.Option(help="Time each batch size for at least this long.")] = 1.0,
     threads: Annotated[int | None, typer.Option(help="Intra-op threads (default: all cores).")] = None,
     variants: Annotated[
-        str, typer.Option(help="Which exported variants: fp32,int8,fp16.")
-    ] = "fp32,int8,fp16",
+        str,
+        typer.Option(
+            help="Which variants: fp32, int8, fp16 (exported files) and bf16 (model.onnx at bf16 precision, "
+            "openvino)."
+        ),
+    ] = ",".join(VARIANTS),
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Results folder (default artifacts/bench/<time>).")
     ] = None,
@@ -216,14 +221,15 @@ def bench(
             title = f"{r['model']} ({Path(r['export']).name}) · {r['runtime']} · test set"
             out.print(classification_table(r["metrics"], title=title))
             if r["runtime"] == "onnxruntime":
-                out.print(
-                    confusion_table(
-                        r["metrics"]["confusion_matrix"],
-                        list(r["metrics"]["per_class"]),
-                        title="confusion matrix (onnxruntime)",
-                    )
+                print_confusion(
+                    out,
+                    r["metrics"]["confusion_matrix"],
+                    list(r["metrics"]["per_class"]),
+                    title="confusion matrix (onnxruntime)",
                 )
     _print_tables(report)
+    for line in report["summary"]:
+        out.print(line, highlight=False)
     for warning in report["machine"]["noise"]["warnings"]:
         out.print(f"[yellow]warning:[/] {warning}", highlight=False)
     out.print(f"results in [bold]{folder}[/] (results.json, results.md, confusion PNGs)", highlight=False)

@@ -8,7 +8,34 @@ import typer
 from rich.table import Table
 
 from cli.console import expected_errors, out
+from cli.render import fits, letters
 from zoo.compare import compare as compare_entries
+
+
+def _tables(result: dict, labels: list[str]) -> list[Table]:
+    entries = result["entries"]
+    summary = Table(title="models")
+    for column in ("model", "kind", "test acc", "params", "train s", "batch-1 p50 ms"):
+        summary.add_column(column, justify="left" if column in ("model", "kind") else "right")
+    best = max(e["accuracy"] for e in entries)
+    for label, e in zip(labels, entries, strict=True):
+        acc = f"{e['accuracy']:.4f}"
+        summary.add_row(
+            label,
+            e["kind"],
+            f"[bold]{acc}[/]" if e["accuracy"] == best else acc,
+            f"{e['num_params']:,}" if e["num_params"] else "-",
+            f"{e['train_seconds']:.1f}" if e["train_seconds"] else "-",
+            f"{e['latency_ms']:.3f}" if e["latency_ms"] is not None else "-",
+        )
+    per_class = Table(title="per-class F1 (spread = best - worst)")
+    per_class.add_column("class")
+    for label in labels:
+        per_class.add_column(label, justify="right")
+    per_class.add_column("spread", justify="right")
+    for name, spread in result["f1_difference"].items():
+        per_class.add_row(name, *(f"{e['f1'][name]:.4f}" for e in entries), f"{spread:.4f}")
+    return [summary, per_class]
 
 
 @expected_errors
@@ -26,29 +53,14 @@ def compare(
         typer.echo(json.dumps(result, indent=2))
         return
     entries = result["entries"]
-    summary = Table(title="models")
-    for column in ("model", "kind", "test acc", "params", "train s", "batch-1 p50 ms"):
-        summary.add_column(column, justify="left" if column in ("model", "kind") else "right")
-    best = max(e["accuracy"] for e in entries)
-    for e in entries:
-        acc = f"{e['accuracy']:.4f}"
-        summary.add_row(
-            e["label"],
-            e["kind"],
-            f"[bold]{acc}[/]" if e["accuracy"] == best else acc,
-            f"{e['num_params']:,}" if e["num_params"] else "-",
-            f"{e['train_seconds']:.1f}" if e["train_seconds"] else "-",
-            f"{e['latency_ms']:.3f}" if e["latency_ms"] is not None else "-",
-        )
-    out.print(summary)
-    per_class = Table(title="per-class F1 (spread = best - worst)")
-    per_class.add_column("class")
-    for e in entries:
-        per_class.add_column(e["label"], justify="right")
-    per_class.add_column("spread", justify="right")
-    for name, spread in result["f1_difference"].items():
-        per_class.add_row(name, *(f"{e['f1'][name]:.4f}" for e in entries), f"{spread:.4f}")
-    out.print(per_class)
+    wide = _tables(result, [e["label"] for e in entries])
+    if all(fits(t, out) for t in wide):
+        out.print(*wide)
+    else:  # 80 columns: the labels (run folders) become A, B, ... with a legend, instead of being cut
+        keys = letters(len(entries))
+        out.print(*_tables(result, keys))
+        for key, e in zip(keys, entries, strict=True):
+            out.print(f"{key}: {e['label']}", highlight=False, soft_wrap=True)
     out.print(
         "differ most on: "
         + ", ".join(f"{c} ({result['f1_difference'][c]:.3f})" for c in result["most_different"]),

@@ -2,6 +2,7 @@
 
 from collections.abc import Sequence
 
+from rich import box
 from rich.table import Table
 
 
@@ -23,12 +24,21 @@ def _row(row: dict) -> list[str]:
     return [f"{row['precision']:.4f}", f"{row['recall']:.4f}", f"{row['f1']:.4f}", str(row["support"])]
 
 
-def confusion_table(matrix: Sequence[Sequence[int]], class_names: Sequence[str], title: str) -> Table:
-    """Rows are true classes, columns predictions; the diagonal is bold, big off-diagonal cells red."""
-    table = Table(title=title, caption="rows: true class, columns: predicted")
+def confusion_table(
+    matrix: Sequence[Sequence[int]], class_names: Sequence[str], title: str, *, compact: bool = False
+) -> Table:
+    """Rows are true classes, columns predictions; the diagonal is bold, big off-diagonal cells red.
+
+    `compact` (for 80 columns) heads the prediction columns with class numbers, which the row labels
+    repeat, and draws no vertical lines."""
+    caption = "rows: true class, columns: predicted" + (" (by number)" if compact else "")
+    if compact:
+        table = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
+    else:
+        table = Table(title=title, caption=caption)
     table.add_column("true \\ pred")
-    for name in class_names:
-        table.add_column(_short(name), justify="right")
+    for i, name in enumerate(class_names):
+        table.add_column(str(i) if compact else _short(name), justify="right")
     biggest_error = max((v for i, r in enumerate(matrix) for j, v in enumerate(r) if i != j), default=0)
     for i, (name, row) in enumerate(zip(class_names, matrix, strict=True)):
         cells = []
@@ -39,8 +49,19 @@ def confusion_table(matrix: Sequence[Sequence[int]], class_names: Sequence[str],
                 cells.append(f"[red]{value}[/]")
             else:
                 cells.append(str(value) if value else "[dim]0[/]")
-        table.add_row(name, *cells)
+        table.add_row(f"{i} {name}" if compact else name, *cells)
     return table
+
+
+def print_confusion(console, matrix: Sequence[Sequence[int]], class_names: Sequence[str], title: str) -> None:
+    """The confusion table with class names as headers where it fits, numbered columns otherwise."""
+    console.print(
+        first_fitting(
+            console,
+            confusion_table(matrix, class_names, title),
+            confusion_table(matrix, class_names, title, compact=True),
+        )
+    )
 
 
 def _short(name: str, width: int = 7) -> str:
@@ -56,3 +77,36 @@ def fits(table: Table, console) -> bool:
     """Whether `table` shows at its natural width, no column cut, in `console`'s width."""
     natural = console.measure(table, options=console.options.update_width(10_000)).maximum
     return natural <= console.width
+
+
+def first_fitting(console, *tables: Table) -> Table:
+    """The first of `tables` that shows in full in `console`'s width (the last one when none does)."""
+    for table in tables[:-1]:
+        if fits(table, console):
+            return table
+    return tables[-1]
+
+
+def transposed(table: Table) -> Table:
+    """`table` with rows and columns swapped: one column per row, headed by its first cell. A table of
+    many figures for a few rows (a parity report) becomes a few columns that fit in 80."""
+    columns = table.columns
+    flipped = Table(title=table.title, caption=table.caption)
+    flipped.add_column(columns[0].header)
+    for cell in columns[0].cells:
+        flipped.add_column(cell, justify="right")
+    for column in columns[1:]:
+        flipped.add_row(column.header, *column.cells)
+    return flipped
+
+
+def letters(count: int) -> list[str]:
+    """Short keys A, B, ..., Z, AA, AB, ... for labels too long for a column header."""
+    out = []
+    for i in range(count):
+        key, i = "", i + 1
+        while i:
+            i, r = divmod(i - 1, 26)
+            key = chr(65 + r) + key
+        out.append(key)
+    return out

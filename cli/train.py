@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from cli.console import err, expected_errors, interrupted_exit_code, out
 from cli.options import DataDir
-from cli.render import classification_table, confusion_table
+from cli.render import classification_table, print_confusion
 from zoo.config import parse_assignments
 from zoo.errors import UsageError
 from zoo.registry import get_spec
@@ -112,7 +112,7 @@ def _report(result: RunResult, as_json: bool) -> None:
         return
     test = record.metrics["test"]
     out.print(classification_table(test, title=f"{record.model}: test set ({test['n']} images)"))
-    out.print(confusion_table(test["confusion_matrix"], record.class_names, title="confusion matrix (test)"))
+    print_confusion(out, test["confusion_matrix"], record.class_names, title="confusion matrix (test)")
     out.print(
         f"test accuracy [bold]{test['accuracy']:.4f}[/]  log loss {test['log_loss']:.4f}  "
         f"trained {record.train_seconds:.1f}s on {record.device}  ({record.num_params:,} parameters)"

@@ -2,6 +2,7 @@
 
 import json
 import time
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -22,8 +23,10 @@ RECENT = 8
 class TuneView:
     """The live view: progress line, the running trial, recent trials and the best so far."""
 
-    def __init__(self, study_name: str, total: int):
-        self.study_name, self.total = study_name, total
+    def __init__(self, study_name: str, total: int, log: Callable[[str], None] | None = None):
+        # `log`: where a log or a pipe gets one line per event instead of the live view, which a
+        # non-terminal would only show once, at the end.
+        self.study_name, self.total, self.log = study_name, total, log
         self.done = 0
         self.current = ""
         self.rows: list[tuple] = []
@@ -57,9 +60,18 @@ class TuneView:
         ):
             self.best = (trial.number, trial.value)
         self.current = ""
+        if self.log:
+            value = f"val acc {trial.value:.4f}" if trial.value is not None else "no value"
+            best = f"best trial {self.best[0]} ({self.best[1]:.4f})" if self.best else "no best yet"
+            self.log(
+                f"trial {trial.number} {trial.state.name.lower()} [{self.done}/{self.total}]: {value}, "
+                f"{seconds:.0f} s; {best}; {params_text(trial.params)}" + (f"; {reason}" if reason else "")
+            )
 
     def retrain_started(self, trial) -> None:
         self.current = f"retraining trial {trial.number}'s configuration on the full training split"
+        if self.log:
+            self.log(self.current)
 
     def __rich__(self) -> Group:
         elapsed = time.perf_counter() - self.started
@@ -160,7 +172,12 @@ def tune_command(
 
 
 def _run_live(cfg: TuneConfig, console) -> TuneResult:
-    view = TuneView(cfg.study_name, cfg.trials)
+    plain = not console.is_terminal
+    view = TuneView(
+        cfg.study_name,
+        cfg.trials,
+        log=(lambda line: console.print(line, highlight=False, soft_wrap=True)) if plain else None,
+    )
     callbacks = TuneCallbacks(
         trial_started=view.trial_started_cb,
         epoch_done=view.epoch_done,
@@ -168,6 +185,8 @@ def _run_live(cfg: TuneConfig, console) -> TuneResult:
         retrain_started=view.retrain_started,
     )
     try:
+        if plain:
+            return tune(cfg, callbacks)
         with Live(view, console=console, refresh_per_second=4, transient=False):
             return tune(cfg, callbacks)
     except KeyboardInterrupt:

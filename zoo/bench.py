@@ -1,7 +1,9 @@
 """`zoo bench`: accuracy and latency of exported models across runtimes.
 
-Runtimes: onnxruntime (CPU EP), onnxruntime-cuda (CUDA EP), torch-cpu, torch-cuda (eager PyTorch, rebuilt
-from the run directory the ONNX metadata points to, once its weights' sha256 matches the export's).
+Runtimes: onnxruntime (CPU EP), onnxruntime-cuda (CUDA EP), openvino (CPU, the optional extra; it runs
+each ONNX file and, as the `bf16` variant, model.onnx at bf16 inference precision), torch-cpu, torch-cuda
+(eager PyTorch, rebuilt from the run directory the ONNX metadata points to, once its weights' sha256
+matches the export's).
 Nothing is trusted: a file that does not load, is not listed in the folder's SHA256SUMS or belongs to
 other weights becomes a row marked unavailable with the reason, and everything else is still measured.
 
@@ -22,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from zoo import paths
+from zoo import openvino_backend, paths
 from zoo.checkpoint import load_run
 from zoo.data import DataSplits, Normalizer, get_dataset_info, load
 from zoo.errors import CheckpointError, UsageError, ZooError, first_line
@@ -33,7 +35,10 @@ from zoo.names import discover
 from zoo.noise import NoiseMonitor, assess
 from zoo.registry import list_models
 
-RUNTIMES = ("onnxruntime", "onnxruntime-cuda", "torch-cpu", "torch-cuda")
+RUNTIMES = ("onnxruntime", "onnxruntime-cuda", "openvino", "torch-cpu", "torch-cuda")
+# Precisions a runtime derives from model.onnx itself rather than from a file of their own.
+DERIVED_VARIANTS = {"bf16": ("openvino",)}
+VARIANTS = (*VARIANT_FILES, *DERIVED_VARIANTS)
 SCHEMA = "zoo.bench/1"
 
 
@@ -49,7 +54,7 @@ class BenchOptions:
     iters: int = 100
     min_seconds: float = 1.0
     threads: int | None = None  # default: every core for onnxruntime and torch
-    variants: tuple[str, ...] = ("fp32", "int8", "fp16")
+    variants: tuple[str, ...] = VARIANTS
     data_dir: str | None = None
 
 
@@ -66,6 +71,8 @@ def availability(runtime: str) -> tuple[bool, str]:
     """(available, reason when not)."""
     if runtime not in RUNTIMES:
         raise UsageError(f"unknown runtime {runtime!r}; choose from: {', '.join(RUNTIMES)}, all")
+    if runtime == "openvino":
+        return openvino_backend.availability()
     if runtime.endswith("cuda") and runtime.startswith("torch"):
         return (True, "") if torch.cuda.is_available() else (False, "no CUDA device visible to PyTorch")
     if runtime == "onnxruntime-cuda":
@@ -209,6 +216,7 @@ class Runner:
     load_seconds: float
     run: Callable[[np.ndarray], np.ndarray]  # normalised float32 NCHW -> logits
     sync: Callable[[], None] = lambda: None
+    settings: dict[str, Any] = field(default_factory=dict)  # what else decides its speed (hints, streams)
 
 
 def onnx_runner(path: Path, runtime: str, variant: str, threads: int) -> Runner:
@@ -225,6 +233,30 @@ def onnx_runner(path: Path, runtime: str, variant: str, threads: int) -> Runner:
         return session.run(None, {name: x})[0]
 
     return Runner(runtime, variant, session.get_providers()[0], threads, load, run)
+
+
+def openvino_runner(path: Path, variant: str, threads: int) -> Runner:
+    try:
+        compiled = openvino_backend.CompiledModel(path, variant, threads)
+    except openvino_backend.OpenVINOUnavailable as exc:
+        raise BenchError(str(exc)) from None
+    device = f"CPU ({compiled.precision})"
+    return Runner(
+        "openvino", variant, device, compiled.threads, compiled.load_seconds, compiled, **_settings(compiled)
+    )
+
+
+def _settings(compiled) -> dict[str, Any]:
+    return {"settings": compiled.settings}
+
+
+def make_runner(model: "BenchModel", runtime: str, variant: str, threads: int) -> Runner:
+    if runtime.startswith("torch"):
+        return torch_runner(model.metadata, runtime, threads)
+    path = model.path if variant in DERIVED_VARIANTS else model.variants[variant]
+    if runtime == "openvino":
+        return openvino_runner(path, variant, threads)
+    return onnx_runner(path, runtime, variant, threads)
 
 
 def torch_runner(metadata: dict[str, Any], runtime: str, threads: int) -> Runner:
@@ -310,8 +342,13 @@ def bench_model(
     for runtime in runtimes:
         if runtime.startswith("torch"):
             plan.append((runtime, "fp32"))
-        else:
-            plan += [(runtime, v) for v in [*model.variants, *model.rejected]]
+            continue
+        plan += [(runtime, v) for v in [*model.variants, *model.rejected]]
+        plan += [
+            (runtime, v)
+            for v, where in DERIVED_VARIANTS.items()
+            if v in options.variants and runtime in where
+        ]
     results, reference = [], None
     for runtime, variant in sorted(plan, key=lambda p: (p[0] != "torch-cpu", p[0], p[1])):
         if progress:
@@ -327,20 +364,15 @@ def bench_model(
             results.append(entry)
             continue
         try:
-            runner = (
-                torch_runner(meta, runtime, threads)
-                if runtime.startswith("torch")
-                else onnx_runner(model.variants[variant], runtime, variant, threads)
-            )
+            runner = make_runner(model, runtime, variant, threads)
             logits = predict_all(runner, x)
         except BenchError as exc:
             entry.update(available=False, reason=str(exc))
             results.append(entry)
             continue
         except Exception as exc:  # a graph that loads but fails to run: ORT raises pybind types
-            entry.update(
-                available=False, reason=f"{model.variants[variant].name} failed to run ({first_line(exc)})"
-            )
+            what = VARIANT_FILES.get(variant, VARIANT_FILES["fp32"])
+            entry.update(available=False, reason=f"{what} failed to run on {runtime} ({first_line(exc)})")
             results.append(entry)
             continue
         metrics = classification_metrics(
@@ -353,6 +385,7 @@ def bench_model(
             available=True,
             provider=runner.provider,
             threads=runner.threads,
+            **runner.settings,
             load_seconds=runner.load_seconds,
             accuracy=metrics["accuracy"],
             log_loss=metrics["log_loss"],
@@ -372,9 +405,9 @@ def run_bench(
     for b in options.batch_sizes:
         if b < 1:
             raise UsageError(f"batch sizes must be positive, got {b}")
-    bad = set(options.variants) - set(VARIANT_FILES)
+    bad = set(options.variants) - set(VARIANTS)
     if bad:
-        raise UsageError(f"unknown variant(s) {', '.join(sorted(bad))}; choose from fp32, int8, fp16")
+        raise UsageError(f"unknown variant(s) {', '.join(sorted(bad))}; choose from {', '.join(VARIANTS)}")
     if options.warmup < 0 or options.iters < 1 or options.min_seconds < 0:
         raise UsageError("--warmup must be ≥ 0, --iters ≥ 1 and --min-seconds ≥ 0")
     if options.threads is not None and options.threads < 1:
@@ -391,6 +424,7 @@ def run_bench(
             results += bench_model(model, runtimes, options, cache[dataset], progress)
     _add_speedups(results)
     noise = assess(monitor, results)
+    summary = fastest_lines(results, options.batch_sizes)
     import onnxruntime as ort
 
     return {
@@ -402,6 +436,7 @@ def run_bench(
             "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
             "torch": torch.__version__,
             "onnxruntime": ort.__version__,
+            **(openvino_backend.versions() if "openvino" in runtimes else {}),
             "noise": noise,
         },
         "options": {
@@ -413,7 +448,29 @@ def run_bench(
         },
         "unavailable": unavailable,
         "results": results,
+        "summary": summary,
     }
+
+
+def fastest_lines(results: list[dict[str, Any]], batch_sizes: tuple[int, ...]) -> list[str]:
+    """One line per export and batch size: the highest-throughput runtime/variant, its accuracy, and its
+    ratio to onnxruntime fp32 of the same export (the usual deployment baseline)."""
+    lines = []
+    for export in dict.fromkeys(r["export"] for r in results if r.get("available")):
+        mine = [r for r in results if r.get("available") and r["export"] == export]
+        for b in batch_sizes:
+            rows = [(r, lat) for r in mine for lat in r["latency"] if lat["batch_size"] == b]
+            best, lat = max(rows, key=lambda row: row[1]["throughput_ips"])
+            base = [x for r, x in rows if r["runtime"] == "onnxruntime" and r["variant"] == "fp32"]
+            ratio = (
+                f", {lat['throughput_ips'] / base[0]['throughput_ips']:.2f}x onnxruntime fp32" if base else ""
+            )
+            lines.append(
+                f"batch {b}: fastest {best['model']} {best['runtime']} {best['variant']}: "
+                f"{lat['throughput_ips']:,.0f} images/s, p50 {lat['p50_ms'] * 1e3:,.0f} µs{ratio}, "
+                f"accuracy {best['accuracy']:.2%}"
+            )
+    return lines
 
 
 def _add_speedups(results: list[dict[str, Any]]) -> None:
@@ -474,6 +531,7 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(f"- {name}: unavailable ({reason})")
     for warning in report["machine"].get("noise", {}).get("warnings", []):
         lines.append(f"- **warning**: {warning}")
+    lines += [f"- {line}" for line in report.get("summary", [])]
     lines += [
         "",
         "| model | runtime | variant | accuracy | agreement | batch | p50 ms | p90 ms | p99 ms | "

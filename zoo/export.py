@@ -42,6 +42,7 @@ from zoo.exported import read_metadata as read_metadata
 from zoo.fileio import check_writable, sha256_file, umask
 from zoo.layers import FlipAveraged
 from zoo.names import inside, remove_stale, replace_folder, temporary_sibling
+from zoo.quantize import build, calibration_images, default_recipe, get_recipe
 from zoo.runs import versions
 from zoo.targets import resolve_targets
 from zoo.train import predict_logits
@@ -66,6 +67,7 @@ class ExportConflict(ZooError):
 class ExportOptions:
     opset: int = 18
     int8: bool = False
+    int8_recipe: str | None = None  # a name in zoo.quantize.RECIPES; None: quantize.default_recipe()
     fp16: bool = False
     max_int8_drop: float = 1.0  # accuracy points on the test set
     force: bool = False
@@ -77,9 +79,20 @@ class ExportOptions:
     # cost one forward pass whatever the run was evaluated with.
     tta: bool = False
 
+    def __post_init__(self) -> None:
+        if self.int8_recipe is not None:
+            get_recipe(self.int8_recipe)  # an unknown name fails before any target is touched
+
     def signature(self) -> dict[str, Any]:
         """What makes two exports of the same weights differ; stored in the metadata."""
-        return {"opset": self.opset, "int8": self.int8, "fp16": self.fp16, "tta": self.tta}
+        recipe = self.int8_recipe if self.int8 else None
+        return {
+            "opset": self.opset,
+            "int8": self.int8,
+            "int8_recipe": recipe,
+            "fp16": self.fp16,
+            "tta": self.tta,
+        }
 
 
 @dataclass
@@ -224,43 +237,6 @@ def _check_parity(report: dict[str, Any], what: str) -> None:
         )
 
 
-class _Calibration:
-    """onnxruntime's CalibrationDataReader: a few hundred training images, preprocessed as at inference."""
-
-    def __init__(self, images: np.ndarray, batch_size: int = 64):
-        self._batches = iter([{INPUT: images[i : i + batch_size]} for i in range(0, len(images), batch_size)])
-
-    def get_next(self):
-        return next(self._batches, None)
-
-    def rewind(self):  # older onnxruntime versions call this
-        pass
-
-
-def quantize_int8(src: Path, dst: Path, data: DataSplits, workdir: Path) -> None:
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    reader_cls = type("Calibration", (_Calibration, CalibrationDataReader), {})
-    generator = torch.Generator().manual_seed(0)
-    pick = torch.randperm(len(data.train), generator=generator)[:CALIBRATION_IMAGES]
-    calib = Normalizer(data.mean, data.std)(data.train.images[pick]).numpy()
-    prepared = workdir / "prepared.onnx"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
-        quantize_static(
-            str(prepared),
-            str(dst),
-            reader_cls(calib),
-            quant_format=QuantFormat.QDQ,
-            per_channel=True,
-            activation_type=QuantType.QInt8,
-            weight_type=QuantType.QInt8,
-        )
-    prepared.unlink(missing_ok=True)
-
-
 def convert_fp16(src: Path, dst: Path) -> None:
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
@@ -315,6 +291,8 @@ def plan(folder: Path, record: RunRecord, options: ExportOptions) -> ExportResul
     same_way = same_weights and all(had.get(k) == getattr(options, k) for k in ("opset", "tta"))
     if same_way:
         covered = all(had.get(v) or not getattr(options, v) for v in ("int8", "fp16"))
+        # an int8 file of another recipe (an older zoo's, or another --int8-recipe) is rebuilt
+        covered = covered and (not options.int8 or had.get("int8_recipe") == options.int8_recipe)
         if covered and _files_intact(folder):
             parity = json.loads((folder / "parity.json").read_text())
             files = sorted(p for p in folder.iterdir() if p.is_file())
@@ -323,6 +301,7 @@ def plan(folder: Path, record: RunRecord, options: ExportOptions) -> ExportResul
             return dataclasses.replace(
                 options,
                 int8=options.int8 or bool(had.get("int8")),
+                int8_recipe=options.int8_recipe if options.int8 else had.get("int8_recipe"),
                 fp16=options.fp16 or bool(had.get("fp16")),
             )
     if options.force:
@@ -347,6 +326,10 @@ def export_run(
     """Export one run directory; see the module docstring for what is checked and guaranteed."""
     if options.opset < 18:
         raise UsageError(f"--opset {options.opset} is too old: the exporter needs opset 18 or newer")
+    if options.int8:
+        options = dataclasses.replace(
+            options, int8_recipe=get_recipe(options.int8_recipe or default_recipe()).name
+        )
     run_dir = Path(run_dir)
     model, record = load_run(run_dir)
     folder = destination(record, run_dir, options)
@@ -390,11 +373,20 @@ def _build(
     add_metadata(onnx_path, metadata)
     if options.int8:
         int8_path = work / VARIANT_FILES["int8"]
-        quantize_int8(onnx_path, int8_path, data, work)
-        _copy_metadata(onnx_path, int8_path, {"quantization": "int8 static QDQ, per-channel weights"})
+        recipe = get_recipe(options.int8_recipe or default_recipe())
+        calibration = calibration_images(
+            Normalizer(data.mean, data.std)(data.train.images).numpy(), CALIBRATION_IMAGES
+        )
+        build(recipe, onnx_path, int8_path, calibration, work)
+        _copy_metadata(onnx_path, int8_path, {"quantization": recipe.to_dict()})
         acc = variant_accuracy(int8_path, data)
         drop = (report["fp32"]["accuracy_onnx"] - acc) * 100
-        report["int8"] = {"accuracy": acc, "drop_points": drop, "max_drop_points": options.max_int8_drop}
+        report["int8"] = {
+            "recipe": recipe.name,
+            "accuracy": acc,
+            "drop_points": drop,
+            "max_drop_points": options.max_int8_drop,
+        }
         if drop > options.max_int8_drop:
             raise ExportError(
                 f"int8 model loses {drop:.2f} accuracy points ({report['fp32']['accuracy_onnx']:.4f} -> "
