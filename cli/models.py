@@ -13,7 +13,10 @@ from zoo.registry import count_parameters, create_model, get_spec, list_models, 
 
 def _defaults_text(spec) -> str:
     items = {**spec.hparams, **spec.train}
-    return ", ".join(f"{k}={_fmt(v)}" for k, v in items.items())
+    text = ", ".join(f"{k}={_fmt(v)}" for k, v in items.items())
+    for name, overrides in spec.budgets.items():
+        text += f"; --budget {name}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in overrides.items())
+    return text
 
 
 def _fmt(value) -> str:
@@ -39,6 +42,7 @@ def models(
                 "num_params": count_parameters(create_model(name)),
                 "hyperparameters": spec.hparams,
                 "train": spec.train,
+                "budgets": spec.budgets,
                 "search_space": sorted(search_space_params(spec)),
                 "provenance": spec.provenance,
                 "recorded": dataclasses.asdict(spec.recorded) if spec.recorded else None,

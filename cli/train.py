@@ -14,7 +14,7 @@ from cli.options import DataDir
 from cli.render import classification_table, print_confusion
 from zoo.config import parse_assignments
 from zoo.errors import UsageError
-from zoo.registry import get_spec
+from zoo.registry import budget_overrides, get_spec
 from zoo.resume import newest_unfinished, read_request, unfinished_dir
 from zoo.runs import RunResult, new_run_dir, resume_run, train_run
 
@@ -56,6 +56,10 @@ def train(
         int | None, typer.Option(help="Train on a stratified subset of N training images.")
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for the split, init and batches.")] = None,
+    budget: Annotated[
+        str | None,
+        typer.Option(help="A named training budget of NAME (`zoo models NAME`), e.g. published or short."),
+    ] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
     resume: Resume = False,
     resume_from: ResumeFrom = None,
@@ -66,11 +70,11 @@ def train(
 
     Every epoch's state is kept until the run is saved, so an interrupted run continues with `--resume`."""
     spec = get_spec(name)
-    overrides = parse_assignments(spec, assignments or [])
+    overrides = {**budget_overrides(spec, budget), **parse_assignments(spec, assignments or [])}
     given = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "subset": subset, "seed": seed}
     overrides.update({k: v for k, v in {**given, "device": device}.items() if v is not None})
     if resume or resume_from:
-        if overrides or data_dir:
+        if overrides or data_dir or budget:
             raise UsageError("--resume continues a run as it was started; drop the other options")
         folder = resume_from or newest_unfinished(spec.name).folder
         if read_request(folder)["model"] != spec.name:

@@ -176,7 +176,7 @@ def _run_live(cfg: TuneConfig, console) -> TuneResult:
     view = TuneView(
         cfg.study_name,
         cfg.trials,
-        log=(lambda line: console.print(line, highlight=False, soft_wrap=True)) if plain else None,
+        log=(lambda line: console.print(line, highlight=False)) if plain else None,
     )
     callbacks = TuneCallbacks(
         trial_started=view.trial_started_cb,

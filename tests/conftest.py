@@ -49,3 +49,25 @@ def small_tmpfs(tmp_path):
     yield mount
     for folder in mounted:
         subprocess.run(["umount", str(folder)], check=False)
+
+
+@pytest.fixture(scope="session")
+def exported(fashion_small, tmp_path_factory):
+    """fashion-mlp trained 1 epoch on 2,700 images, exported (fp32 + int8) under a models folder."""
+    from zoo.export import ExportOptions, export_run
+    from zoo.runs import train_run
+
+    root = tmp_path_factory.mktemp("art")
+    run = train_run(
+        "fashion-mlp", {"epochs": 1, "subset": 3000}, data=fashion_small, run_dir=root / "runs" / "r"
+    )
+    export_run(run.run_dir, ExportOptions(out=root / "models" / "fashion-mlp" / "t0", int8=True))
+    return root
+
+
+@pytest.fixture
+def artifacts(exported, monkeypatch):
+    """The `exported` folder as this test's artifacts folder."""
+    monkeypatch.setenv("ZOO_ARTIFACTS", str(exported))
+    paths.set_artifacts_dir(None)
+    return exported

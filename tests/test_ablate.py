@@ -125,3 +125,45 @@ def test_bad_input(args, message, monkeypatch):
 def test_seeds_must_be_positive():
     with pytest.raises(UsageError, match="--seeds"):
         ablate(AblateConfig(model="fashion-mlp", factors={"dropout": "0"}, seeds=0))
+
+
+def test_a_named_budget_reaches_every_run_and_gets_its_own_study(monkeypatch, tmp_path):
+    """`--budget published` trains every variant with the study's own budget (early stopping on a
+    validation split) and never mixes its runs with another budget's table."""
+    monkeypatch.setenv("COLUMNS", "200")
+    args = ["ablate", "fashion-cnn", "--preset", "classic", "--only", "dropout 0.1", "--seeds", "1"]
+    result = runner.invoke(app, [*args, "--budget", "published", "--epochs", "2", "--subset", "600"])
+    assert result.exit_code == 0, result.output
+    assert (
+        "budget: published: adam lr 0.001 (none schedule), at most 2 epochs, early stopping" in result.stdout
+    )
+    saved = json.loads(
+        (tmp_path / "artifacts" / "ablations" / "ablate-fashion-cnn-classic-published.json").read_text()
+    )
+    assert [r["variant"] for r in saved["rows"]] == ["base", "dropout 0.1"]
+    recipe = saved["budget"]["recipe"]
+    assert (
+        saved["budget"]["name"] == "published" and recipe["patience"] == 20 and recipe["schedule"] == "none"
+    )
+    study = load_study("ablate-fashion-cnn-classic-published", open_storage())
+    run = json.loads((Path(study.trials[0].user_attrs["run_dir"]) / "run.json").read_text())
+    assert run["train_config"]["patience"] == 20 and run["train_config"]["lr"] == 0.001
+    assert study.trials[0].user_attrs["epochs_run"] <= 2
+    short = AblateConfig(model="fashion-cnn", factors={}, preset="classic", budget="short")
+    assert short.study_name == "ablate-fashion-cnn-classic-short"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["--budget", "forever"],
+            "fashion-cnn has no budget 'forever'; its budgets: default, published, short",
+        ),
+        (["--only", "dropout 0.3"], "--only names no variant of this ablation: dropout 0.3; variants:"),
+    ],
+)
+def test_bad_budget_or_variant_names(args, message, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    result = runner.invoke(app, ["ablate", "fashion-cnn", "--preset", "classic", *args])
+    assert_clean_error(result, 2, message)

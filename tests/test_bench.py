@@ -11,32 +11,11 @@ from cliutil import assert_clean_error
 from typer.testing import CliRunner
 
 from cli.main import app
-from zoo import paths
 from zoo.bench import BenchOptions, run_bench, save_results
 from zoo.errors import UsageError, ZooError
-from zoo.export import ExportOptions, export_run
-from zoo.runs import train_run
 
 runner = CliRunner()
 QUICK = dict(batch_sizes=(1, 8), warmup=1, iters=5, min_seconds=0.0)
-
-
-@pytest.fixture(scope="module")
-def exported(fashion_small, tmp_path_factory):
-    """fashion-mlp trained 1 epoch on 2,700 images, exported (fp32 + int8) under a models folder."""
-    root = tmp_path_factory.mktemp("art")
-    run = train_run(
-        "fashion-mlp", {"epochs": 1, "subset": 3000}, data=fashion_small, run_dir=root / "runs" / "r"
-    )
-    export_run(run.run_dir, ExportOptions(out=root / "models" / "fashion-mlp" / "t0", int8=True))
-    return root
-
-
-@pytest.fixture
-def artifacts(exported, monkeypatch):
-    monkeypatch.setenv("ZOO_ARTIFACTS", str(exported))
-    paths.set_artifacts_dir(None)
-    return exported
 
 
 def test_figures_are_sane_and_accuracy_is_independent(artifacts, fashion_small):

@@ -11,6 +11,7 @@ from zoo.config import TRAIN_KEYS, resolve
 from zoo.errors import UsageError
 from zoo.registry import (
     ModelSpec,
+    budget_overrides,
     count_parameters,
     create_model,
     get_spec,
@@ -75,7 +76,8 @@ def test_recorded_results_follow_the_schema(name):
     datetime.date.fromisoformat(rec.date)
     assert f"{rec.test_accuracy:.2%}" in rec.summary()
     # The figure must describe the recipe `zoo train NAME` runs today, not an older one.
-    assert rec.epochs == resolve(get_spec(name), {})[1].epochs
+    spec = get_spec(name)
+    assert rec.epochs == resolve(spec, budget_overrides(spec, rec.budget))[1].epochs
 
 
 def test_zoo_models_shows_recorded_accuracy():
@@ -169,3 +171,19 @@ def test_classic_variants_match_their_provenance():
     assert mlp4.hparams["hidden"] == (448, 32, 32, 32) and mlp4.train["patience"] == 10
     assert get_spec("fashion-cnn3-aug").train["augment_classes"] == (2, 6)
     assert get_spec("mnist-cnn-l2").train["weight_decay"] == 1e-4
+
+
+def test_every_named_budget_is_a_valid_recipe_of_its_variant():
+    named = [(name, budget) for name in list_models() for budget in get_spec(name).budgets]
+    assert ("fashion-cnn", "published") in named and ("fashion-cnn3", "short") in named
+    for name, budget in named:
+        spec = get_spec(name)
+        _, config = resolve(spec, budget_overrides(spec, budget))
+        assert config.epochs >= 1
+    # the classic reproductions train at their study's budget by default
+    for name in ("fashion-cnn3", "fashion-cnn3-aug", "fashion-mlp4", "fashion-mlp4-aug"):
+        _, config = resolve(get_spec(name))
+        assert (config.epochs, config.patience, config.val_fraction, config.lr) == (100, 10, 0.2, 1e-4)
+    assert (
+        resolve(get_spec("fashion-cnn3"), budget_overrides(get_spec("fashion-cnn3"), "short"))[1].epochs == 30
+    )

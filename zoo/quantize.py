@@ -70,7 +70,11 @@ def default_recipe() -> str:
     Measured side by side (benchmarks/RESULTS.md, "int8 options"): NNCF's file was the fastest int8 in
     OpenVINO and as fast as onnxruntime's best recipe in onnxruntime, at the same accuracy; QOperator
     files do not load in OpenVINO at all."""
-    return "nncf" if importlib.util.find_spec("nncf") is not None else DEFAULT_WITHOUT_NNCF
+    try:
+        found = importlib.util.find_spec("nncf") is not None
+    except ValueError:  # blocked in sys.modules
+        found = False
+    return "nncf" if found else DEFAULT_WITHOUT_NNCF
 
 
 def get_recipe(name: str) -> Int8Recipe:

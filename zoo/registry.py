@@ -37,12 +37,14 @@ class Recorded:
     machine: str  # e.g. "cpu-2c: 2 Xeon cores (AVX512-BF16/AMX)" or "1x H100"
     date: str  # ISO date of the measurement
     command: str  # what produced it
+    budget: str = "default"  # the named budget it was trained with (see ModelSpec.budgets)
 
     def summary(self) -> str:
         spread = f" ± {self.std:.2%}" if self.seeds > 1 else ""
+        budget = "" if self.budget == "default" else f", --budget {self.budget}"
         return (
             f"{self.test_accuracy:.2%}{spread} ({self.seeds} seed{'s' if self.seeds > 1 else ''}, "
-            f"{self.epochs} ep, {self.train_seconds:.0f} s, {self.machine.split(':')[0]})"
+            f"{self.epochs} ep{budget}, {self.train_seconds:.0f} s, {self.machine.split(':')[0]})"
         )
 
 

@@ -27,6 +27,7 @@ def _reproduced(
         machine=machine,
         date="2026-11-23",
         command="benchmarks/reproduce.py" + (" --budget short" if short else ""),
+        budget="short" if short else "default",
     )
 
 

@@ -1,0 +1,76 @@
+"""Every table in an 80-column log (a pipe, CI, `make demo`) shows its figures in full, never cut to `…`,
+and `--json` keeps stdout pure JSON while progress goes to stderr."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app
+from zoo import paths
+from zoo.runs import train_run
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _eighty_columns(monkeypatch, fashion_small):
+    monkeypatch.setenv("COLUMNS", "80")
+
+
+def _readable(text: str) -> None:
+    assert "…" not in text, text
+    assert max(len(line) for line in text.splitlines()) <= 80, text
+
+
+def test_export_parity_report(artifacts, tmp_path):
+    out = tmp_path / "export"
+    result = runner.invoke(app, ["export", str(artifacts / "runs" / "r"), "--int8", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    _readable(result.stdout)
+    parity = json.loads((out / "parity.json").read_text())["fp32"]
+    assert f"{parity['argmax_agreement']:.4%}" in result.stdout
+    assert f"{parity['max_abs_logit_diff']:.2e}" in result.stdout
+
+
+def test_compare_with_long_run_names(fashion_small):
+    root = paths.runs_dir() / "fashion-mlp"
+    names = ["a-rather-long-run-folder-name-0001", "a-rather-long-run-folder-name-0002"]
+    for name in names:
+        train_run("fashion-mlp", {"epochs": 1, "subset": 600}, data=fashion_small, run_dir=root / name)
+    result = runner.invoke(app, ["compare", *(str(root / n) for n in names), "--no-latency"])
+    assert result.exit_code == 0, result.output
+    _readable(result.stdout)
+    assert f"A: fashion-mlp:{names[0]}" in result.stdout and f"B: fashion-mlp:{names[1]}" in result.stdout
+
+
+def test_train_classification_and_confusion_tables():
+    result = runner.invoke(app, ["train", "fashion-mlp", "--epochs", "1", "--subset", "600"])
+    assert result.exit_code == 0, result.output
+    _readable(result.stdout)
+    assert "0 T-shirt/top" in result.stdout and "9 Ankle boot" in result.stdout  # numbered rows and columns
+
+
+def test_tune_logs_one_line_per_trial_and_json_stays_pure():
+    args = [
+        "tune",
+        "fashion-mlp",
+        "--trials",
+        "2",
+        "--epochs",
+        "1",
+        "--subset",
+        "600",
+        "--retrain-epochs",
+        "1",
+    ]
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)  # nothing but the JSON on stdout
+    assert payload["best"]["number"] in (0, 1)
+    assert "trial 0 complete [1/2]: val acc" in result.stderr and "trial 1 " in result.stderr
+    assert "retraining trial" in result.stderr
+    plain = runner.invoke(app, [*args, "--study", "plain"])
+    assert plain.exit_code == 0, plain.output
+    _readable(plain.stdout)
+    assert "trial 0 complete [1/2]" in plain.stdout and "test accuracy" in plain.stdout
