@@ -172,3 +172,18 @@ def test_nothing_zoo_runs_reaches_the_network(artifacts, tmp_path):
         timeout=300,
     )
     assert control.stdout.strip().splitlines()[-1] == "True"
+
+
+def test_an_int8_file_openvino_cannot_load_is_an_unavailable_row_with_the_reason(fashion_small, tmp_path):
+    from zoo.runs import train_run
+
+    run = train_run("fashion-mlp", {"epochs": 1, "subset": 600}, data=fashion_small, run_dir=tmp_path / "r")
+    out = tmp_path / "models" / "fashion-mlp" / "qop"
+    export_run(run.run_dir, ExportOptions(out=out, int8=True, int8_recipe="ort-qop-pc-u8s8"))
+    report = run_bench(str(out), BenchOptions(runtimes=["openvino", "onnxruntime"], **QUICK))
+    rows = {(r["runtime"], r["variant"]): r for r in report["results"]}
+    assert not rows[("openvino", "int8")]["available"]
+    assert rows[("openvino", "int8")]["reason"].startswith(
+        "OpenVINO cannot compile model.int8.onnx: No conversion"
+    )
+    assert rows[("onnxruntime", "int8")]["available"] and rows[("openvino", "fp32")]["available"]

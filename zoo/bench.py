@@ -242,12 +242,14 @@ def openvino_runner(path: Path, variant: str, threads: int) -> Runner:
         raise BenchError(str(exc)) from None
     device = f"CPU ({compiled.precision})"
     return Runner(
-        "openvino", variant, device, compiled.threads, compiled.load_seconds, compiled, **_settings(compiled)
+        "openvino",
+        variant,
+        device,
+        compiled.threads,
+        compiled.load_seconds,
+        compiled,
+        settings=compiled.settings,
     )
-
-
-def _settings(compiled) -> dict[str, Any]:
-    return {"settings": compiled.settings}
 
 
 def make_runner(model: "BenchModel", runtime: str, variant: str, threads: int) -> Runner:

@@ -72,6 +72,15 @@ def versions() -> dict[str, str]:
     return {"openvino": ov.__version__.split("-")[0]}
 
 
+def error_summary(exc: BaseException) -> str:
+    """The informative part of an OpenVINO error: its summary, not the C++ source locations before it."""
+    lines = [line.strip(" -") for line in str(exc).splitlines() if line.strip(" -")]
+    if "Summary:" in lines:
+        return "; ".join(lines[lines.index("Summary:") + 1 :])
+    told = [line for line in lines if not line.startswith(("Exception from", "Check '"))]
+    return told[0] if told else first_line(exc)
+
+
 class CompiledModel:
     """One compiled model and one infer request: normalised float32 NCHW -> logits (a copy)."""
 
@@ -93,7 +102,7 @@ class CompiledModel:
                 },
             )
         except Exception as exc:  # OpenVINO raises its own RuntimeError subclasses with C++ traces
-            raise OpenVINOUnavailable(f"OpenVINO cannot compile {path.name}: {first_line(exc)}") from None
+            raise OpenVINOUnavailable(f"OpenVINO cannot compile {path.name}: {error_summary(exc)}") from None
         self.load_seconds = time.perf_counter() - started
         self._request = self._compiled.create_infer_request()
         self.threads = int(self._compiled.get_property("INFERENCE_NUM_THREADS"))
