@@ -171,3 +171,32 @@ def test_a_busy_machine_is_warned_about_and_recorded(artifacts, tmp_path):
     )
     folder = save_results(report, tmp_path / "b")
     assert "**warning**: the machine was busy" in (folder / "results.md").read_text()
+
+
+def test_drift_makes_a_row_unstable_but_the_jitter_of_single_calls_does_not():
+    """Real timed calls: one runner slows down for good halfway (drift), the other has a 1.8 ms call in
+    every ten of 0.5 ms (the interrupts of a quiet machine): only the first is untrustworthy."""
+    import itertools
+    import time
+
+    from zoo.bench import Runner, latency
+    from zoo.noise import NoiseMonitor, assess
+
+    def runner(delay):
+        calls = itertools.count()
+        return Runner("python", "fp32", "cpu", 1, 0.0, lambda x: time.sleep(delay(next(calls))) or x)
+
+    options = BenchOptions(warmup=0, iters=100, min_seconds=0.0)
+    batch = np.zeros((1, 1), np.float32)
+    with NoiseMonitor() as monitor:
+        drifting = latency(runner(lambda n: 0.0005 if n < 50 else 0.002), batch, options)
+        jittery = latency(runner(lambda n: 0.0018 if n % 10 == 1 else 0.0005), batch, options)
+    rows = [
+        {"model": m, "runtime": "python", "variant": "fp32", "latency": [lat]}
+        for m, lat in (("drifting", drifting), ("jittery", jittery))
+    ]
+    noise = assess(monitor, rows)
+    assert jittery["cv"] > 0.25 and jittery["block_cv"] < 0.10  # single calls spread, block means do not
+    assert drifting["block_cv"] > 0.10
+    assert any("drifting python fp32 batch 1" in row for row in noise["unstable_rows"])
+    assert not any("jittery" in row for row in noise["unstable_rows"])

@@ -103,7 +103,8 @@ def test_int8_and_fp16_variants(trained_run, tmp_path):
     result = export_run(trained_run, ExportOptions(out=tmp_path / "q", int8=True, fp16=True))
     assert result.parity["int8"]["drop_points"] <= 1.0
     assert result.parity["fp16"]["argmax_agreement"] >= 0.999
-    assert read_metadata(tmp_path / "q" / "model.int8.onnx")["quantization"].startswith("int8")
+    quantization = read_metadata(tmp_path / "q" / "model.int8.onnx")["quantization"]
+    assert quantization["name"] == result.parity["int8"]["recipe"] and "QDQ" in quantization["description"]
     ops = {n.op_type for n in onnx.load(str(tmp_path / "q" / "model.int8.onnx")).graph.node}
     assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
 

@@ -321,8 +321,19 @@ def latency(runner: Runner, batch: np.ndarray, options: BenchOptions) -> dict[st
         "p99_ms": float(np.percentile(ms, 99)),
         "mean_ms": mean,
         "stdev_ms": float(statistics.stdev(ms)) if len(ms) > 1 else 0.0,
+        "block_cv": block_cv(ms),
         "throughput_ips": len(batch) / (mean / 1e3),
     }
+
+
+def block_cv(ms: np.ndarray, blocks: int = 10) -> float:
+    """Coefficient of variation of the means of `blocks` consecutive runs of calls, as pyperf compares
+    its runs: it shows drift over the measurement (another process starting, a clock changing), which is
+    what makes a figure untrustworthy, while the jitter of single sub-millisecond calls averages out."""
+    if len(ms) < blocks:
+        return 0.0
+    means = [float(chunk.mean()) for chunk in np.array_split(ms, blocks)]
+    return statistics.stdev(means) / statistics.fmean(means)
 
 
 def predict_all(runner: Runner, x: np.ndarray, chunk: int = 512) -> np.ndarray:

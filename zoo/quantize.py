@@ -61,15 +61,16 @@ RECIPES = {
 }
 
 
-DEFAULT_WITHOUT_NNCF = "ort-qdq-pc-s8s8"
+DEFAULT_WITHOUT_NNCF = "ort-qdq-pc-u8s8"
 
 
 def default_recipe() -> str:
-    """NNCF's QDQ where the `openvino` extra is installed, else onnxruntime's per-channel S8S8 QDQ.
+    """NNCF's QDQ where the `openvino` extra is installed, else onnxruntime's per-channel U8S8 QDQ.
 
-    Measured side by side (benchmarks/RESULTS.md, "int8 options"): NNCF's file was the fastest int8 in
-    OpenVINO and as fast as onnxruntime's best recipe in onnxruntime, at the same accuracy; QOperator
-    files do not load in OpenVINO at all."""
+    Measured side by side (benchmarks/RESULTS.md, "int8 options", fashion-cnn-fast and fashion-resnet):
+    NNCF's file is the fastest int8 in OpenVINO (1.9x and 3.6x onnxruntime fp32 at batch 256), the
+    fastest int8 anywhere; without OpenVINO, per-channel U8S8 QDQ was onnxruntime's best recipe that also
+    loads in OpenVINO (1.24x and 1.59x; QOperator files were as fast but do not load in OpenVINO)."""
     try:
         found = importlib.util.find_spec("nncf") is not None
     except ValueError:  # blocked in sys.modules
