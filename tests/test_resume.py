@@ -24,7 +24,9 @@ from zoo.tune import TuneConfig, finish, tune
 
 runner = CliRunner()
 ZOO = str(Path(sys.executable).parent / "zoo")
-TRAIN = ["train", "fashion-mlp", "--epochs", "4", "--subset", "6000"]
+# Epochs long enough that a signal sent when the first state appears lands mid-run even on a loaded machine
+# (with 6,000 images the three remaining epochs could end before a starved test process sent it).
+TRAIN = ["train", "fashion-mlp", "--epochs", "4", "--subset", "20000"]
 
 
 @pytest.fixture(autouse=True)
@@ -88,7 +90,7 @@ def test_sigkill_then_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path)
 
 def test_ctrl_c_prints_the_resume_command_and_runs_clean_removes_only_what_is_named(tmp_path):
     art = tmp_path / "a"
-    proc = _start(art, *TRAIN)
+    proc = _start(art, "train", "fashion-mlp", "--epochs", "200", "--subset", "6000")  # stopped after one
     folder = _wait_for_state(art, proc)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
