@@ -164,6 +164,16 @@ def accuracy_table(report: dict) -> Table:
     return table
 
 
+ALL_VARIANTS = ",".join(VARIANTS)
+Variants = Annotated[
+    str,
+    typer.Option(
+        help="Which variants: fp32, int8, fp16 (exported files) and bf16 (model.onnx at bf16 precision, "
+        "openvino)."
+    ),
+]
+
+
 @expected_errors
 def bench(
     target: Annotated[
@@ -184,13 +194,7 @@ def bench(
     iters: Annotated[int, typer.Option(help="Timed calls, at least.")] = 100,
     min_seconds: Annotated[float, typer.Option(help="Time each batch size for at least this long.")] = 1.0,
     threads: Annotated[int | None, typer.Option(help="Intra-op threads (default: all cores).")] = None,
-    variants: Annotated[
-        str,
-        typer.Option(
-            help="Which variants: fp32, int8, fp16 (exported files) and bf16 (model.onnx at bf16 precision, "
-            "openvino)."
-        ),
-    ] = ",".join(VARIANTS),
+    variants: Variants = ALL_VARIANTS,
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Results folder (default artifacts/bench/<time>).")
     ] = None,
@@ -216,6 +220,17 @@ def bench(
     if as_json:
         typer.echo(json.dumps({**report, "folder": str(folder)}, indent=2))
         return
+    _print_test_reports(report)
+    _print_tables(report)
+    for line in report["summary"]:
+        out.print(line, highlight=False)
+    for warning in report["machine"]["noise"]["warnings"]:
+        out.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    out.print(f"results in [bold]{folder}[/] (results.json, results.md, confusion PNGs)", highlight=False)
+
+
+def _print_test_reports(report: dict) -> None:
+    """The per-class report of the reference rows (torch-cpu, onnxruntime fp32) and one confusion table."""
     for r in report["results"]:
         if r.get("available") and r["runtime"] in ("torch-cpu", "onnxruntime") and r["variant"] == "fp32":
             title = f"{r['model']} ({Path(r['export']).name}) · {r['runtime']} · test set"
@@ -227,12 +242,6 @@ def bench(
                     list(r["metrics"]["per_class"]),
                     title="confusion matrix (onnxruntime)",
                 )
-    _print_tables(report)
-    for line in report["summary"]:
-        out.print(line, highlight=False)
-    for warning in report["machine"]["noise"]["warnings"]:
-        out.print(f"[yellow]warning:[/] {warning}", highlight=False)
-    out.print(f"results in [bold]{folder}[/] (results.json, results.md, confusion PNGs)", highlight=False)
 
 
 def _print_tables(report: dict) -> None:

@@ -49,23 +49,26 @@ def parity_table(report: dict, title: str) -> Table:
     return table
 
 
+Int8 = Annotated[
+    bool, typer.Option("--int8", help="Also a static int8 (QDQ) model, calibrated on training images.")
+]
+Int8RecipeName = Annotated[
+    str | None,
+    typer.Option(
+        help="How to quantize: nncf (the default with the openvino extra: the fastest int8, in OpenVINO) "
+        "or an onnxruntime recipe: " + ", ".join(r for r in RECIPES if r != "nncf")
+    ),
+]
+
+
 @expected_errors
 def export(
     target: Annotated[str, typer.Argument(help="best, a study, a model name or a run directory.")] = "best",
     onnx: Annotated[
         bool, typer.Option("--onnx", help="ONNX, the one format zoo exports (accepted for clarity).")
     ] = True,
-    int8: Annotated[
-        bool, typer.Option("--int8", help="Also a static int8 (QDQ) model, calibrated on training images.")
-    ] = False,
-    int8_recipe: Annotated[
-        str | None,
-        typer.Option(
-            help="How to quantize: nncf (the default with the openvino extra: fastest in OpenVINO, as fast "
-            "as the best in onnxruntime) or an onnxruntime recipe: "
-            + ", ".join(r for r in RECIPES if r != "nncf")
-        ),
-    ] = None,
+    int8: Int8 = False,
+    int8_recipe: Int8RecipeName = None,
     fp16: Annotated[bool, typer.Option("--fp16", help="Also a float16 model for GPUs.")] = False,
     tta: Annotated[
         bool,
