@@ -128,8 +128,8 @@ def main() -> None:
             continue
         p50s = " | ".join(f"{row[f'p50_us_{b}']:,.0f}" for b in batch_sizes)
         print(
-            f"| {row['runtime']} | {row['model']} | {row['accuracy']:.2%} | {row['agreement']:.2%} | {p50s} | "
-            f"{row[f'ips_{top}']:,.0f} | {row[f'ips_{top}'] / base[f'ips_{top}']:.2f}x |"
+            f"| {row['runtime']} | {row['model']} | {row['accuracy']:.2%} | {row['agreement']:.2%} | "
+            f"{p50s} | {row[f'ips_{top}']:,.0f} | {row[f'ips_{top}'] / base[f'ips_{top}']:.2f}x |"
         )
     if args.out:
         for row in rows.values():

@@ -80,7 +80,7 @@ def test_two_workers_share_one_ablation_without_duplicates(tmp_path):
     assert not errors
     study = load_study("ablate-fashion-mlp", open_storage(storage))
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
-    pairs = sorted((t.params["variant"], t.params["seed"]) for t in complete)
+    pairs = sorted((t.user_attrs["variant"], t.user_attrs["seed"]) for t in complete)
     assert pairs == sorted((v, s) for v in ("base", "dropout=0.0", "dropout=0.4") for s in (0, 1))
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials)
 
@@ -167,3 +167,20 @@ def test_bad_budget_or_variant_names(args, message, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
     result = runner.invoke(app, ["ablate", "fashion-cnn", "--preset", "classic", *args])
     assert_clean_error(result, 2, message)
+
+
+def test_more_seeds_and_a_new_variant_extend_a_finished_ablation():
+    """`--seeds 2` after `--seeds 1`, then one more variant: only the new pairs train, none fails (Optuna
+    refuses a categorical parameter whose choices change within a study, which is how the pair was kept)."""
+    base = dict(model="fashion-mlp", epochs=1, subset=600)
+    ablate(AblateConfig(factors={"dropout": "0.0"}, seeds=1, **base))
+    ablate(AblateConfig(factors={"dropout": "0.0"}, seeds=2, **base))
+    result = ablate(AblateConfig(factors={"dropout": "0.0,0.4"}, seeds=2, **base))
+    rows = {r["variant"]: r for r in result["rows"]}
+    assert {label: (r["seeds"], r["failed"]) for label, r in rows.items()} == {
+        "base": (2, 0),
+        "dropout=0.0": (2, 0),
+        "dropout=0.4": (2, 0),
+    }
+    study = load_study("ablate-fashion-mlp", open_storage())
+    assert len(study.trials) == 6 and all(t.state == TrialState.COMPLETE for t in study.trials)

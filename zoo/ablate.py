@@ -139,8 +139,11 @@ def ablate(cfg: AblateConfig, on_run: Callable[[str, int], None] | None = None) 
         if any(_pair(t) == pair for t in trials[: trial.number] if t.state in busy):
             # Workers started together can both queue a pair; the earlier copy runs it.
             raise optuna.TrialPruned(f"{pair} is queued twice; the earlier trial runs it")
-        label = trial.suggest_categorical("variant", labels)
-        seed = trial.suggest_categorical("seed", list(range(cfg.seeds)))
+        # Kept as user attributes, not Optuna parameters: a categorical parameter's choices may never change
+        # within a study, and a resumed ablation adds seeds or variants (`--seeds 3` after `--seeds 1`).
+        label, seed = pair
+        trial.set_user_attr("variant", label)
+        trial.set_user_attr("seed", seed)
         if on_run:
             on_run(label, seed)
         if seed not in data:
@@ -191,6 +194,11 @@ def _pair(trial) -> tuple[Any, Any]:
     return fixed.get("variant"), fixed.get("seed")
 
 
+def _variant(trial) -> Any:
+    # studies made before zoo kept the pair as user attributes stored it as parameters
+    return trial.user_attrs.get("variant", trial.params.get("variant"))
+
+
 def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
@@ -199,8 +207,8 @@ def table(study: optuna.Study, labels: list[str], changes: dict[str, dict]) -> d
     rows = []
     trials = study.get_trials(deepcopy=False)
     for label in labels:
-        mine = [t for t in trials if t.params.get("variant") == label and t.state == TrialState.COMPLETE]
-        failed = [t for t in trials if t.params.get("variant") == label and t.state == TrialState.FAIL]
+        mine = [t for t in trials if _variant(t) == label and t.state == TrialState.COMPLETE]
+        failed = [t for t in trials if _variant(t) == label and t.state == TrialState.FAIL]
         row: dict[str, Any] = {
             "variant": label,
             "changed": {k: list(v) if isinstance(v, tuple) else v for k, v in changes[label].items()},
