@@ -76,6 +76,20 @@ def test_train_json(fashion_small, tmp_path):
     assert record["train_config"]["seed"] == 4 and 0 < record["metrics"]["test"]["accuracy"] <= 1
 
 
+def test_train_budget_picks_a_named_recipe_and_options_still_win(fashion_small, tmp_path):
+    """fashion-cnn3 trains at its study's budget by default (20% validation, patience 10); `--budget short`
+    is the shortened recipe (10% validation, no early stopping), and an explicit option overrides either."""
+    args = ["--artifacts", str(tmp_path), "train", "fashion-cnn3", "--subset", "600", "--json"]
+    short = runner.invoke(app, [*args, "--budget", "short", "--epochs", "1"])
+    assert short.exit_code == 0, short.output
+    config = json.loads(short.stdout)["train_config"]
+    assert (config["val_fraction"], config["patience"], config["epochs"]) == (0.1, 0, 1)
+    published = runner.invoke(app, [*args, "--epochs", "1", "--batch-size", "128"])
+    assert published.exit_code == 0, published.output
+    config = json.loads(published.stdout)["train_config"]
+    assert (config["val_fraction"], config["patience"], config["batch_size"]) == (0.2, 10, 128)
+
+
 @pytest.mark.parametrize(
     "args, code, message",
     [
@@ -84,6 +98,11 @@ def test_train_json(fashion_small, tmp_path):
         (["train", "fashion-cnn", "--set", "lr"], 2, "key=value"),
         (["train", "fashion-cnn", "--epochs", "0"], 2, "epochs=0 is not allowed: epochs takes an integer"),
         (["train", "fashion-cnn", "--device", "cuda:7"], 2, "CUDA"),
+        (
+            ["train", "fashion-cnn3", "--budget", "forever"],
+            2,
+            "fashion-cnn3 has no budget 'forever'; its budgets",
+        ),
         (["data", "fetch", "imagenet"], 2, "unknown dataset"),
     ],
 )

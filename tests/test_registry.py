@@ -77,7 +77,8 @@ def test_recorded_results_follow_the_schema(name):
     assert f"{rec.test_accuracy:.2%}" in rec.summary()
     # The figure must describe the recipe `zoo train NAME` runs today, not an older one.
     spec = get_spec(name)
-    assert rec.epochs == resolve(spec, budget_overrides(spec, rec.budget))[1].epochs
+    recipe = resolve(spec, budget_overrides(spec, rec.budget))[1]
+    assert (rec.epochs, rec.batch_size) == (recipe.epochs, recipe.batch_size)
 
 
 def test_zoo_models_shows_recorded_accuracy():

@@ -33,6 +33,7 @@ class Recorded:
     std: float  # across seeds (0.0 for one seed)
     seeds: int
     epochs: int  # the recipe's epochs (early stopping may end sooner)
+    batch_size: int  # the recipe's batch size (with epochs, what a test checks against today's recipe)
     train_seconds: float  # per seed
     machine: str  # e.g. "cpu-2c: 2 Xeon cores (AVX512-BF16/AMX)" or "1x H100"
     date: str  # ISO date of the measurement

@@ -211,6 +211,7 @@ register_model(
             std=0.0016,
             seeds=3,
             epochs=3,
+            batch_size=128,
             train_seconds=43.7,
             machine=CPU_2C_EMR,
             date="2026-11-24",
