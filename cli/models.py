@@ -8,14 +8,18 @@ import typer
 from rich.table import Table
 
 from cli.console import expected_errors, out
+from cli.render import fits_wrapped
 from zoo.registry import count_parameters, create_model, get_spec, list_models, search_space_params
 
 
+def _settings(items: dict) -> str:
+    return ", ".join(f"{k}={_fmt(v)}" for k, v in items.items())
+
+
 def _defaults_text(spec) -> str:
-    items = {**spec.hparams, **spec.train}
-    text = ", ".join(f"{k}={_fmt(v)}" for k, v in items.items())
+    text = _settings({**spec.hparams, **spec.train})
     for name, overrides in spec.budgets.items():
-        text += f"; --budget {name}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in overrides.items())
+        text += f"; --budget {name}: " + _settings(overrides)
     return text
 
 
@@ -54,6 +58,15 @@ def models(
     if not rows:
         out.print(f"no model matches {pattern!r}; run `zoo models` to list them all")
         raise typer.Exit(code=1)
+    table = _wide_table(rows)
+    if fits_wrapped(table, out):
+        out.print(table)
+        return
+    for row in rows:  # too narrow for one row per model (an 80-column log): one block per model
+        out.print(_model_block(row))
+
+
+def _wide_table(rows: list[dict]) -> Table:
     table = Table(title="zoo models")
     table.add_column("name", style="bold cyan", no_wrap=True)
     table.add_column("dataset")
@@ -73,4 +86,20 @@ def models(
             spec.recorded.summary() if spec.recorded else "-",
             row["provenance"],
         )
-    out.print(table)
+    return table
+
+
+def _model_block(row: dict) -> Table:
+    spec = get_spec(row["name"])
+    block = Table(title=row["name"], title_justify="left", show_header=False, expand=True)
+    block.add_column("field", style="dim", no_wrap=True)
+    block.add_column("value", overflow="fold")
+    block.add_row("dataset", f"{row['dataset']} ({row['family']}, {row['num_params']:,} parameters)")
+    block.add_row("architecture", _settings(spec.hparams))
+    block.add_row("training", _settings(spec.train))
+    for name, overrides in spec.budgets.items():
+        block.add_row(f"--budget {name}", _settings(overrides))
+    block.add_row("search space", ", ".join(row["search_space"]))
+    block.add_row("recorded", spec.recorded.summary() if spec.recorded else "-")
+    block.add_row("provenance", row["provenance"])
+    return block

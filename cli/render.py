@@ -79,6 +79,13 @@ def fits(table: Table, console) -> bool:
     return natural <= console.width
 
 
+def fits_wrapped(table: Table, console) -> bool:
+    """Whether `table` shows in `console`'s width with its text wrapped at spaces but no word cut to `…`:
+    for tables of prose (descriptions), where `fits` would ask for one line per cell."""
+    unbounded = console.options.update_width(10_000)  # rich clamps a measurement to the width it is given
+    return console.measure(table, options=unbounded).minimum <= console.width
+
+
 def first_fitting(console, *tables: Table) -> Table:
     """The first of `tables` that shows in full in `console`'s width (the last one when none does)."""
     for table in tables[:-1]:

@@ -74,3 +74,21 @@ def test_tune_logs_one_line_per_trial_and_json_stays_pure():
     assert plain.exit_code == 0, plain.output
     _readable(plain.stdout)
     assert "trial 0 complete [1/2]" in plain.stdout and "test accuracy" in plain.stdout
+
+
+def test_models_show_every_field_in_full():
+    """`zoo models` in 80 columns: one block per model instead of a table of seven columns cut to `…`."""
+    from zoo.registry import get_spec, list_models
+
+    result = runner.invoke(app, ["models"])
+    assert result.exit_code == 0, result.output
+    _readable(result.stdout)
+    # wrapped lines joined back: every provenance and recorded figure is there word for word
+    words = " ".join(cell.strip() for line in result.stdout.splitlines() for cell in line.split("│")[2:3])
+    words = " ".join(words.split())
+    for name in list_models():
+        spec = get_spec(name)
+        assert name in result.stdout
+        assert " ".join(spec.provenance.split()) in words, name
+        if spec.recorded:
+            assert spec.recorded.summary() in words, name
