@@ -8,6 +8,7 @@ from rich.table import Table
 
 from cli.console import expected_errors, key_value_pairs, out
 from cli.options import AsJson, DataDir, Storage
+from cli.render import fits
 from zoo.ablate import AblateConfig
 from zoo.ablate import ablate as run_ablation
 
@@ -33,8 +34,15 @@ Subset = Annotated[int | None, typer.Option(help="Train on a stratified subset o
 StudyName = Annotated[str | None, typer.Option(help="Study name (default ablate-NAME[-PRESET]).")]
 
 
-def _pm(value) -> str:
-    return "-" if value is None else f"{value[0]:.4f} ± {value[1]:.4f}"
+def _pm(value, scale: float = 1.0, digits: int = 4) -> str:
+    return "-" if value is None else f"{value[0] * scale:.{digits}f} ± {value[1] * scale:.{digits}f}"
+
+
+def _delta(row: dict, base: dict | None) -> str:
+    """Test accuracy against the base row's, in points: the figure an ablation is read for."""
+    if base is None or row is base or row["test_acc"] is None or base["test_acc"] is None:
+        return ""
+    return f"{(row['test_acc'][0] - base['test_acc'][0]) * 100:+.2f}"
 
 
 @expected_errors
@@ -71,7 +79,8 @@ def ablate(
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
-    out.print(_table(result, f"ablation of {name} ({result['study']})"))
+    for table in _tables(result, f"ablation of {name} ({result['study']})"):
+        out.print(table)
     out.print(_budget_line(result["budget"]), highlight=False)
     out.print(f"saved to [bold]{result['saved_to']}[/]", highlight=False)
 
@@ -90,31 +99,44 @@ def _budget_line(budget: dict) -> str:
     )
 
 
-def _table(result: dict, title: str) -> Table:
+def _tables(result: dict, title: str) -> list[Table]:
+    """One table where it fits; in an 80-column log, accuracy (in %) and cost as two tables whose
+    figures all show in full."""
+    rows = result["rows"]
+    base = next((r for r in rows if r["variant"] == "base"), None)
+    columns = {
+        "seeds": lambda r: f"{r['seeds']}" + (f" ({r['failed']} failed)" if r["failed"] else ""),
+        "train acc": lambda r: _pm(r["train_acc"]),
+        "test acc": lambda r: _pm(r["test_acc"]),
+        "Δ test (points)": lambda r: _delta(r, base),
+        "train log loss": lambda r: _pm(r["train_loss"]),
+        "test log loss": lambda r: _pm(r["test_loss"]),
+        "params": lambda r: f"{r['num_params']:,}" if r["num_params"] else "-",
+        "epochs": lambda r: f"{r['epochs_run'][0]:.0f}" if r.get("epochs_run") else "-",
+        "s": lambda r: f"{r['seconds'][0]:.1f}" if r["seconds"] else "-",
+    }
+    wide = _table(title, rows, columns)
+    if fits(wide, out):
+        return [wide]
+    accuracy = {
+        "seeds": columns["seeds"],
+        "train acc %": lambda r: _pm(r["train_acc"], 100, 2),
+        "test acc %": lambda r: _pm(r["test_acc"], 100, 2),
+        "Δ test": columns["Δ test (points)"],
+    }
+    cost = {
+        "train loss": lambda r: _pm(r["train_loss"], digits=3),
+        "test loss": lambda r: _pm(r["test_loss"], digits=3),
+        **{key: columns[key] for key in ("params", "epochs", "s")},
+    }
+    return [_table(title, rows, accuracy), _table("log loss and cost", rows, cost)]
+
+
+def _table(title: str, rows: list[dict], columns: dict) -> Table:
     table = Table(title=title)
-    columns = (
-        "variant",
-        "seeds",
-        "train acc",
-        "test acc",
-        "train log loss",
-        "test log loss",
-        "params",
-        "epochs",
-        "s",
-    )
+    table.add_column("variant")
     for column in columns:
-        table.add_column(column, justify="left" if column == "variant" else "right")
-    for r in result["rows"]:
-        table.add_row(
-            r["variant"],
-            f"{r['seeds']}" + (f" ({r['failed']} failed)" if r["failed"] else ""),
-            _pm(r["train_acc"]),
-            _pm(r["test_acc"]),
-            _pm(r["train_loss"]),
-            _pm(r["test_loss"]),
-            f"{r['num_params']:,}" if r["num_params"] else "-",
-            f"{r['epochs_run'][0]:.0f}" if r.get("epochs_run") else "-",
-            f"{r['seconds'][0]:.1f}" if r["seconds"] else "-",
-        )
+        table.add_column(column, justify="right", no_wrap=True)
+    for r in rows:
+        table.add_row(r["variant"], *(cell(r) for cell in columns.values()))
     return table

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from cli.console import expected_errors, out
 from cli.options import AsJson, Storage
-from cli.render import params_text
+from cli.render import fits, params_text
 from zoo.journal import repair_journal
 from zoo.studies import list_studies, load_study, open_storage, study_details
 
@@ -23,7 +23,8 @@ app = typer.Typer(
 def _table(title: str, columns: tuple[tuple[str, str], ...]) -> Table:
     table = Table(title=title)
     for column, justify in columns:
-        table.add_column(column, justify=justify)
+        # figures never wrap: a table too narrow for them is replaced, not squeezed
+        table.add_column(column, justify=justify, no_wrap=justify == "right")
     return table
 
 
@@ -59,13 +60,30 @@ def studies_list(ctx: typer.Context, storage: Storage = None, as_json: AsJson = 
     for r in rows:
         table.add_row(
             r["name"],
-            r["model"] or "?",
+            _model(r),
             *(str(r["trials"].get(s, 0)) for s in states),
             _acc(r["best_val_acc"]),
             _acc(r["test_acc"]),
-            (r["last_update"] or "-").replace("T", " ")[:16],
+            _when(r["last_update"]),
         )
-    out.print(table)
+    if fits(table, out):
+        out.print(table)
+        return
+    for r in rows:  # an 80-column log: one wrapped line per study instead of nine cut columns
+        trials = ", ".join(f"{r['trials'].get(s, 0)} {s}" for s in states)
+        out.print(
+            f"[bold]{r['name']}[/] ({_model(r)}): {trials}; best val acc {_acc(r['best_val_acc'])}, "
+            f"its test acc {_acc(r['test_acc'])}; updated {_when(r['last_update'])}",
+            highlight=False,
+        )
+
+
+def _model(row: dict) -> str:
+    return (row["model"] or "?") + (" ablation" if row["kind"] == "ablation" else "")
+
+
+def _when(iso: str | None) -> str:
+    return (iso or "-").replace("T", " ")[:16]
 
 
 @app.command("show")
@@ -78,17 +96,22 @@ def studies_show(
     if as_json:
         typer.echo(json.dumps(details, indent=2, default=str))
         return
-    columns = (("#", "right"), ("state", "left"), ("val acc", "right"), ("epochs", "right"))
+    ablation = details["study"]["kind"] == "ablation"
+    value = "test acc" if ablation else "val acc"
+    columns = (("#", "right"), ("state", "left"), (value, "right"), ("epochs", "right"))
     table = _table(
-        f"study {name} ({details['study']['model'] or '?'})", (*columns, ("params", "left"), ("note", "left"))
+        f"study {name} ({_model(details['study'])})", (*columns, ("params", "left"), ("note", "left"))
     )
     for t in details["trials"]:
+        attrs = t["user_attrs"]
         table.add_row(
             str(t["number"]),
             t["state"],
             _acc(t["value"]),
-            str(t["epochs"]) if t["epochs"] is not None else "-",
-            params_text(t["params"]),
+            str(t["epochs"] if t["epochs"] is not None else attrs.get("epochs_run", "-")),
+            f"{attrs.get('variant', '?')}, seed {attrs.get('seed', '?')}"
+            if ablation
+            else params_text(t["params"]),
             t["user_attrs"].get("fail_reason", ""),
         )
     out.print(table)
@@ -97,7 +120,7 @@ def studies_show(
         for key, value in details["importances"].items():
             imp.add_row(key, f"{value:.3f}")
         out.print(imp)
-    else:
+    elif not ablation:  # an ablation's runs have no sampled parameters to rank
         out.print("parameter importances need at least 2 completed trials")
     final = details["final"]
     if final:

@@ -92,3 +92,24 @@ def test_models_show_every_field_in_full():
         assert " ".join(spec.provenance.split()) in words, name
         if spec.recorded:
             assert spec.recorded.summary() in words, name
+
+
+def test_ablation_tables_and_its_study_listing():
+    """The ablation table (nine figure columns) splits into accuracy and cost tables; `zoo studies` lists
+    the ablation as one wrapped line and never calls its test accuracy a validation score."""
+    args = ["ablate", "fashion-cnn", "--preset", "classic", "--budget", "short", "--only", "dropout 0.0"]
+    result = runner.invoke(app, [*args, "--subset", "500", "--epochs", "1", "--seeds", "1"])
+    assert result.exit_code == 0, result.output
+    _readable(result.stdout)
+    saved = json.loads(next((paths.artifacts_dir() / "ablations").glob("*.json")).read_text())
+    base, dropout = saved["rows"]
+    for row in saved["rows"]:
+        assert f"{row['test_acc'][0] * 100:.2f} ± 0.00" in result.stdout
+        assert f"{row['num_params']:,}" in result.stdout
+    assert f"{(dropout['test_acc'][0] - base['test_acc'][0]) * 100:+.2f}" in result.stdout
+    listing = runner.invoke(app, ["studies"])
+    _readable(listing.stdout)
+    assert "(fashion-cnn ablation): 2 complete" in listing.stdout and "best val acc -" in listing.stdout
+    shown = runner.invoke(app, ["studies", "show", saved["study"]])
+    _readable(shown.stdout)
+    assert "test acc" in shown.stdout and "dropout 0.0, seed 0" in shown.stdout

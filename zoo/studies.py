@@ -172,6 +172,7 @@ def find_study(name: str, url: str | None = None) -> tuple[optuna.Study | None, 
 class StudySummary:
     name: str
     model: str | None
+    kind: str  # "tune" (trials scored on validation) or "ablation" (fixed runs scored on the test set)
     states: dict[str, int]
     best_value: float | None
     best_trial: int | None
@@ -182,6 +183,7 @@ class StudySummary:
         return {
             "name": self.name,
             "model": self.model,
+            "kind": self.kind,
             "trials": self.states,
             "best_val_acc": self.best_value,
             "best_trial": self.best_trial,
@@ -204,14 +206,17 @@ def summarize(study: optuna.Study) -> StudySummary:
     }
     for t in trials:
         states[t.state.name.lower()] = states.get(t.state.name.lower(), 0) + 1
-    best = best_trial(study)
+    plan = study.user_attrs.get("ablation")
+    # An ablation's trial value is a run's test accuracy, reported per row, never a "best" to select.
+    best = None if plan else best_trial(study)
     stamps = [
         t.datetime_complete or t.datetime_start for t in trials if t.datetime_complete or t.datetime_start
     ]
     final = study.user_attrs.get("final") or {}
     return StudySummary(
         name=study.study_name,
-        model=study.user_attrs.get("model"),
+        model=study.user_attrs.get("model") or (plan or {}).get("model"),
+        kind="ablation" if plan else "tune",
         states=states,
         best_value=best.value if best else None,
         best_trial=best.number if best else None,
