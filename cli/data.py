@@ -9,6 +9,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 from rich.table import Table
 
 from cli.console import expected_errors, out
+from cli.render import fits
 from zoo.data import dataset_names, dataset_status, fetch, get_dataset_info
 
 app = typer.Typer(help="Find, check and download datasets.", no_args_is_help=True)
@@ -29,27 +30,38 @@ def list_datasets(
     if as_json:
         typer.echo(json.dumps([_status_dict(s) for s in statuses], indent=2))
         return
-    table = Table(title="datasets")
-    table.add_column("dataset", style="bold cyan")
-    table.add_column("found in")
-    table.add_column("file")
-    table.add_column("size", justify="right")
-    table.add_column("checksum")
+    wide = _datasets_table(statuses, with_folder=True)
+    if fits(wide, out):
+        out.print(wide)
+        return
+    # an 80-column log: the folder on a line of its own, so neither it nor a file name is cut to `…`
     for status in statuses:
-        where = (
-            str(status.folder) if status.folder else "[red]not found[/] (zoo data fetch " + status.name + ")"
-        )
+        out.print(f"[bold cyan]{status.name}[/]: {_where(status)}", soft_wrap=True)
+        out.print(_datasets_table([status], with_folder=False))
+
+
+def _where(status) -> str:
+    return str(status.folder) if status.folder else f"[red]not found[/] (zoo data fetch {status.name})"
+
+
+def _datasets_table(statuses, *, with_folder: bool) -> Table:
+    table = Table(title="datasets" if with_folder else None)
+    if with_folder:
+        table.add_column("dataset", style="bold cyan", no_wrap=True)
+        table.add_column("found in", no_wrap=True)
+    table.add_column("file", no_wrap=True)
+    table.add_column("size", justify="right", no_wrap=True)
+    table.add_column("checksum", no_wrap=True)
+    for status in statuses:
         for i, f in enumerate(status.files or [None]):
-            name_cell = status.name if i == 0 else ""
-            where_cell = where if i == 0 else ""
+            first = [status.name if i == 0 else "", _where(status) if i == 0 else ""] if with_folder else []
             if f is None:
-                table.add_row(name_cell, where_cell, "", "", "")
+                table.add_row(*first, "", "", "")
                 continue
-            size = _size(f.size)
             style = _CHECK_STYLE.get(f.checksum, "")
-            table.add_row(name_cell, where_cell, f.name, size, f"[{style}]{f.checksum}[/]")
+            table.add_row(*first, f.name, _size(f.size), f"[{style}]{f.checksum}[/]")
         table.add_section()
-    out.print(table)
+    return table
 
 
 def _size(n: int | None) -> str:

@@ -113,3 +113,14 @@ def test_ablation_tables_and_its_study_listing():
     shown = runner.invoke(app, ["studies", "show", saved["study"]])
     _readable(shown.stdout)
     assert "test acc" in shown.stdout and "dropout 0.0, seed 0" in shown.stdout
+
+
+def test_data_list_shows_folders_and_file_names_in_full():
+    from zoo.data import dataset_status
+
+    result = runner.invoke(app, ["data", "list"])
+    assert result.exit_code == 0, result.output
+    _readable(result.stdout)
+    status = dataset_status("fashion-mnist", None)
+    assert f"fashion-mnist: {status.folder}" in result.stdout
+    assert all(f.name in result.stdout for f in status.files)
