@@ -112,7 +112,7 @@ def studies_show(
             f"{attrs.get('variant', '?')}, seed {attrs.get('seed', '?')}"
             if ablation
             else params_text(t["params"]),
-            t["user_attrs"].get("fail_reason", ""),
+            attrs.get("fail_reason", ""),
         )
     out.print(table)
     if details["importances"]:

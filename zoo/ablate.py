@@ -194,11 +194,6 @@ def _pair(trial) -> tuple[Any, Any]:
     return fixed.get("variant"), fixed.get("seed")
 
 
-def _variant(trial) -> Any:
-    # studies made before zoo kept the pair as user attributes stored it as parameters
-    return trial.user_attrs.get("variant", trial.params.get("variant"))
-
-
 def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
@@ -207,8 +202,8 @@ def table(study: optuna.Study, labels: list[str], changes: dict[str, dict]) -> d
     rows = []
     trials = study.get_trials(deepcopy=False)
     for label in labels:
-        mine = [t for t in trials if _variant(t) == label and t.state == TrialState.COMPLETE]
-        failed = [t for t in trials if _variant(t) == label and t.state == TrialState.FAIL]
+        mine = [t for t in trials if _pair(t)[0] == label and t.state == TrialState.COMPLETE]
+        failed = [t for t in trials if _pair(t)[0] == label and t.state == TrialState.FAIL]
         row: dict[str, Any] = {
             "variant": label,
             "changed": {k: list(v) if isinstance(v, tuple) else v for k, v in changes[label].items()},
