@@ -23,7 +23,7 @@ from typing_extensions import TypedDict
 from zoo.errors import CheckpointError, ZooError
 from zoo.fileio import sha256_file, umask, write_json_atomic
 from zoo.names import temporary_sibling
-from zoo.registry import create_model
+from zoo.registry import create_model, get_spec
 
 WEIGHTS = "weights.safetensors"
 RECORD = "run.json"
@@ -195,6 +195,18 @@ def read_record(run_dir: str | os.PathLike) -> RunRecord:
     return RunRecord.from_dict(data, path)
 
 
+# Architecture keys added after runs were saved, each with the value that rebuilds what those runs trained:
+# a run.json without block_order was trained with zoo's fast order, whatever its variant's default is now.
+KEYS_ADDED_LATER: dict[str, Any] = {"block_order": "conv-pool-bn-act"}
+
+
+def rebuild_hyperparameters(record: RunRecord) -> dict[str, Any]:
+    """The hyperparameters that rebuild the model `record` trained, for records of any zoo version."""
+    known = get_spec(record.model).hparams
+    missing = {k: v for k, v in KEYS_ADDED_LATER.items() if k in known and k not in record.hyperparameters}
+    return {**missing, **record.hyperparameters}
+
+
 def load_run(run_dir: str | os.PathLike, *, verify: bool = True) -> tuple[nn.Module, RunRecord]:
     """Rebuild the model named in run.json and load its weights; refuse mismatched or corrupt weights."""
     run_dir = Path(run_dir)
@@ -207,7 +219,7 @@ def load_run(run_dir: str | os.PathLike, *, verify: bool = True) -> tuple[nn.Mod
             f"{weights} does not match the sha256 recorded in {RECORD}; the file was changed"
         )
     try:
-        model = create_model(record.model, **record.hyperparameters)
+        model = create_model(record.model, **rebuild_hyperparameters(record))
     except ZooError as exc:
         raise CheckpointError(f"cannot rebuild the model of {run_dir}: {exc}") from None
     try:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from zoo.errors import UsageError
-from zoo.layers import ACTIVATIONS, INITS, POOL_TYPES
+from zoo.layers import ACTIVATIONS, BLOCK_ORDERS, INITS, POOL_TYPES
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,7 @@ ARCHITECTURE: dict[str, Rule] = {
     "padding": Rule(str, choices=("same", "valid")),
     "batch_norm": Rule(bool),
     "init": Rule(str, choices=INITS),
+    "block_order": Rule(str, choices=BLOCK_ORDERS),
 }
 
 # Where a family takes one value for a knob other families take per layer.

@@ -62,9 +62,10 @@ class ModelSpec:
     grid: dict[str, list] | None = None
     tags: tuple[str, ...] = field(default_factory=tuple)
     recorded: Recorded | None = None
-    # Other named training budgets, each a set of `train` overrides: "published" is the budget of the study
-    # a variant reproduces (its epochs, early stopping and validation split), "short" a cut-down one. The
-    # registered `train` recipe is the budget called "default".
+    # Other named training budgets, each a set of overrides: "published" is the budget of the study a variant
+    # reproduces (its epochs, early stopping and validation split, and architecture keys where the study
+    # built its layers otherwise, such as block_order), "short" a cut-down one. The registered recipe is
+    # the budget called "default".
     budgets: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def hyperparameters(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
