@@ -4,9 +4,10 @@ import json
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from cli.console import expected_errors, key_value_pairs, out
+from cli.console import err, expected_errors, key_value_pairs, out
 from cli.options import AsJson, DataDir, Storage
 from cli.render import fits
 from zoo.ablate import AblateConfig
@@ -78,11 +79,28 @@ def ablate(
         result = run_ablation(cfg, on_run=lambda label, seed: status.update(f"{label} (seed {seed})"))
     if as_json:
         typer.echo(json.dumps(result, indent=2))
+        _exit_if_runs_failed(result)
         return
     for table in _tables(result, f"ablation of {name} ({result['study']})"):
         out.print(table)
     out.print(_budget_line(result["budget"]), highlight=False)
-    out.print(f"saved to [bold]{result['saved_to']}[/]", highlight=False)
+    out.print(f"saved to [bold]{escape(result['saved_to'])}[/]", highlight=False)
+    _exit_if_runs_failed(result)
+
+
+def _exit_if_runs_failed(result: dict) -> None:
+    """A table with holes is printed, then the command fails: scripts must not take it for a full one."""
+    failed = [r for r in result["rows"] if r["failed"]]
+    if failed:
+        first = next((r for r in failed if r.get("fail_reason")), failed[0])
+        count = sum(r["failed"] for r in failed)
+        reason = escape(first.get("fail_reason") or "see zoo studies show")
+        err.print(
+            f"error: {count} run(s) failed ({first['variant']}: {reason}); "
+            "run the same command again to retry them",
+            highlight=False,
+        )
+        raise typer.Exit(code=1)
 
 
 def _budget_line(budget: dict) -> str:

@@ -11,7 +11,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from cli.console import err, expected_errors, key_value_pairs, out
+from cli.console import err, expected_errors, interrupted_exit_code, key_value_pairs, out
 from cli.options import AsJson, Assignments, DataDir, Storage
 from cli.render import classification_table, params_text
 from zoo.studies import open_storage
@@ -191,7 +191,7 @@ def _run_live(cfg: TuneConfig, console) -> TuneResult:
             return tune(cfg, callbacks)
     except KeyboardInterrupt:
         err.print(f"interrupted: study {cfg.study_name!r} is intact; run the same command to resume it")
-        raise typer.Exit(code=130) from None
+        raise typer.Exit(code=interrupted_exit_code()) from None
 
 
 def _print_result(result: TuneResult, cfg: TuneConfig) -> None:

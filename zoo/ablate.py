@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 from zoo import paths
 from zoo.config import default_for, parse_value, resolve
 from zoo.data import Normalizer, load
-from zoo.errors import UsageError
+from zoo.errors import UsageError, ZooError, first_line
 from zoo.fileio import write_json_atomic
 from zoo.names import check_name, inside
 from zoo.registry import DEFAULT_BUDGET, budget_overrides, create_model, get_spec
@@ -41,6 +41,7 @@ CLASSIC_FASHION_CNN: list[tuple[str, dict[str, Any]]] = [
     ("a single conv block", {"filters": (64,), "kernel_size": 3}),
 ]
 PRESETS = {("fashion-cnn", "classic"): CLASSIC_FASHION_CNN}
+REASON = "fail_reason"  # the user attribute that says why a run failed (as zoo tune's trials)
 
 
 @dataclass
@@ -128,7 +129,7 @@ def ablate(cfg: AblateConfig, on_run: Callable[[str, int], None] | None = None) 
     for label, seed in todo:
         study.enqueue_trial({"variant": label, "seed": seed})
     _, base_config = resolve(spec, budget)
-    data = {}
+    data: dict[tuple, Any] = {}
 
     def objective(trial: optuna.Trial) -> float:
         trials = study.get_trials(deepcopy=False)
@@ -146,24 +147,33 @@ def ablate(cfg: AblateConfig, on_run: Callable[[str, int], None] | None = None) 
         trial.set_user_attr("seed", seed)
         if on_run:
             on_run(label, seed)
-        if seed not in data:
-            data[seed] = load(
+        # --subset applies to every variant unless the variant is itself about the subset or the split.
+        subset = {"subset": cfg.subset} if cfg.subset else {}
+        overrides = {**budget, **subset, **changes[label], "seed": seed}
+        _, config = resolve(spec, overrides)
+        # Splits are keyed by everything that shapes them, so a val_fraction or subset factor gets its own.
+        key = (seed, config.val_fraction, config.subset)
+        if key not in data:
+            data[key] = load(
                 spec.dataset,
                 data_dir=cfg.data_dir,
-                val_fraction=base_config.val_fraction,
+                val_fraction=config.val_fraction,
                 seed=seed,
-                subset=cfg.subset,
+                subset=config.subset,
             )
-        overrides = {**budget, **changes[label], "seed": seed, "subset": cfg.subset}
         started = time.perf_counter()
-        result = train_run(
-            cfg.model,
-            overrides,
-            data=data[seed],
-            extra_record={"study": cfg.study_name, "trial": trial.number, "ablation": label},
-        )
+        try:
+            result = train_run(
+                cfg.model,
+                overrides,
+                data=data[key],
+                extra_record={"study": cfg.study_name, "trial": trial.number, "ablation": label},
+            )
+        except Exception as exc:  # Optuna keeps no reason for a failed trial: the table shows this one
+            trial.set_user_attr(REASON, first_line(exc)[:300])
+            raise
         seconds = time.perf_counter() - started
-        d = data[seed]
+        d = data[key]
         flip = result.record.train_config["test_time_flip"]
         train = evaluate(result.model, d.train, Normalizer(d.mean, d.std), flip=flip)
         test = result.record.metrics["test"]
@@ -186,7 +196,16 @@ def ablate(cfg: AblateConfig, on_run: Callable[[str, int], None] | None = None) 
     result["budget"] = {"name": cfg.budget or DEFAULT_BUDGET, "recipe": base_config.to_dict()}
     path = inside(paths.artifacts_dir() / "ablations", f"{cfg.study_name}.json")
     write_json_atomic(path, result)
+    if not any(row["seeds"] for row in result["rows"]):
+        reason = next((r["fail_reason"] for r in result["rows"] if r.get("fail_reason")), "no run completed")
+        raise AblationFailed(
+            f"every run of ablation {cfg.study_name} failed (first: {reason}); fix it and run it again"
+        )
     return {**result, "saved_to": str(path)}
+
+
+class AblationFailed(ZooError):
+    """No (variant, seed) pair of an ablation completed: a table without one figure is not a result."""
 
 
 def _pair(trial) -> tuple[Any, Any]:
@@ -209,6 +228,7 @@ def table(study: optuna.Study, labels: list[str], changes: dict[str, dict]) -> d
             "changed": {k: list(v) if isinstance(v, tuple) else v for k, v in changes[label].items()},
             "seeds": len(mine),
             "failed": len(failed),
+            "fail_reason": next((t.user_attrs[REASON] for t in failed if REASON in t.user_attrs), None),
         }
         for key in ("train_acc", "test_acc", "train_loss", "test_loss", "seconds", "epochs_run"):
             values = [t.user_attrs[key] for t in mine if key in t.user_attrs]

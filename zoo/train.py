@@ -23,10 +23,11 @@ from zoo.data import (
     Normalizer,
     Split,
     augment_batch,
+    epoch_plan,
     iterate_batches,
     with_augmented_copies,
 )
-from zoo.errors import TrainingDiverged, UsageError
+from zoo.errors import InternalError, TrainingDiverged, UsageError
 from zoo.layers import FlipAveraged
 from zoo.resume import TrainingState, load_state, restore_model, save_state
 from zoo.runtime import autotune_convolutions, cpu_vendor, flush_denormals, tune_allocator
@@ -42,7 +43,7 @@ class EpochStats:
     train_acc: float
     val_loss: float | None
     val_acc: float | None
-    lr: float
+    lr: float  # the learning rate of the epoch's last optimizer step
     seconds: float
 
     def to_dict(self) -> dict:
@@ -118,13 +119,24 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
 
 
 def make_scheduler(optimizer, config: TrainConfig, steps_per_epoch: int):
-    """Stepped every batch, so one-cycle and cosine follow the exact step count."""
+    """Stepped every batch, so one-cycle and cosine follow the exact step count.
+
+    A one-cycle schedule needs a warm-up and an annealing phase of at least one step each: with fewer than
+    3 steps in all there is no cycle and the learning rate stays constant; with few steps the warm-up is
+    lengthened to one step (torch divides by each phase's length)."""
     total = config.epochs * steps_per_epoch
-    if config.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total)
-    if config.schedule == "triangular":  # linear up to lr over the first 20% of steps, linear down to ~0
+    if config.schedule in ("onecycle", "triangular"):
+        if total < 3:
+            return None
+        share = 0.3 if config.schedule == "onecycle" else 0.2  # the share of steps spent warming up
+        share = min(max(share, 2 / total), (total - 1.5) / total)
         return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=config.lr, total_steps=total, pct_start=0.2, anneal_strategy="linear"
+            optimizer,
+            max_lr=config.lr,
+            total_steps=total,
+            pct_start=share,
+            # triangular: linear up to lr over the first 20% of steps, linear down to ~0
+            anneal_strategy="cos" if config.schedule == "onecycle" else "linear",
         )
     if config.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
@@ -171,7 +183,9 @@ def fit(
     train, copies = _on_device(data.train, device), None
     if augment.enabled and augment.classes is not None:
         train, copies = with_augmented_copies(train, augment.classes, config.augment_copies)
-    steps = _batches_per_epoch(len(train), config.batch_size)
+    steps, drop_last = epoch_plan(len(train), config.batch_size)
+    if steps == 0:
+        raise UsageError("the training split is empty; use a larger subset or a smaller val_fraction")
     optimizer = make_optimizer(model, config)
     scheduler = make_scheduler(optimizer, config, steps)
     has_val = len(data.val) > 0
@@ -203,7 +217,7 @@ def fit(
         correct = torch.zeros((), device=device, dtype=torch.long)
         seen = 0
         batches = iterate_batches(
-            train, config.batch_size, shuffle=True, generator=generator, drop_last=steps > 1, with_index=True
+            train, config.batch_size, shuffle=True, generator=generator, drop_last=drop_last, with_index=True
         )
         for step, (images, labels, index) in enumerate(batches, start=1):
             x = normalize(images)
@@ -216,6 +230,7 @@ def fit(
                 loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
+            lr = optimizer.param_groups[0]["lr"]  # what this step uses; the history records the last one
             scaler.step(optimizer)
             scaler.update()
             if scheduler is not None:
@@ -225,6 +240,8 @@ def fit(
             seen += len(y)
             if on_batch is not None:
                 on_batch(step, steps, loss.item())
+        if step != steps:
+            raise InternalError(f"epoch {epoch} took {step} optimizer steps; the schedule planned {steps}")
         train_loss = loss_sum.item() / seen
         if not math.isfinite(train_loss):
             raise TrainingDiverged(
@@ -241,7 +258,7 @@ def fit(
             train_acc=correct.item() / seen,
             val_loss=val_loss,
             val_acc=val_acc,
-            lr=optimizer.param_groups[0]["lr"],
+            lr=lr,
             seconds=time.perf_counter() - t0,
         )
         history.append(stats)
@@ -289,11 +306,6 @@ def _on_device(split: Split, device: torch.device) -> Split:
 
 def _has_conv(model: nn.Module) -> bool:
     return any(isinstance(m, nn.Conv2d) for m in model.modules())
-
-
-def _batches_per_epoch(n: int, batch_size: int) -> int:
-    # Full batches only (a ragged last batch adds noise to batch-norm statistics), unless data is tiny.
-    return max(1, n // batch_size)
 
 
 @dataclass

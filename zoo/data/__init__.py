@@ -8,7 +8,7 @@ Typical use::
 """
 
 from zoo.data.augment import AugmentConfig, augment_batch, with_augmented_copies
-from zoo.data.batches import Normalizer, iterate_batches
+from zoo.data.batches import Normalizer, epoch_plan, iterate_batches
 from zoo.data.catalog import DatasetInfo, dataset_names, get_dataset_info
 from zoo.data.fetch import fetch
 from zoo.data.loading import load, load_raw
@@ -27,6 +27,7 @@ __all__ = [
     "augment_batch",
     "dataset_names",
     "dataset_status",
+    "epoch_plan",
     "fetch",
     "find_dataset",
     "get_dataset_info",

@@ -8,6 +8,17 @@ from zoo.data.splits import Split
 from zoo.errors import InternalError, UsageError
 
 
+def epoch_plan(n: int, batch_size: int) -> tuple[int, bool]:
+    """(optimizer steps per epoch, drop_last) for a training split of `n` images: the one rule both the
+    schedule (which is sized by the steps) and the batches (which take the steps) follow.
+
+    Full batches only, since a ragged last batch adds noise to batch-norm statistics; a split smaller
+    than one batch is one short batch."""
+    if n >= batch_size:
+        return n // batch_size, True
+    return (1 if n else 0), False
+
+
 def iterate_batches(
     split: Split,
     batch_size: int,
