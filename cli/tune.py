@@ -119,7 +119,12 @@ Keep = Annotated[int, typer.Option(help="Keep the weights of the best K trials."
 Retrain = Annotated[
     bool, typer.Option(help="Retrain the best configuration on the full training split before testing.")
 ]
-RetrainEpochs = Annotated[int, typer.Option(help="Epochs for that retraining; 0 = the variant's own.")]
+RetrainEpochs = Annotated[
+    int | None,
+    typer.Option(
+        help="Epochs for that retraining; default: the winner's own where the search tunes epochs, else 15."
+    ),
+]
 
 
 @expected_errors
@@ -158,7 +163,7 @@ def tune_command(
         grid=key_value_pairs(grid, "--grid"),
         keep=keep,
         retrain=retrain,
-        retrain_epochs=retrain_epochs or None,
+        retrain_epochs=retrain_epochs,
         data_dir=str(data_dir) if data_dir else None,
     )
     # Before the live table starts: a bad value or an unusable storage is one line, not a table and a line.

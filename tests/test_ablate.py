@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from zoo.ablate import AblateConfig, ablate, variants
-from zoo.errors import UsageError
+from zoo.errors import UsageError, ZooError
 from zoo.studies import load_study, open_storage
 
 runner = CliRunner()
@@ -184,3 +184,78 @@ def test_more_seeds_and_a_new_variant_extend_a_finished_ablation():
     }
     study = load_study("ablate-fashion-mlp", open_storage())
     assert len(study.trials) == 6 and all(t.state == TrialState.COMPLETE for t in study.trials)
+
+
+# ------------------------------------------------------------ issue 24: factors that act, failures, best
+
+
+def test_val_fraction_and_subset_factors_shape_their_own_split():
+    result = ablate(
+        AblateConfig(
+            model="fashion-mlp",
+            factors={"val_fraction": "0.3", "subset": "400"},
+            epochs=1,
+            seeds=1,
+            subset=600,
+        )
+    )
+    study = load_study("ablate-fashion-mlp", open_storage())
+    runs = {
+        t.user_attrs["variant"]: json.loads((Path(t.user_attrs["run_dir"]) / "run.json").read_text())
+        for t in study.trials
+    }
+    sizes = {label: (r["data"]["n_train"], r["data"]["n_val"]) for label, r in runs.items()}
+    assert sizes["base"] == (540, 60)  # --subset 600, the recipe's 10% held out
+    assert sizes["val_fraction=0.3"] == (420, 180)  # the factor's own split, not the base's
+    assert sizes["subset=400"] == (360, 40)  # the factor's subset, not --subset
+    assert all(r["seeds"] == 1 for r in result["rows"])
+
+
+def test_failed_runs_say_why_and_the_command_exits_non_zero(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    # lr 1e30 overflows the weights in the first steps: that variant's run diverges, the base completes
+    args = [
+        "ablate",
+        "fashion-mlp",
+        "--factor",
+        "lr=1e30",
+        "--seeds",
+        "1",
+        "--epochs",
+        "1",
+        "--subset",
+        "300",
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert "1 run(s) failed (lr=1e30: training diverged" in result.stderr
+    assert "Traceback" not in result.output
+    assert "lr=1e30" in result.stdout and "(1 failed)" in result.stdout  # the table first, with its hole
+
+
+def test_an_ablation_whose_runs_all_fail_raises():
+    # 12 images cannot be split into 10 classes with a validation share: every run fails to load its data
+    with pytest.raises(ZooError, match="every run of ablation ablate-fashion-mlp failed"):
+        ablate(AblateConfig(model="fashion-mlp", factors={"dropout": "0.0"}, epochs=1, seeds=1, subset=12))
+
+
+def test_export_and_report_best_never_pick_an_ablation(monkeypatch):
+    """An ablation's trials carry test accuracy: picking its best would select on the test set."""
+    from zoo.targets import resolve_targets
+    from zoo.tune import TuneConfig, tune
+
+    ablate(AblateConfig(model="fashion-mlp", factors={"dropout": "0.0"}, epochs=1, seeds=1, subset=300))
+    with pytest.raises(Exception, match="no completed trial"):  # only an ablation so far: nothing to pick
+        resolve_targets("best")
+    tune(TuneConfig(model="fashion-mlp", trials=1, epochs=1, subset=300, retrain=False, study="tuned"))
+    assert [t.study for t in resolve_targets("best")] == ["tuned"]
+    assert [t.study for t in resolve_targets("fashion-mlp")] == ["tuned"]
+    for call in (
+        lambda: resolve_targets("ablate-fashion-mlp"),
+        lambda: resolve_targets("best", study="ablate-fashion-mlp"),
+    ):
+        with pytest.raises(UsageError, match="is an ablation study"):
+            call()
+    monkeypatch.setenv("COLUMNS", "200")
+    result = runner.invoke(app, ["export", "best", "--study", "ablate-fashion-mlp"])
+    assert_clean_error(result, 2, "ablate-fashion-mlp is an ablation study")

@@ -256,3 +256,88 @@ def test_a_journal_on_a_full_disk_is_one_line_then_repairable(tmp_path, monkeypa
     runner.invoke(app, ["--artifacts", str(tmp_path / "a"), "studies", "repair", str(disk / "j.log")])
     listing = runner.invoke(app, ["--artifacts", str(tmp_path / "a"), "studies", *storage, "--json"])
     assert listing.exit_code == 0 and json.loads(listing.stdout)[0]["name"] == "fashion-mlp"
+
+
+# ------------------------------------------------------------------ grid --set, tuned epochs (issue 24)
+
+
+def test_every_trial_of_a_grid_study_honours_each_set():
+    """`--set lr=0.001` on fashion-cnn2-grid (lr is a grid axis and a search-space name) ran every lr."""
+    cfg = TuneConfig(
+        model="fashion-cnn2-grid",
+        sampler="grid",
+        fixed={"lr": "0.001", "optimizer": "adam", "dropout": "0.3"},
+        subset=600,
+        retrain=False,
+        pruner="none",
+        trials=10,
+    )
+    result = tune(cfg)
+    trials = [t for t in result.study.trials if t.state == TrialState.COMPLETE]
+    assert len(trials) == 2  # lr, optimizer and dropout fixed: the grid's two epochs are left
+    for trial in trials:
+        config = trial.user_attrs["config"]
+        assert (config["lr"], config["optimizer"], config["dropout"]) == (0.001, "adam", 0.3)
+        record = json.loads((Path(trial.user_attrs["run_dir"]) / "run.json").read_text())
+        assert record["train_config"]["lr"] == 0.001 and record["hyperparameters"]["dropout"] == 0.3
+    assert sorted(t.user_attrs["config"]["epochs"] for t in trials) == [5, 10]
+
+
+def test_a_set_on_a_name_the_grid_never_draws_is_refused():
+    cfg = TuneConfig(
+        model="fashion-cnn", sampler="grid", grid={"lr": "0.01,0.001"}, fixed={"conv_blocks": "2"}
+    )
+    with pytest.raises(UsageError, match="--sampler grid does not use"):
+        tune(cfg)
+
+
+def test_a_tuned_epochs_is_the_retrained_epochs_and_bounds_hyperband():
+    cfg = TuneConfig(
+        model="fashion-mlp",
+        sampler="grid",
+        grid={"epochs": "1,2"},
+        fixed={"hidden": "16"},
+        subset=600,
+        trials=2,
+        retrain=True,
+    )
+    result = tune(cfg)
+    best_epochs = result.best.params["epochs"]
+    assert result.final.record.train_config["epochs"] == best_epochs
+    assert _study().user_attrs["final"]["epochs"] == best_epochs
+    assert tune_module.max_trial_epochs(cfg, tune_module.get_spec("fashion-mlp"), {}) == 2
+    explicit = TuneConfig(model="fashion-mlp", trials=1, subset=600, retrain_epochs=1, epochs=1, study="x")
+    assert tune(explicit).final.record.train_config["epochs"] == 1  # --retrain-epochs still wins
+
+
+def test_hyperband_bound_follows_the_trials_own_epochs():
+    spec = tune_module.get_spec("fashion-cnn2-grid")
+    grid_cfg = TuneConfig(model=spec.name, sampler="grid", grid={"epochs": [5, 10]}, epochs=4)
+    assert tune_module.max_trial_epochs(grid_cfg, spec, {}) == 10
+    assert tune_module.max_trial_epochs(TuneConfig(model=spec.name, epochs=4), spec, {"epochs": 7}) == 7
+    assert tune_module.max_trial_epochs(TuneConfig(model="fashion-mlp", epochs=4), spec, {}) == 10  # space
+
+
+def test_sigterm_ends_a_study_with_143_and_keeps_it(tmp_path):
+    """`kill` mid-study: 128 + SIGTERM, as `zoo train` (it was 130, Ctrl-C's code, whatever the signal)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "ZOO_ARTIFACTS": str(tmp_path / "art"), "COLUMNS": "200"}
+    zoo = str(Path(sys.executable).parent / "zoo")
+    args = ["tune", "fashion-mlp", "--trials", "50", "--subset", "2000", "--epochs", "30", "--no-retrain"]
+    proc = subprocess.Popen([zoo, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "art" / "zoo.db").is_file():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the study was never created"
+        time.sleep(0.05)
+    time.sleep(2)  # into the first trial's training
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143, stderr
+    assert "Traceback" not in stderr and "run the same command to resume it" in stderr
+    assert optuna.load_study(study_name="fashion-mlp", storage=f"sqlite:///{tmp_path / 'art' / 'zoo.db'}")

@@ -153,16 +153,16 @@ def ablate(cfg: AblateConfig, on_run: Callable[[str, int], None] | None = None) 
         _, config = resolve(spec, overrides)
         # Splits are keyed by everything that shapes them, so a val_fraction or subset factor gets its own.
         key = (seed, config.val_fraction, config.subset)
-        if key not in data:
-            data[key] = load(
-                spec.dataset,
-                data_dir=cfg.data_dir,
-                val_fraction=config.val_fraction,
-                seed=seed,
-                subset=config.subset,
-            )
         started = time.perf_counter()
         try:
+            if key not in data:
+                data[key] = load(
+                    spec.dataset,
+                    data_dir=cfg.data_dir,
+                    val_fraction=config.val_fraction,
+                    seed=seed,
+                    subset=config.subset,
+                )
             result = train_run(
                 cfg.model,
                 overrides,

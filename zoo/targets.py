@@ -78,9 +78,19 @@ def resolve_targets(target: str, *, storage: str | None = None, study: str | Non
         raise CheckpointError(f"{target} does not exist; pass a run directory, a study, a model or `best`")
     check_name(target, "study or model")
     store = _storage(storage)
-    names = [s.study_name for s in optuna.get_all_study_summaries(store, include_best_trial=False)]
+    summaries = optuna.get_all_study_summaries(store, include_best_trial=False)
+    names = [s.study_name for s in summaries]
+    # An ablation's trials are scored on the test set: choosing its "best" would select on the test set.
+    ablations = {s.study_name for s in summaries if "ablation" in s.user_attrs}
+    for named in (study, target):
+        if named in ablations:
+            raise UsageError(
+                f"{named} is an ablation study: its runs are scored on the test set, so it has no best "
+                "to pick; pass one of its run directories (zoo studies show " + named + ")"
+            )
+    tuned = [n for n in names if n not in ablations]
     if target == "best":
-        chosen = [study] if study else sorted(names)
+        chosen = [study] if study else sorted(tuned)
         if study and study not in names:
             load_study(study, store)  # raises the helpful error
     elif target in names:
@@ -88,7 +98,7 @@ def resolve_targets(target: str, *, storage: str | None = None, study: str | Non
     elif target in list_models():
         chosen = [
             n
-            for n in names
+            for n in tuned
             if optuna.load_study(study_name=n, storage=store).user_attrs.get("model") == target
         ]
         if not chosen:

@@ -7,6 +7,7 @@ test set, and those metrics are stored on the study (user attribute `final`) for
 """
 
 import contextlib
+import logging
 import math
 import secrets
 import warnings
@@ -40,6 +41,7 @@ from zoo.studies import (
 from zoo.train import EpochStats
 
 SAMPLERS = ("tpe", "random", "grid", "gp", "cmaes")
+DEFAULT_RETRAIN_EPOCHS = 15
 PRUNERS = ("hyperband", "median", "none")
 
 
@@ -63,7 +65,8 @@ class TuneConfig:
     grid: dict[str, Any] = field(default_factory=dict)
     keep: int = 3  # keep the weights of the best K trials
     retrain: bool = True  # retrain the best configuration on the full training split
-    retrain_epochs: int | None = 15  # epochs of that retraining; None = the variant's own
+    # epochs of that retraining; None: the winner's epochs where the search tunes them, else 15
+    retrain_epochs: int | None = None
     data_dir: str | None = None
 
     @property
@@ -164,6 +167,40 @@ def parse_grid(spec: ModelSpec, assignments: dict[str, str]) -> dict[str, list]:
 
 def grid_size(grid: dict[str, list]) -> int:
     return math.prod(len(v) for v in grid.values()) if grid else 0
+
+
+def pin_grid(
+    cfg: TuneConfig, spec: ModelSpec, pinned: dict[str, Any], overrides: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """With the grid sampler every `--set` holds in every trial: a grid axis collapses to the value, any
+    other training or architecture key overrides what the grid point gives. The grid sampler never calls
+    the search space, so a name only the search space knows (say `conv_blocks`) would do nothing: refused."""
+    overrides = dict(overrides)
+    for key, value in pinned.items():
+        if key in cfg.grid or key in spec.hparams or key in TRAIN_KEYS:
+            overrides[key] = value
+        else:
+            raise UsageError(
+                f"--set {key} names a parameter of {spec.name}'s search space, which --sampler grid does "
+                f"not use; set a grid axis ({', '.join(cfg.grid)}) or a training/architecture key instead"
+            )
+    cfg.grid = {k: ([overrides.pop(k)] if k in overrides else v) for k, v in cfg.grid.items()}
+    return {}, overrides
+
+
+def max_trial_epochs(cfg: TuneConfig, spec: ModelSpec, overrides: dict[str, Any]) -> int:
+    """The most epochs a trial can train (Hyperband's maximum resource): `--epochs`, unless `--set` fixes
+    the epochs or the search tunes them, in which case the largest value it can draw."""
+    if "epochs" in overrides:
+        return int(overrides["epochs"])
+    if cfg.sampler == "grid":
+        return max(cfg.grid["epochs"]) if "epochs" in cfg.grid else cfg.epochs
+    distribution = search_space_params(spec).get("epochs")
+    if isinstance(distribution, optuna.distributions.CategoricalDistribution):
+        return max(int(v) for v in distribution.choices)
+    if distribution is not None:
+        return int(distribution.high)
+    return cfg.epochs
 
 
 # ---------------------------------------------------------------- sampler, pruner, study
@@ -358,8 +395,7 @@ def tune(cfg: TuneConfig, callbacks: TuneCallbacks | None = None) -> TuneResult:
     spec = check_config(cfg)
     pinned, overrides = split_fixed(spec, cfg.fixed) if cfg.fixed else ({}, {})
     if cfg.sampler == "grid":
-        # fixed values pin grid axes too: a pinned axis collapses to that one value
-        cfg.grid = {k: ([overrides.pop(k)] if k in overrides else v) for k, v in cfg.grid.items()}
+        pinned, overrides = pin_grid(cfg, spec, pinned, overrides)
     _, base_config = resolve(spec, {**overrides})  # checked by check_config; needed for the split
     storage = open_storage(cfg.storage)
     data = load(
@@ -372,7 +408,7 @@ def tune(cfg: TuneConfig, callbacks: TuneCallbacks | None = None) -> TuneResult:
     done_before = len(open_model_study(cfg, storage).trials)
     # Offset the seed by the trials already run, so a resumed study does not replay its first points.
     sampler = make_sampler(cfg.sampler, cfg.seed + done_before, cfg.grid, pinned)
-    pruner = make_pruner(cfg.pruner, cfg.epochs)
+    pruner = make_pruner(cfg.pruner, max_trial_epochs(cfg, spec, overrides))
     study = optuna.load_study(study_name=cfg.study_name, storage=storage, sampler=sampler, pruner=pruner)
     study.set_user_attr("tune_config", jsonable({**asdict(cfg), "fixed": cfg.fixed}))
     if cfg.sampler == "grid":
@@ -386,14 +422,15 @@ def tune(cfg: TuneConfig, callbacks: TuneCallbacks | None = None) -> TuneResult:
     objective = make_objective(cfg, spec, data, overrides, callbacks)
     n_trials = min(cfg.trials, grid_size(cfg.grid)) if cfg.sampler == "grid" else cfg.trials
     try:
-        study.optimize(
-            objective,
-            n_trials=n_trials,
-            timeout=cfg.timeout,
-            catch=(Exception,),
-            callbacks=[after_trial],
-            gc_after_trial=False,
-        )
+        with _one_line_trial_failures():
+            study.optimize(
+                objective,
+                n_trials=n_trials,
+                timeout=cfg.timeout,
+                catch=(Exception,),
+                callbacks=[after_trial],
+                gc_after_trial=False,
+            )
     except (OSError, AssertionError) as exc:
         # A journal write that fails (a full disk) surfaces from Optuna as OSError or, from inside its
         # trial loop, as AssertionError("Should not reach."); say what happened and how to recover.
@@ -411,6 +448,39 @@ def tune(cfg: TuneConfig, callbacks: TuneCallbacks | None = None) -> TuneResult:
     return TuneResult(study, best, final, new_trials)
 
 
+def retrain_epochs(cfg: TuneConfig, spec: ModelSpec, best: FrozenTrial) -> int:
+    """`--retrain-epochs` when given; else the winner's own epochs when the search tuned them (the tuned
+    value is part of what won), else the default retraining length."""
+    if cfg.retrain_epochs:
+        return cfg.retrain_epochs
+    if "epochs" in best.params:
+        return int(best.params["epochs"])
+    return DEFAULT_RETRAIN_EPOCHS
+
+
+class _TrialFailureFilter(logging.Filter):
+    """Optuna logs a failed trial with its traceback. zoo keeps the reason on the trial (`fail_reason`) and
+    its front end shows it, so the warning stays one line; an interrupted trial is the front end's to
+    report (Ctrl-C, SIGTERM), so its warning goes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt):
+            return False
+        record.exc_info, record.exc_text = None, None
+        return True
+
+
+@contextlib.contextmanager
+def _one_line_trial_failures():
+    logger = logging.getLogger("optuna.study._optimize")
+    quiet = _TrialFailureFilter()
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
+
+
 def finish(
     cfg: TuneConfig, spec: ModelSpec, study: optuna.Study, best: FrozenTrial, callbacks: TuneCallbacks
 ) -> RunResult:
@@ -421,7 +491,7 @@ def finish(
         callbacks.retrain_started(best)
     if cfg.retrain:
         config.pop("subset", None)
-        config["epochs"] = cfg.retrain_epochs or spec.train.get("epochs", config.get("epochs", cfg.epochs))
+        config["epochs"] = retrain_epochs(cfg, spec, best)
         # An interrupted retraining of this trial with this configuration continues where it stopped.
         unfinished = unfinished_dir(spec.name, f"{cfg.study_name}-best-t{best.number:04d}")
         if (unfinished / REQUEST).is_file() and read_request(unfinished)["overrides"] == jsonable(config):
