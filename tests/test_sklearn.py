@@ -103,3 +103,16 @@ def test_cnn_variant_and_wrong_width(pixels):
         clf.predict(np.zeros((2, 10)))
     with pytest.raises(ValueError, match="takes images of 784 pixels"):
         ZooClassifier("fashion-cnn", epochs=1).fit(np.zeros((4, 10)), [0, 1, 0, 1])
+
+
+@pytest.mark.parametrize("name", ["fashion-mlp4", "fashion-cnn3"])
+def test_variants_that_stop_early_fit_with_their_defaults(pixels, name):
+    """Their recipes stop early on a 20% validation split (patience 10); the estimator used to force
+    val_fraction=0 and refuse them."""
+    x, y = pixels
+    clf = ZooClassifier(name, epochs=2).fit(x[:500], y[:500])
+    assert len(clf.history_) == 2 and all(h["val_loss"] is not None for h in clf.history_)
+    assert clf.predict(x[:5]).shape == (5,)
+    whole = ZooClassifier("fashion-mlp", epochs=1).fit(x[:300], y[:300])  # no early stopping: all data trains
+    assert whole.history_[0]["val_loss"] is None
+    assert ZooClassifier(name, epochs=1, val_fraction=0.3).get_params()["val_fraction"] == 0.3

@@ -35,7 +35,7 @@ class ZooClassifier(ClassifierMixin, BaseEstimator):
         epochs: int | None = None,
         lr: float | None = None,
         batch_size: int | None = None,
-        val_fraction: float = 0.0,
+        val_fraction: float | None = None,
         seed: int = 0,
         device: str = "cpu",
         **hparams: Any,
@@ -81,8 +81,16 @@ class ZooClassifier(ClassifierMixin, BaseEstimator):
     def _overrides(self) -> dict[str, Any]:
         values = {k: getattr(self, k) for k in ("epochs", "lr", "batch_size") if getattr(self, k) is not None}
         values.update({k: getattr(self, k) for k in self._hparam_names})
-        values.update(val_fraction=self.val_fraction, seed=self.seed, device=self.device)
+        values.update(val_fraction=self._val_fraction(values), seed=self.seed, device=self.device)
         return values
+
+    def _val_fraction(self, values: dict[str, Any]) -> float:
+        """`val_fraction=None`: the recipe's own split where its recipe stops early on it (fashion-mlp4,
+        fashion-cnn3: patience 10 on 20%), else none, so every image given to `fit` trains the model."""
+        if self.val_fraction is not None:
+            return self.val_fraction
+        _, recipe = resolve(get_spec(self.model), {k: v for k, v in values.items() if k != "val_fraction"})
+        return recipe.val_fraction if recipe.patience else 0.0
 
     def _images(self, X, *, reset: bool) -> torch.Tensor:
         # flatten first, so n_features_in_ is the pixel count whatever layout each call uses
@@ -111,8 +119,8 @@ class ZooClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = self._encoder.classes_
         labels = torch.from_numpy(self._encoder.transform(y).astype(np.int64))
         hparams, config = resolve(spec, self._overrides())
-        if self.val_fraction:
-            train_idx, val_idx = stratified_split(labels.numpy(), self.val_fraction, self.seed)
+        if config.val_fraction:
+            train_idx, val_idx = stratified_split(labels.numpy(), config.val_fraction, self.seed)
         else:
             train_idx, val_idx = np.arange(len(labels)), np.arange(0)
         train = Split(images[train_idx], labels[train_idx])
