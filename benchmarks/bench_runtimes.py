@@ -40,11 +40,11 @@ def main() -> None:
     def measure(label: str, runner: Runner) -> None:
         for b in BATCHES:
             stats = latency(runner, np.ascontiguousarray(x[:b]), options)
-            rows.append({"config": label, **stats})
+            rows.append({"config": label, **stats.model_dump()})
             print(
-                f"{label:34s} batch {b:>3}: p50 {stats['p50_ms'] * 1e3:9.1f} µs  "
-                f"p99 {stats['p99_ms'] * 1e3:9.1f} µs"
-                f"  {stats['throughput_ips']:10,.0f} images/s",
+                f"{label:34s} batch {b:>3}: p50 {stats.p50_ms * 1e3:9.1f} µs  "
+                f"p99 {stats.p99_ms * 1e3:9.1f} µs"
+                f"  {stats.throughput_ips:10,.0f} images/s",
                 flush=True,
             )
 

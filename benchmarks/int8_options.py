@@ -22,9 +22,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from zoo import openvino_backend
-from zoo.bench import BenchError, BenchOptions, latency, onnx_runner, openvino_runner, predict_all
+from zoo.bench import BenchError, BenchOptions, latency, onnx_runner, openvino_runner
 from zoo.data import Normalizer, load
-from zoo.exported import VARIANT_FILES, read_metadata
+from zoo.exported import VARIANT_FILES, chunked_logits, read_metadata
 from zoo.quantize import RECIPES, build, calibration_images
 
 
@@ -58,6 +58,7 @@ def main() -> None:
     data = load(meta["dataset"])
     normalize = Normalizer(meta["mean"], meta["std"])
     calibration = calibration_images(normalize(data.train.images).numpy(), args.calibration)
+    pixels = data.test.images.numpy()
     x = normalize(data.test.images).numpy()
     labels = data.test.labels.numpy()
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
@@ -86,7 +87,7 @@ def main() -> None:
                 runner = openvino_runner(path, precision, args.threads)
             else:
                 runner = onnx_runner(path, runtime, precision, args.threads)
-            predictions = predict_all(runner, x).argmax(1)
+            predictions = chunked_logits(runner.run, pixels, meta["mean"], meta["std"]).argmax(1)
         except (BenchError, Exception) as exc:  # a format a runtime cannot run is a result too
             rows[key] = {"runtime": runtime, "model": name, "error": str(exc).splitlines()[0][:160]}
             print(f"{key}: {rows[key]['error']}", file=sys.stderr, flush=True)
@@ -110,8 +111,8 @@ def main() -> None:
     base = rows["onnxruntime | fp32"]
     for row in rows.values():
         for b, runs in row.get("timings", {}).items():
-            row[f"p50_us_{b}"] = statistics.median(r["p50_ms"] for r in runs) * 1e3
-            row[f"ips_{b}"] = statistics.median(r["throughput_ips"] for r in runs)
+            row[f"p50_us_{b}"] = statistics.median(r.p50_ms for r in runs) * 1e3
+            row[f"ips_{b}"] = statistics.median(r.throughput_ips for r in runs)
     top = max(batch_sizes)
     print(
         "| runtime | model | accuracy | agreement | "

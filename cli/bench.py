@@ -10,6 +10,7 @@ from rich.table import Table
 from cli.console import err, expected_errors, out
 from cli.render import classification_table, fits, print_confusion
 from zoo.bench import VARIANTS, BenchOptions, check_results_folder, run_bench, save_results
+from zoo.bench_results import BenchResults, Measured
 from zoo.errors import UsageError
 
 
@@ -20,7 +21,19 @@ def _ints(text: str, option: str) -> tuple[int, ...]:
         raise UsageError(f"{option} takes comma-separated integers, e.g. 1,32,256; got {text!r}") from None
 
 
-def latency_table(report: dict) -> Table:
+def _best(report: BenchResults) -> tuple[dict[int, float], dict[int, float]]:
+    """The lowest p50 and the highest throughput of each batch size, which the tables print in bold."""
+    best_p50: dict[int, float] = {}
+    best_ips: dict[int, float] = {}
+    for r in report.measured:
+        for lat in r.latency:
+            b = lat.batch_size
+            best_p50[b] = min(best_p50.get(b, float("inf")), lat.p50_ms)
+            best_ips[b] = max(best_ips.get(b, 0.0), lat.throughput_ips)
+    return best_p50, best_ips
+
+
+def latency_table(report: BenchResults) -> Table:
     table = Table(title="latency and throughput (best of each column in bold)")
     for column in (
         "model",
@@ -41,64 +54,52 @@ def latency_table(report: dict) -> Table:
         table.add_column(
             column, justify="left" if column in ("model", "runtime", "variant", "provider") else "right"
         )
-    rows = [(r, lat) for r in report["results"] if r.get("available") for lat in r["latency"]]
-    best_p50: dict[int, float] = {}
-    best_ips: dict[int, float] = {}
-    for _, lat in rows:
-        b = lat["batch_size"]
-        best_p50[b] = min(best_p50.get(b, float("inf")), lat["p50_ms"])
-        best_ips[b] = max(best_ips.get(b, 0.0), lat["throughput_ips"])
-    for r, lat in rows:
-        b = lat["batch_size"]
-        p50 = f"{lat['p50_ms']:.3f}"
-        ips = f"{lat['throughput_ips']:,.0f}"
-        speed = f"{lat['speedup_vs_torch_cpu']:.2f}x" if lat.get("speedup_vs_torch_cpu") else "-"
-        table.add_row(
-            r["model"],
-            r["runtime"],
-            r["variant"],
-            r["provider"],
-            str(r["threads"]),
-            str(b),
-            f"{lat['first_call_ms']:.2f}",
-            f"[bold]{p50}[/]" if lat["p50_ms"] == best_p50[b] else p50,
-            f"{lat['p90_ms']:.3f}",
-            f"{lat['p99_ms']:.3f}",
-            f"{lat['mean_ms']:.3f}",
-            f"{lat['stdev_ms']:.3f}",
-            f"[bold]{ips}[/]" if lat["throughput_ips"] == best_ips[b] else ips,
-            speed,
-        )
+    best_p50, best_ips = _best(report)
+    for r in report.measured:
+        for lat in r.latency:
+            b = lat.batch_size
+            p50 = f"{lat.p50_ms:.3f}"
+            ips = f"{lat.throughput_ips:,.0f}"
+            speed = f"{lat.speedup_vs_torch_cpu:.2f}x" if lat.speedup_vs_torch_cpu else "-"
+            table.add_row(
+                r.model,
+                r.runtime,
+                r.variant,
+                r.provider,
+                str(r.threads),
+                str(b),
+                f"{lat.first_call_ms:.2f}",
+                f"[bold]{p50}[/]" if lat.p50_ms == best_p50[b] else p50,
+                f"{lat.p90_ms:.3f}",
+                f"{lat.p99_ms:.3f}",
+                f"{lat.mean_ms:.3f}",
+                f"{lat.stdev_ms:.3f}",
+                f"[bold]{ips}[/]" if lat.throughput_ips == best_ips[b] else ips,
+                speed,
+            )
     return table
 
 
-def latency_tables_narrow(report: dict) -> list[Table]:
+def latency_tables_narrow(report: BenchResults) -> list[Table]:
     """The latency figures for a narrow terminal or a log: one small table per measured entry, its
     figures as rows and the batch sizes as columns, so every figure shows in full at 80 columns."""
-    measured = [r for r in report["results"] if r.get("available")]
-    best_p50: dict[int, float] = {}
-    best_ips: dict[int, float] = {}
-    for r in measured:
-        for lat in r["latency"]:
-            b = lat["batch_size"]
-            best_p50[b] = min(best_p50.get(b, float("inf")), lat["p50_ms"])
-            best_ips[b] = max(best_ips.get(b, 0.0), lat["throughput_ips"])
+    best_p50, best_ips = _best(report)
     tables = []
-    for r in measured:
+    for r in report.measured:
         table = Table(
-            title=f"{r['model']} ({Path(r['export']).name}) · {r['runtime']} · {r['variant']}",
-            caption=f"{r['provider']}, {r['threads']} threads; bold: best at that batch size",
+            title=f"{r.model} ({Path(r.export).name}) · {r.runtime} · {r.variant}",
+            caption=f"{r.provider}, {r.threads} threads; bold: best at that batch size",
         )
         table.add_column("batch size")
-        for lat in r["latency"]:
-            table.add_column(str(lat["batch_size"]), justify="right")
+        for lat in r.latency:
+            table.add_column(str(lat.batch_size), justify="right")
 
         def row(label, key, fmt, best=None, r=r, table=table):
             cells = []
-            for lat in r["latency"]:
-                value = lat.get(key)
+            for lat in r.latency:
+                value = getattr(lat, key)
                 text = "-" if value is None else fmt.format(value)
-                bold = best is not None and value == best[lat["batch_size"]]
+                bold = best is not None and value == best[lat.batch_size]
                 cells.append(f"[bold]{text}[/]" if bold else text)
             table.add_row(label, *cells)
 
@@ -114,29 +115,22 @@ def latency_tables_narrow(report: dict) -> list[Table]:
     return tables
 
 
-def _accuracy_cells(r: dict) -> list[str]:
+def _accuracy_cells(r: Measured) -> list[str]:
     """runtime, variant, accuracy, log loss, agreement with torch-cpu, load seconds of a measured entry."""
-    agree = f"{r['agreement_with_torch_cpu']:.2%}" if r["agreement_with_torch_cpu"] is not None else "-"
-    return [
-        r["runtime"],
-        r["variant"],
-        f"{r['accuracy']:.4f}",
-        f"{r['log_loss']:.4f}",
-        agree,
-        f"{r['load_seconds']:.3f}",
-    ]
+    agree = f"{r.agreement_with_torch_cpu:.2%}" if r.agreement_with_torch_cpu is not None else "-"
+    return [r.runtime, r.variant, f"{r.accuracy:.4f}", f"{r.log_loss:.4f}", agree, f"{r.load_seconds:.3f}"]
 
 
-def accuracy_table_narrow(report: dict) -> tuple[list[Table], list[str]]:
+def accuracy_table_narrow(report: BenchResults) -> tuple[list[Table], list[str]]:
     """Accuracy per export (the model in the title), and the reasons of unavailable rows as lines."""
     tables: dict[str, Table] = {}
     reasons = []
-    for r in report["results"]:
-        if not r.get("available"):
-            where = f"{r['model']} ({Path(r['export']).name}) {r['runtime']} {r['variant']}"
-            reasons.append(f"unavailable: {where}: {r['reason']}")
+    for r in report.results:
+        if not isinstance(r, Measured):
+            where = f"{r.model} ({Path(r.export).name}) {r.runtime} {r.variant}"
+            reasons.append(f"unavailable: {where}: {r.reason}")
             continue
-        key = f"{r['model']} ({Path(r['export']).name})"
+        key = f"{r.model} ({Path(r.export).name})"
         if key not in tables:
             tables[key] = Table(title=f"{key}: accuracy on the test set")
             for column in ("runtime", "variant", "accuracy", "log loss", "agreement", "load s"):
@@ -144,23 +138,21 @@ def accuracy_table_narrow(report: dict) -> tuple[list[Table], list[str]]:
                     column, justify="left" if column in ("runtime", "variant") else "right"
                 )
         tables[key].add_row(*_accuracy_cells(r))
-    reasons += [f"unavailable: {k} ({v})" for k, v in report["unavailable"].items()]
+    reasons += [f"unavailable: {k} ({v})" for k, v in report.unavailable.items()]
     return list(tables.values()), reasons
 
 
-def accuracy_table(report: dict) -> Table:
+def accuracy_table(report: BenchResults) -> Table:
     table = Table(title="accuracy on the test set")
     for column in ("model", "runtime", "variant", "accuracy", "log loss", "agreement w/ torch-cpu", "load s"):
         table.add_column(column, justify="left" if column in ("model", "runtime", "variant") else "right")
-    for r in report["results"]:
-        if not r.get("available"):
-            table.add_row(
-                r["model"], r["runtime"], r["variant"], f"[yellow]unavailable[/]: {r['reason']}", "", "", ""
-            )
+    for r in report.results:
+        if not isinstance(r, Measured):
+            table.add_row(r.model, r.runtime, r.variant, f"[yellow]unavailable[/]: {r.reason}", "", "", "")
             continue
-        table.add_row(r["model"], *_accuracy_cells(r))
-    if report["unavailable"]:
-        table.caption = "unavailable: " + "; ".join(f"{k} ({v})" for k, v in report["unavailable"].items())
+        table.add_row(r.model, *_accuracy_cells(r))
+    if report.unavailable:
+        table.caption = "unavailable: " + "; ".join(f"{k} ({v})" for k, v in report.unavailable.items())
     return table
 
 
@@ -218,33 +210,33 @@ def bench(
         report = run_bench(target, options, progress=lambda text: status.update(text))
     folder = save_results(report, out_dir)
     if as_json:
-        typer.echo(json.dumps({**report, "folder": str(folder)}, indent=2))
+        typer.echo(json.dumps({**report.to_dict(), "folder": str(folder)}, indent=2))
         return
     _print_test_reports(report)
     _print_tables(report)
-    for line in report["summary"]:
+    for line in report.summary:
         out.print(line, highlight=False)
-    for warning in report["machine"]["noise"]["warnings"]:
+    for warning in report.machine.noise.warnings:
         out.print(f"[yellow]warning:[/] {warning}", highlight=False)
     out.print(f"results in [bold]{folder}[/] (results.json, results.md, confusion PNGs)", highlight=False)
 
 
-def _print_test_reports(report: dict) -> None:
+def _print_test_reports(report: BenchResults) -> None:
     """The per-class report of the reference rows (torch-cpu, onnxruntime fp32) and one confusion table."""
-    for r in report["results"]:
-        if r.get("available") and r["runtime"] in ("torch-cpu", "onnxruntime") and r["variant"] == "fp32":
-            title = f"{r['model']} ({Path(r['export']).name}) · {r['runtime']} · test set"
-            out.print(classification_table(r["metrics"], title=title))
-            if r["runtime"] == "onnxruntime":
+    for r in report.measured:
+        if r.runtime in ("torch-cpu", "onnxruntime") and r.variant == "fp32":
+            title = f"{r.model} ({Path(r.export).name}) · {r.runtime} · test set"
+            out.print(classification_table(r.metrics.model_dump(), title=title))
+            if r.runtime == "onnxruntime":
                 print_confusion(
                     out,
-                    r["metrics"]["confusion_matrix"],
-                    list(r["metrics"]["per_class"]),
+                    r.metrics.confusion_matrix,
+                    list(r.metrics.per_class),
                     title="confusion matrix (onnxruntime)",
                 )
 
 
-def _print_tables(report: dict) -> None:
+def _print_tables(report: BenchResults) -> None:
     """The wide tables where they fit; in a narrow terminal or a log (80 columns), the long format,
     which shows every figure in full instead of cutting each column to a character or two."""
     accuracy, latency = accuracy_table(report), latency_table(report)

@@ -87,12 +87,13 @@ def test_force_replaces_the_whole_folder_never_keeping_another_models_variant(ru
         export_run(r2, ExportOptions(out=folder))
     assert (folder / "model.int8.onnx").is_file()  # refused: nothing changed
     export_run(r2, ExportOptions(out=folder, force=True))
-    assert sorted(p.name for p in folder.iterdir()) == ["SHA256SUMS", "card.md", "model.onnx", "parity.json"]
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == ["SHA256SUMS", "card.md", "model.json", "model.onnx", "parity.json"]
     assert _sums_verify(folder)
     assert read_metadata(folder / "model.onnx")["weights_sha256"] == read_record(r2).weights_sha256
     assert [p.name for p in tmp_path.iterdir()] == ["d"]  # no temporary or replaced folder left
     report = run_bench(str(folder), BenchOptions(runtimes=["onnxruntime"], **QUICK))
-    assert [(r["variant"], r["available"]) for r in report["results"]] == [("fp32", True)]
+    assert [(r.variant, r.available) for r in report.results] == [("fp32", True)]
 
 
 # ------------------------------------------------------------------ 3. interrupted exports
@@ -260,9 +261,9 @@ def test_bench_refuses_torch_rows_when_the_run_dir_holds_other_weights(runs, tmp
     shutil.rmtree(run)
     shutil.copytree(runs[1], run)  # the folder the metadata names now holds an unrelated model
     report = run_bench(str(tmp_path / "e"), BenchOptions(runtimes=["torch-cpu", "onnxruntime"], **QUICK))
-    rows = {r["runtime"]: r for r in report["results"]}
-    assert not rows["torch-cpu"]["available"] and "other weights" in rows["torch-cpu"]["reason"]
-    assert rows["onnxruntime"]["available"] and rows["onnxruntime"]["agreement_with_torch_cpu"] is None
+    rows = {r.runtime: r for r in report.results}
+    assert not rows["torch-cpu"].available and "other weights" in rows["torch-cpu"].reason
+    assert rows["onnxruntime"].available and rows["onnxruntime"].agreement_with_torch_cpu is None
 
 
 # ------------------------------------------------------------------ 6. one bad file

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from zoo.bench import BenchOptions, run_bench, save_results
+from zoo.bench_results import read_results
 from zoo.errors import UsageError, ZooError
 
 runner = CliRunner()
@@ -20,14 +21,14 @@ QUICK = dict(batch_sizes=(1, 8), warmup=1, iters=5, min_seconds=0.0)
 
 def test_figures_are_sane_and_accuracy_is_independent(artifacts, fashion_small):
     report = run_bench(None, BenchOptions(runtimes=["onnxruntime", "torch-cpu"], **QUICK))
-    entries = {(r["runtime"], r["variant"]): r for r in report["results"]}
+    entries = {(r.runtime, r.variant): r for r in report.results}
     assert set(entries) == {("torch-cpu", "fp32"), ("onnxruntime", "fp32"), ("onnxruntime", "int8")}
     for r in entries.values():
-        assert r["available"] and r["threads"] >= 1
-        assert [lat["batch_size"] for lat in r["latency"]] == [1, 8]
-        for lat in r["latency"]:
-            assert 0 < lat["p50_ms"] <= lat["p90_ms"] <= lat["p99_ms"]
-            assert lat["throughput_ips"] > 0 and lat["iterations"] >= 5 and lat["first_call_ms"] > 0
+        assert r.available and r.threads >= 1
+        assert [lat.batch_size for lat in r.latency] == [1, 8]
+        for lat in r.latency:
+            assert 0 < lat.p50_ms <= lat.p90_ms <= lat.p99_ms
+            assert lat.throughput_ips > 0 and lat.iterations >= 5 and lat.first_call_ms > 0
     # independent: plain onnxruntime on the same images, normalised by hand from the file's metadata
     model_path = artifacts / "models" / "fashion-mlp" / "t0" / "model.onnx"
     meta = {p.key: json.loads(p.value) for p in onnx.load(str(model_path)).metadata_props}
@@ -35,12 +36,41 @@ def test_figures_are_sane_and_accuracy_is_independent(artifacts, fashion_small):
     x = ((pixels - meta["mean"][0]) / meta["std"][0]).astype(np.float32)
     logits = ort.InferenceSession(str(model_path)).run(None, {"images": x})[0]
     expected = float((logits.argmax(1) == fashion_small.test.labels.numpy()).mean())
-    assert entries[("onnxruntime", "fp32")]["accuracy"] == pytest.approx(expected, abs=1e-4)
-    assert entries[("onnxruntime", "fp32")]["agreement_with_torch_cpu"] >= 0.999
-    assert entries[("torch-cpu", "fp32")]["latency"][0]["speedup_vs_torch_cpu"] == pytest.approx(1.0)
+    assert entries[("onnxruntime", "fp32")].accuracy == pytest.approx(expected, abs=1e-4)
+    assert entries[("onnxruntime", "fp32")].agreement_with_torch_cpu >= 0.999
+    assert entries[("torch-cpu", "fp32")].latency[0].speedup_vs_torch_cpu == pytest.approx(1.0)
+    # every row names the export it measured by its weights, as the ONNX metadata records them
+    assert {r.weights_sha256 for r in report.results} == {meta["weights_sha256"]}
+    assert {r.tta for r in report.results} == {False}
 
 
-def test_results_are_saved(artifacts):
+def test_torch_rows_of_a_tta_export_average_each_image_with_its_mirror(exported, fashion_small, tmp_path):
+    """A `--tta` graph averages each image's logits with its mirror's: torch rows that ran one pass
+    compared another function with it (agreement 0.89 for this model, and a speed-up of two against one)."""
+    from zoo.checkpoint import load_run
+    from zoo.data import Normalizer
+    from zoo.export import ExportOptions, export_run
+
+    run_dir = exported / "runs" / "r"
+    folder = tmp_path / "models" / "fashion-mlp" / "tta"
+    export_run(run_dir, ExportOptions(out=folder, tta=True))
+    options = BenchOptions(runtimes=["onnxruntime", "torch-cpu"], variants=("fp32",), **QUICK)
+    rows = {r.runtime: r for r in run_bench(str(folder), options).results}
+    assert all(r.available and r.tta for r in rows.values())
+    assert rows["onnxruntime"].agreement_with_torch_cpu >= 0.999
+    # the torch figure is the flip-averaged model's, computed here by hand
+    model, record = load_run(run_dir)
+    x = Normalizer(record.normalization["mean"], record.normalization["std"])(fashion_small.test.images)
+    with torch.inference_mode():
+        single, mirrored = model(x), model(x.flip(-1))
+    labels = fashion_small.test.labels
+    averaged = float((((single + mirrored) / 2).argmax(1) == labels).float().mean())
+    assert float((single.argmax(1) == labels).float().mean()) != pytest.approx(averaged, abs=1e-3)
+    assert rows["torch-cpu"].accuracy == pytest.approx(averaged, abs=1e-4)
+    assert rows["onnxruntime"].accuracy == pytest.approx(averaged, abs=1e-3)
+
+
+def test_results_are_saved_and_read_back_as_written(artifacts):
     report = run_bench(None, BenchOptions(runtimes=["onnxruntime"], variants=("fp32",), **QUICK))
     folder = save_results(report)
     saved = json.loads((folder / "results.json").read_text())
@@ -48,14 +78,17 @@ def test_results_are_saved(artifacts):
     png = folder / saved["results"][0]["confusion_png"]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| fashion-mlp | onnxruntime | fp32 |" in (folder / "results.md").read_text()
+    assert "performance_hint" not in saved["results"][0]  # OpenVINO's settings only on its rows
+    again = read_results(folder / "results.json")
+    assert again.to_dict() == saved == report.to_dict()
 
 
 def test_all_reports_unavailable_runtimes_and_naming_one_is_an_error(artifacts):
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     report = run_bench(None, BenchOptions(runtimes=["all"], variants=("fp32",), **QUICK))
-    assert "CUDA" in report["unavailable"]["torch-cuda"] or "cuda" in report["unavailable"]["torch-cuda"]
-    assert "onnxruntime-cuda" in report["unavailable"]
+    assert "CUDA" in report.unavailable["torch-cuda"] or "cuda" in report.unavailable["torch-cuda"]
+    assert "onnxruntime-cuda" in report.unavailable
     with pytest.raises(UsageError, match="torch-cuda is not available"):
         run_bench(None, BenchOptions(runtimes=["torch-cuda"], **QUICK))
 
@@ -163,12 +196,11 @@ def test_a_busy_machine_is_warned_about_and_recorded(artifacts, tmp_path):
         for hog in hogs:
             hog.kill()
             hog.wait()
-    noise = report["machine"]["noise"]
-    assert noise["busy"] and noise["other_processes_cores"] > 0.25
-    assert any(w.startswith("the machine was busy") for w in noise["warnings"])
-    assert all(
-        "cv" in lat and "p99_over_p50" in lat for r in report["results"] for lat in r.get("latency", [])
-    )
+    noise = report.machine.noise
+    assert noise.busy and noise.other_processes_cores > 0.25
+    assert any(w.startswith("the machine was busy") for w in noise.warnings)
+    latencies = [lat for r in report.measured for lat in r.latency]
+    assert latencies and all(lat.cv is not None and lat.p99_over_p50 is not None for lat in latencies)
     folder = save_results(report, tmp_path / "b")
     assert "**warning**: the machine was busy" in (folder / "results.md").read_text()
 
@@ -191,12 +223,9 @@ def test_drift_makes_a_row_unstable_but_the_jitter_of_single_calls_does_not():
     with NoiseMonitor() as monitor:
         drifting = latency(runner(lambda n: 0.0005 if n < 50 else 0.002), batch, options)
         jittery = latency(runner(lambda n: 0.0018 if n % 10 == 1 else 0.0005), batch, options)
-    rows = [
-        {"model": m, "runtime": "python", "variant": "fp32", "latency": [lat]}
-        for m, lat in (("drifting", drifting), ("jittery", jittery))
-    ]
+    rows = [(f"{m} python fp32", [lat]) for m, lat in (("drifting", drifting), ("jittery", jittery))]
     noise = assess(monitor, rows)
-    assert jittery["cv"] > 0.25 and jittery["block_cv"] < 0.10  # single calls spread, block means do not
-    assert drifting["block_cv"] > 0.10
-    assert any("drifting python fp32 batch 1" in row for row in noise["unstable_rows"])
-    assert not any("jittery" in row for row in noise["unstable_rows"])
+    assert jittery.cv > 0.25 and jittery.block_cv < 0.10  # single calls spread, block means do not
+    assert drifting.block_cv > 0.10
+    assert any("drifting python fp32 batch 1" in row for row in noise.unstable_rows)
+    assert not any("jittery" in row for row in noise.unstable_rows)

@@ -49,7 +49,7 @@ def test_every_family_exports_with_parity(name, tmp_path):
     assert fp32["passed"] and fp32["argmax_agreement"] >= 0.999 and fp32["max_abs_logit_diff"] <= 1e-3
     assert fp32["batch_sizes_ok"] == {"1": True, "7": True, "64": True}
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert names == ["SHA256SUMS", "card.md", "model.onnx", "parity.json"]
+    assert names == ["SHA256SUMS", "card.md", "model.json", "model.onnx", "parity.json"]
 
 
 def test_dynamic_batch_single_file_and_metadata_round_trip(trained_run, tmp_path):
@@ -99,7 +99,26 @@ def test_exports_are_single_pass_unless_tta_is_asked(trained_run, fashion_small,
     assert not np.allclose(run(tmp_path / "plain", x), run(tmp_path / "plain", mirrored), atol=1e-3)
 
 
-def test_int8_and_fp16_variants(trained_run, tmp_path):
+def _own_figures(path, data):
+    """A file's test accuracy and log loss, by plain onnxruntime and numpy."""
+    import onnxruntime as ort
+
+    meta = read_metadata(path)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    mean = np.array(meta["mean"], np.float32).reshape(1, -1, 1, 1)
+    std = np.array(meta["std"], np.float32).reshape(1, -1, 1, 1)
+    x = ((data.test.images.numpy() / np.float32(255) - mean) / std).astype(np.float32)
+    logits = session.run(["logits"], {"images": x})[0].astype(np.float64)
+    labels = data.test.labels.numpy()
+    shifted = logits - logits.max(1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(1, keepdims=True))
+    return float((logits.argmax(1) == labels).mean()), float(
+        -log_probs[np.arange(len(labels)), labels].mean()
+    )
+
+
+def test_int8_and_fp16_variants_record_their_own_figures(trained_run, fashion_small, tmp_path):
+    """model.int8.onnx and model.fp16.onnx said `test_exported` = model.onnx's accuracy."""
     result = export_run(trained_run, ExportOptions(out=tmp_path / "q", int8=True, fp16=True))
     assert result.parity["int8"]["drop_points"] <= 1.0
     assert result.parity["fp16"]["argmax_agreement"] >= 0.999
@@ -107,6 +126,72 @@ def test_int8_and_fp16_variants(trained_run, tmp_path):
     assert quantization["name"] == result.parity["int8"]["recipe"] and "QDQ" in quantization["description"]
     ops = {n.op_type for n in onnx.load(str(tmp_path / "q" / "model.int8.onnx")).graph.node}
     assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
+    own = {}
+    for name in ("model.onnx", "model.int8.onnx", "model.fp16.onnx"):
+        own[name] = read_metadata(tmp_path / "q" / name)["metrics"]["test_exported"]
+        accuracy, log_loss = _own_figures(tmp_path / "q" / name, fashion_small)
+        assert own[name]["n"] == 10_000 and own[name]["accuracy"] == pytest.approx(accuracy, abs=1e-4), name
+        assert own[name]["log_loss"] == pytest.approx(log_loss, rel=1e-3, abs=1e-4), name
+    assert own["model.int8.onnx"]["accuracy"] == result.parity["int8"]["accuracy"]
+    assert own["model.fp16.onnx"]["accuracy"] == result.parity["fp16"]["accuracy_onnx"]
+
+
+def test_the_quantization_record_says_what_the_int8_file_holds(exported):
+    """NNCF quantizes the outputs of non-negative ops to uint8 and the rest to int8: the record said
+    `activations: int8` whatever the file held."""
+    path = exported / "models" / "fashion-mlp" / "t0" / "model.int8.onnx"
+    model = onnx.load(str(path))
+    dtypes = {t.name: onnx.helper.tensor_dtype_to_np_dtype(t.data_type).name for t in model.graph.initializer}
+    counts: dict[str, int] = {}
+    for node in model.graph.node:
+        if node.op_type == "QuantizeLinear":
+            counts[dtypes[node.input[2]]] = counts.get(dtypes[node.input[2]], 0) + 1
+    quantization = read_metadata(path)["quantization"]
+    assert quantization["activation_zero_points"] == counts and sum(counts.values()) > 0
+    assert quantization["activations"] == (next(iter(counts)) if len(counts) == 1 else "mixed")
+    if quantization["name"] == "nncf":  # what the issue saw: uint8 zero points after GELU
+        assert quantization["activations"] == "mixed" and counts["uint8"] > 0
+    parity = json.loads((path.parent / "parity.json").read_text())
+    assert parity["int8"]["activations"] == quantization["activations"]
+
+
+def test_each_onnx_file_has_its_metadata_as_plain_json_beside_it(exported, tmp_path):
+    """onnxruntime-web and other clients expose no metadata_props: model.json carries the same content."""
+    import shutil
+
+    from zoo.exported import ExportedModelError, read_metadata_json
+    from zoo.fileio import sha256_file
+
+    folder = exported / "models" / "fashion-mlp" / "t0"
+    sums = dict(line.split("  ")[::-1] for line in (folder / "SHA256SUMS").read_text().splitlines())
+    for onnx_name, json_name in (("model.onnx", "model.json"), ("model.int8.onnx", "model.int8.json")):
+        props = {p.key: json.loads(p.value) for p in onnx.load(str(folder / onnx_name)).metadata_props}
+        plain = json.loads((folder / json_name).read_text())
+        assert plain == props and plain["image_preprocessing"]["polarity"] == "light-on-dark"
+        assert read_metadata_json(folder / json_name) == read_metadata(folder / onnx_name)
+        assert sums[json_name] == sha256_file(folder / json_name)
+    assert json.loads((folder / "model.int8.json").read_text())["quantization"]["activations"]
+    copy = tmp_path / "model.json"
+    shutil.copy(folder / "model.json", copy)
+    tampered = json.loads(copy.read_text())
+    tampered["image_preprocessing"]["resize"]["height"] = 32
+    copy.write_text(json.dumps(tampered))
+    with pytest.raises(
+        ExportedModelError, match=r"image_preprocessing\.resize: 32x28 is not 28x28"
+    ) as caught:
+        read_metadata_json(copy)
+    assert str(copy) in str(caught.value) and len(str(caught.value).splitlines()) == 1
+
+
+def test_an_export_of_an_older_zoo_gains_its_model_json_without_force(trained_run, tmp_path):
+    from zoo.exported import write_sums
+
+    export_run(trained_run, ExportOptions(out=tmp_path / "e"))
+    (tmp_path / "e" / "model.json").unlink()  # as an older zoo wrote the folder
+    write_sums(tmp_path / "e")
+    again = export_run(trained_run, ExportOptions(out=tmp_path / "e"))
+    assert not again.up_to_date and (tmp_path / "e" / "model.json").is_file()
+    assert export_run(trained_run, ExportOptions(out=tmp_path / "e")).up_to_date
 
 
 def test_int8_over_threshold_is_refused_and_leaves_nothing(trained_run, tmp_path):

@@ -27,27 +27,27 @@ QUICK = dict(batch_sizes=(1, 8), warmup=1, iters=5, min_seconds=0.0)
 
 def test_openvino_rows_are_measured_like_every_runtime(artifacts):
     report = run_bench(None, BenchOptions(runtimes=["onnxruntime", "openvino", "torch-cpu"], **QUICK))
-    rows = {(r["runtime"], r["variant"]): r for r in report["results"]}
+    rows = {(r.runtime, r.variant): r for r in report.results}
     assert {("openvino", "fp32"), ("openvino", "bf16"), ("openvino", "int8")} <= set(rows)
     fp32 = rows[("openvino", "fp32")]
-    assert fp32["available"], fp32
-    assert fp32["accuracy"] == pytest.approx(rows[("onnxruntime", "fp32")]["accuracy"], abs=1e-3)
-    assert fp32["agreement_with_torch_cpu"] >= 0.999
-    assert fp32["performance_hint"] == "LATENCY" and fp32["inference_precision"] == "f32"
-    assert fp32["threads"] >= 1 and fp32["streams"] == 1
-    assert sum(map(sum, fp32["metrics"]["confusion_matrix"])) == fp32["metrics"]["n"]
-    for lat in fp32["latency"]:
-        assert 0 < lat["p50_ms"] <= lat["p99_ms"] and lat["throughput_ips"] > 0
+    assert fp32.available, fp32
+    assert fp32.accuracy == pytest.approx(rows[("onnxruntime", "fp32")].accuracy, abs=1e-3)
+    assert fp32.agreement_with_torch_cpu >= 0.999
+    assert fp32.performance_hint == "LATENCY" and fp32.inference_precision == "f32"
+    assert fp32.threads >= 1 and fp32.streams == 1
+    assert sum(map(sum, fp32.metrics.confusion_matrix)) == fp32.metrics.n
+    for lat in fp32.latency:
+        assert 0 < lat.p50_ms <= lat.p99_ms and lat.throughput_ips > 0
     bf16 = rows[("openvino", "bf16")]
     if openvino_backend.precision_unsupported("bf16") is None:
-        assert bf16["available"] and bf16["inference_precision"] == "bf16"
-        assert bf16["agreement_with_torch_cpu"] >= 0.98
+        assert bf16.available and bf16.inference_precision == "bf16"
+        assert bf16.agreement_with_torch_cpu >= 0.98
     else:
-        assert not bf16["available"] and "bf16" in bf16["reason"]
+        assert not bf16.available and "bf16" in bf16.reason
     int8 = rows[("openvino", "int8")]
-    assert int8["available"] and abs(int8["accuracy"] - fp32["accuracy"]) < 0.02
-    assert report["machine"]["openvino"].count(".") >= 2
-    assert len(report["summary"]) == 2 and report["summary"][1].startswith("batch 8: fastest fashion-mlp")
+    assert int8.available and abs(int8.accuracy - fp32.accuracy) < 0.02
+    assert report.machine.openvino.count(".") >= 2
+    assert len(report.summary) == 2 and report.summary[1].startswith("batch 8: fastest fashion-mlp")
 
 
 def test_a_cpu_without_bf16_gets_an_unavailable_row_and_the_rest_is_measured(artifacts, monkeypatch):
@@ -61,15 +61,15 @@ def test_a_cpu_without_bf16_gets_an_unavailable_row_and_the_rest_is_measured(art
 
     monkeypatch.setattr(openvino_backend, "precision_unsupported", unsupported)
     report = run_bench(None, BenchOptions(runtimes=["openvino"], **QUICK))
-    rows = {r["variant"]: r for r in report["results"]}
-    assert not rows["bf16"]["available"] and "no bf16 support" in rows["bf16"]["reason"]
-    assert rows["fp32"]["available"] and rows["int8"]["available"]
+    rows = {r.variant: r for r in report.results}
+    assert not rows["bf16"].available and "no bf16 support" in rows["bf16"].reason
+    assert rows["fp32"].available and rows["int8"].available
 
 
 def test_without_the_extra_openvino_is_listed_unavailable(artifacts, monkeypatch):
     monkeypatch.setitem(sys.modules, "openvino", None)  # what `import openvino` does where it is missing
     report = run_bench(None, BenchOptions(runtimes=["all"], variants=("fp32",), **QUICK))
-    assert "pip install 'zoo[openvino]'" in report["unavailable"]["openvino"]
+    assert "pip install 'zoo[openvino]'" in report.unavailable["openvino"]
     result = runner.invoke(app, ["bench", "--runtime", "openvino"])
     assert_clean_error(result, 2, "runtime openvino is not available here: OpenVINO is not installed")
 
@@ -181,9 +181,9 @@ def test_an_int8_file_openvino_cannot_load_is_an_unavailable_row_with_the_reason
     out = tmp_path / "models" / "fashion-mlp" / "qop"
     export_run(run.run_dir, ExportOptions(out=out, int8=True, int8_recipe="ort-qop-pc-u8s8"))
     report = run_bench(str(out), BenchOptions(runtimes=["openvino", "onnxruntime"], **QUICK))
-    rows = {(r["runtime"], r["variant"]): r for r in report["results"]}
-    assert not rows[("openvino", "int8")]["available"]
-    assert rows[("openvino", "int8")]["reason"].startswith(
+    rows = {(r.runtime, r.variant): r for r in report.results}
+    assert not rows[("openvino", "int8")].available
+    assert rows[("openvino", "int8")].reason.startswith(
         "OpenVINO cannot compile model.int8.onnx: No conversion"
     )
-    assert rows[("onnxruntime", "int8")]["available"] and rows[("openvino", "fp32")]["available"]
+    assert rows[("onnxruntime", "int8")].available and rows[("openvino", "fp32")].available

@@ -1,4 +1,5 @@
 import json
+import re
 
 import numpy as np
 import onnx
@@ -9,7 +10,8 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from zoo.errors import UsageError, ZooError
-from zoo.predict import BATCH, OnnxClassifier, classify_files, load_image
+from zoo.exported import CHUNK, normalise, read_metadata
+from zoo.predict import OnnxClassifier, classify_files, image_preprocessing, load_image
 
 runner = CliRunner()
 
@@ -26,6 +28,7 @@ FASHION = [
     "Ankle boot",
 ]
 GRAY = {"input_shape": [1, 28, 28], "mean": [0.2860], "std": [0.3530]}
+PREPROCESSING = image_preprocessing(GRAY["input_shape"], GRAY["mean"], GRAY["std"], "light-on-dark")
 RGB = {"input_shape": [3, 32, 32], "mean": [0.49, 0.48, 0.45], "std": [0.25, 0.24, 0.26]}
 
 
@@ -109,7 +112,7 @@ def test_load_reads_the_metadata(gray):
     assert classifier.metadata["model"] == "tiny-linear"
 
 
-@pytest.mark.parametrize("n", [1, 7, BATCH + 44])
+@pytest.mark.parametrize("n", [1, 7, CHUNK + 44])
 def test_classify_matches_a_numpy_reference(gray, n):
     classifier, weight, bias = gray
     images = pixels(n, GRAY)
@@ -201,8 +204,24 @@ def test_load_errors_name_the_problem(tmp_path):
         ({"mean": [float("nan")]}, "mean.0: input should be a finite number"),
         ({"std": [0.0]}, "std.0: input should be greater than 0"),
         ({"weights_sha256": None}, "weights_sha256: input should be a valid string"),
+        (
+            {"image_preprocessing": {**PREPROCESSING, "polarity": "dark"}},
+            "image_preprocessing.polarity: input should be 'light-on-dark' or 'natural'",
+        ),
+        (
+            {"image_preprocessing": {**PREPROCESSING, "mean": [0.5]}},
+            "image_preprocessing.mean: differs from mean",
+        ),
+        (
+            {"image_preprocessing": {k: v for k, v in PREPROCESSING.items() if k != "invert"}},
+            "image_preprocessing.invert: missing",
+        ),
+        (
+            {"image_preprocessing": {**PREPROCESSING, "color": "rgb", "grayscale_weights": None}},
+            "image_preprocessing.color: rgb does not fit 1 input channel(s)",
+        ),
     ],
-    ids=["ANSI escape", "NaN mean", "zero std", "no sha256"],
+    ids=["ANSI escape", "NaN mean", "zero std", "no sha256", "polarity", "mean", "no invert", "colour"],
 )
 def test_metadata_that_breaks_the_contract_is_one_line(tmp_path, change, message):
     import onnx
@@ -214,7 +233,7 @@ def test_metadata_that_breaks_the_contract_is_one_line(tmp_path, change, message
     del model.metadata_props[:]
     onnx.helper.set_model_props(model, props)
     onnx.save(model, str(path))
-    with pytest.raises(ZooError, match=f"malformed zoo metadata \\({message}"):
+    with pytest.raises(ZooError, match=f"malformed zoo metadata \\({re.escape(message)}"):
         OnnxClassifier.load(path)
 
 
@@ -252,6 +271,54 @@ def test_load_image_refuses_what_is_not_an_image(tmp_path):
         load_image(text, (1, 28, 28))
     with pytest.raises(UsageError, match="does not exist"):
         load_image(tmp_path / "missing.png", (1, 28, 28))
+
+
+def test_image_preprocessing_in_the_metadata_is_what_zoo_does_to_a_photo(exported, tmp_path):
+    """A client (onnxruntime-web) follows `image_preprocessing` step by step, with its own code, on a
+    phone photo of a dark garment on white paper, stored sideways with an EXIF rotation: it must get
+    the input zoo predicts from (README alone said some of it, in words)."""
+    model = exported / "models" / "fashion-mlp" / "t0" / "model.onnx"
+    meta = read_metadata(model)
+    pre = meta["image_preprocessing"]
+    assert pre["polarity"] == "light-on-dark" and pre["invert"] == "when-dark-on-light"
+    assert (pre["resize"]["height"], pre["resize"]["width"]) == tuple(meta["input_shape"][1:])
+    rng = np.random.default_rng(5)
+    photo = np.full((90, 60, 3), 235, np.uint8) + rng.integers(0, 15, (90, 60, 3), dtype=np.uint8)
+    photo[15:75, 10:50] = (50, 35, 90)  # a dark garment
+    photo[20:30, 5:55] = (70, 60, 40)  # its sleeves
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: the camera was turned; viewers rotate by 90° clockwise
+    path = tmp_path / "photo.png"
+    Image.fromarray(photo).save(path, exif=exif)
+
+    x = None
+    for step in pre["steps"]:
+        if step == "exif_orientation":
+            with Image.open(path) as image:
+                assert image.getexif()[0x0112] == 6
+                x = np.rot90(np.asarray(image.convert("RGB")), k=-1)
+        elif step == "color":
+            assert pre["color"] == "grayscale" and pre["alpha"] == "ignored"
+            x = np.rint(x.astype(np.float64) @ np.array(pre["grayscale_weights"])).astype(np.uint8)
+        elif step == "resize":
+            size = (pre["resize"]["width"], pre["resize"]["height"])
+            assert pre["resize"]["antialias"] and not pre["resize"]["keep_aspect_ratio"]
+            x = np.asarray(Image.fromarray(x).resize(size, Image.Resampling[pre["resize"]["filter"].upper()]))
+        elif step == "invert":
+            x = 255 - x  # the garment is darker than the paper
+        elif step == "normalize":
+            x = (x.astype(np.float64) / pre["scale"] - np.array(pre["mean"])) / np.array(pre["std"])
+    zoo = normalise(load_image(path, meta["input_shape"], invert=True)[None], meta["mean"], meta["std"])
+    one_level = 1.01 / 255 / pre["std"][0]
+    assert np.abs(zoo[0, 0] - x).max() <= one_level  # the grayscale conversion rounds in integers
+    negative = normalise(load_image(path, meta["input_shape"])[None], meta["mean"], meta["std"])
+    assert np.abs(negative[0, 0] - x).max() > 1  # without the inversion the model sees another picture
+
+
+def test_rgb_models_describe_colour_photos():
+    pre = image_preprocessing((3, 32, 32), [0.49, 0.48, 0.45], [0.25, 0.24, 0.26], "natural")
+    assert pre["color"] == "rgb" and pre["grayscale_weights"] is None and pre["invert"] == "never"
+    assert pre["resize"]["height"] == pre["resize"]["width"] == 32
 
 
 @pytest.fixture

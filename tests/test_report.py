@@ -6,6 +6,7 @@ import json
 from html.parser import HTMLParser
 from pathlib import Path
 
+import benchfiles
 import numpy as np
 import pytest
 from PIL import Image
@@ -70,28 +71,27 @@ def images_in(page: Page, section: str) -> list[str]:
     return [src for s, src in page.images if s == section]
 
 
-def fake_bench(model: str) -> None:
-    """A minimal zoo.bench/1 results file, plus an older one that must be ignored."""
+def fake_bench(model: str, weights_sha256: str) -> None:
+    """Two zoo.bench/1 results files of this run's export; the older one must be ignored. The newer one
+    also measured another export of the same model (other weights, folder `someone-else`, on openvino),
+    which is not this run's and must not appear in its report."""
     for stamp, p50 in (("20260101-000000", 99.0), ("20260102-000000", 1.0)):
         folder = paths.artifacts_dir() / "bench" / stamp
         folder.mkdir(parents=True)
-        latency = [
-            {"batch_size": b, "p50_ms": p50 * b, "p90_ms": 2 * b, "p99_ms": 3 * b, "throughput_ips": 1000 * b}
-            for b in (1, 32, 256)
-        ]
-        results = [
-            {
+        doc = benchfiles.old_file()
+        doc["created_at"] = stamp
+        mine = {"model": model, "export": "/art/models/fashion-mlp/t0", "weights_sha256": weights_sha256}
+        doc["results"] = [benchfiles.measured(rt, p50_ms=p50, **mine) for rt in ("onnxruntime", "torch-cpu")]
+        doc["results"].append(
+            {**mine, "runtime": "torch-cuda", "variant": "fp32", "available": False, "reason": "no CUDA"}
+        )
+        if stamp == "20260102-000000":
+            other = {
                 "model": model,
-                "runtime": rt,
-                "variant": "fp32",
-                "available": True,
-                "accuracy": 0.8,
-                "latency": latency,
+                "export": "/art/models/fashion-mlp/someone-else",
+                "weights_sha256": "cd" * 32,
             }
-            for rt in ("onnxruntime", "torch-cpu")
-        ]
-        results.append({"model": model, "runtime": "torch-cuda", "variant": "fp32", "available": False})
-        doc = {"schema": "zoo.bench/1", "created_at": stamp, "results": results}
+            doc["results"].append(benchfiles.measured("openvino", p50_ms=7.0, **other))
         (folder / "results.json").write_text(json.dumps(doc))
 
 
@@ -107,7 +107,7 @@ def reports(fashion_small, tmp_path_factory):
         for model in ("fashion-cnn", "fashion-mlp"):
             run = train_run(model, {"epochs": 2, "subset": 3000}, data=fashion_small, run_dir=root / model)
             if model == "fashion-mlp":
-                fake_bench(model)
+                fake_bench(model, run.record.weights_sha256)
             out[model] = (run.run_dir, build_report(run.run_dir, root / "reports" / model, image_index=3))
         return out
     finally:
@@ -173,12 +173,45 @@ def test_mlp_report_leaves_out_conv_sections_with_a_note(reports):
     assert len(images_in(page, "weights")) == 1
 
 
-def test_bench_section_uses_the_newest_results(reports):
+def test_bench_section_shows_the_newest_results_of_this_runs_exports_only(reports):
     _, report = reports["fashion-mlp"]
     page = parse(report)
     assert len(images_in(page, "bench")) == 2
     text = " ".join(page.text["bench"])
     assert "20260102-000000" in text and "onnxruntime" in text and "torch-cuda" not in text
+    # another export of the same model name: picked by name, its figures passed for this run's
+    assert "someone-else" not in text and "openvino" not in text
+
+
+def test_bench_section_skips_what_it_cannot_attribute_or_read(reports, tmp_path):
+    from zoo.checkpoint import read_record
+    from zoo.report.bench import bench_section
+
+    run_dir, _ = reports["fashion-mlp"]
+    record = read_record(run_dir)
+    old = tmp_path / "old" / "results.json"
+    old.parent.mkdir()
+    old.write_text(json.dumps(benchfiles.old_file()))  # fashion-mlp rows without the export's identity
+    notes = " ".join(p.text for p in bench_section(record, old).parts)
+    assert "without the export's weights sha256" in notes and "run `zoo bench` again" in notes
+    assert not bench_section(record, old).images()
+
+    paths.set_artifacts_dir(tmp_path / "art")
+    try:
+        good = tmp_path / "art" / "bench" / "20260101-000000" / "results.json"
+        good.parent.mkdir(parents=True)
+        doc = benchfiles.old_file()
+        doc["results"] = [benchfiles.measured("onnxruntime", weights_sha256=record.weights_sha256)]
+        good.write_text(json.dumps(doc))
+        bad = tmp_path / "art" / "bench" / "20260102-000000" / "results.json"
+        bad.parent.mkdir()
+        bad.write_text(json.dumps({**doc, "created_at": 5}))  # newer, but broken
+        section = bench_section(record)
+    finally:
+        paths.set_artifacts_dir(None)
+    notes = " ".join(p.text for p in section.parts if hasattr(p, "text"))
+    assert f"Skipped: {bad} is not a valid zoo.bench/1 results file (created_at:" in notes
+    assert str(good) in notes and len(section.images()) == 2
 
 
 def test_study_report_through_the_cli(fashion_small, monkeypatch):

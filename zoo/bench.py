@@ -3,7 +3,8 @@
 Runtimes: onnxruntime (CPU EP), onnxruntime-cuda (CUDA EP), openvino (CPU, the optional extra; it runs
 each ONNX file and, as the `bf16` variant, model.onnx at bf16 inference precision), torch-cpu, torch-cuda
 (eager PyTorch, rebuilt from the run directory the ONNX metadata points to, once its weights' sha256
-matches the export's).
+matches the export's, and with the export's test-time augmentation: a `--tta` graph averages each image
+with its mirror, so its torch rows do too, and agreement and speed-ups compare the same function).
 Nothing is trusted: a file that does not load, is not listed in the folder's SHA256SUMS or belongs to
 other weights becomes a row marked unavailable with the reason, and everything else is still measured.
 
@@ -25,11 +26,33 @@ import numpy as np
 import torch
 
 from zoo import openvino_backend, paths
+from zoo.bench_results import (
+    RESULTS,
+    BenchResults,
+    Latency,
+    Machine,
+    Measured,
+    Options,
+    Row,
+    Unavailable,
+    write_results,
+)
 from zoo.checkpoint import load_run
-from zoo.data import DataSplits, Normalizer, get_dataset_info, load
+from zoo.data import DataSplits, get_dataset_info, load
 from zoo.errors import CheckpointError, UsageError, ZooError, first_line
-from zoo.exported import VARIANT_FILES, ExportedModelError, open_session, read_metadata, read_sums
-from zoo.fileio import check_writable, sha256_file, write_bytes_atomic, write_json_atomic, write_text_atomic
+from zoo.exported import (
+    VARIANT_FILES,
+    ExportedModelError,
+    chunked_logits,
+    flip_averaged,
+    normalise,
+    open_session,
+    read_metadata,
+    read_sums,
+    session_function,
+)
+from zoo.fileio import check_writable, sha256_file, write_bytes_atomic, write_text_atomic
+from zoo.layers import FlipAveraged
 from zoo.metrics import classification_metrics
 from zoo.names import discover
 from zoo.noise import NoiseMonitor, assess
@@ -39,7 +62,6 @@ RUNTIMES = ("onnxruntime", "onnxruntime-cuda", "openvino", "torch-cpu", "torch-c
 # Precisions a runtime derives from model.onnx itself rather than from a file of their own.
 DERIVED_VARIANTS = {"bf16": ("openvino",)}
 VARIANTS = (*VARIANT_FILES, *DERIVED_VARIANTS)
-SCHEMA = "zoo.bench/1"
 
 
 class BenchError(ZooError):
@@ -116,6 +138,17 @@ class BenchModel:
     def label(self) -> str:
         return f"{self.metadata['model']}/{self.path.parent.name}"
 
+    def row(self, runtime: str, variant: str) -> dict[str, Any]:
+        """What names a row of this export: the model, the folder and the export's identity."""
+        return {
+            "model": self.metadata["model"],
+            "export": str(self.path.parent),
+            "weights_sha256": self.metadata["weights_sha256"],
+            "tta": flip_averaged(self.metadata),
+            "runtime": runtime,
+            "variant": variant,
+        }
+
 
 def _read(path: Path) -> dict[str, Any]:
     try:
@@ -166,7 +199,7 @@ def _files(target: str | None) -> list[Path]:
     return files
 
 
-def find_models(target: str | None, variants: tuple[str, ...]) -> tuple[list[BenchModel], list[dict]]:
+def find_models(target: str | None, variants: tuple[str, ...]) -> tuple[list[BenchModel], list[Unavailable]]:
     """The exports TARGET names, and one unavailable row for each export that cannot be read.
 
     When nothing at all can be read, the first reason is raised instead."""
@@ -176,14 +209,14 @@ def find_models(target: str | None, variants: tuple[str, ...]) -> tuple[list[Ben
             meta = _read(f)
         except BenchError as exc:
             broken.append(
-                {
-                    "model": "?",
-                    "export": str(f.parent),
-                    "runtime": "-",
-                    "variant": "fp32",
-                    "available": False,
-                    "reason": str(exc),
-                }
+                Unavailable(
+                    model="?",
+                    export=str(f.parent),
+                    runtime="-",
+                    variant="fp32",
+                    available=False,
+                    reason=str(exc),
+                )
             )
             continue
         sums = read_sums(f.parent) if f.name == VARIANT_FILES["fp32"] else {}
@@ -200,7 +233,7 @@ def find_models(target: str | None, variants: tuple[str, ...]) -> tuple[list[Ben
             del found["fp32"]
         models.append(BenchModel(f, meta, found, rejected))
     if not models:
-        raise BenchError(broken[0]["reason"])
+        raise BenchError(broken[0].reason)
     return models, broken
 
 
@@ -227,12 +260,7 @@ def onnx_runner(path: Path, runtime: str, variant: str, threads: int) -> Runner:
     except ExportedModelError as exc:
         raise BenchError(str(exc)) from None
     load = time.perf_counter() - started
-    name = session.get_inputs()[0].name
-
-    def run(x: np.ndarray) -> np.ndarray:
-        return session.run(None, {name: x})[0]
-
-    return Runner(runtime, variant, session.get_providers()[0], threads, load, run)
+    return Runner(runtime, variant, session.get_providers()[0], threads, load, session_function(session))
 
 
 def openvino_runner(path: Path, variant: str, threads: int) -> Runner:
@@ -262,7 +290,10 @@ def make_runner(model: "BenchModel", runtime: str, variant: str, threads: int) -
 
 
 def torch_runner(metadata: dict[str, Any], runtime: str, threads: int) -> Runner:
-    """Eager PyTorch from the export's run directory; refused unless its weights are the export's."""
+    """Eager PyTorch from the export's run directory; refused unless its weights are the export's.
+
+    It computes what the export's graph computes: the mean of each image's and its mirror's logits when
+    the export was made with `--tta`, else one pass."""
     run_dir = metadata.get("run_dir")
     if not run_dir or not Path(run_dir).is_dir():
         raise BenchError(f"the PyTorch checkpoint {run_dir} of this export is gone; torch runtimes need it")
@@ -279,6 +310,8 @@ def torch_runner(metadata: dict[str, Any], runtime: str, threads: int) -> Runner
             f"the run directory {run_dir} holds other weights than this export (sha256 differs); "
             "torch rows would measure an unrelated model"
         )
+    if flip_averaged(metadata):
+        model = FlipAveraged(model)
     model = model.eval().to(device)
     load = time.perf_counter() - started
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
@@ -294,7 +327,7 @@ def torch_runner(metadata: dict[str, Any], runtime: str, threads: int) -> Runner
 # ---------------------------------------------------------------------------------------- measuring
 
 
-def latency(runner: Runner, batch: np.ndarray, options: BenchOptions) -> dict[str, Any]:
+def latency(runner: Runner, batch: np.ndarray, options: BenchOptions) -> Latency:
     runner.sync()
     started = time.perf_counter()
     runner.run(batch)
@@ -312,18 +345,18 @@ def latency(runner: Runner, batch: np.ndarray, options: BenchOptions) -> dict[st
         times.append(time.perf_counter() - t0)
     ms = np.array(times) * 1e3
     mean = float(ms.mean())
-    return {
-        "batch_size": len(batch),
-        "first_call_ms": first * 1e3,
-        "iterations": len(times),
-        "p50_ms": float(np.percentile(ms, 50)),
-        "p90_ms": float(np.percentile(ms, 90)),
-        "p99_ms": float(np.percentile(ms, 99)),
-        "mean_ms": mean,
-        "stdev_ms": float(statistics.stdev(ms)) if len(ms) > 1 else 0.0,
-        "block_cv": block_cv(ms),
-        "throughput_ips": len(batch) / (mean / 1e3),
-    }
+    return Latency(
+        batch_size=len(batch),
+        first_call_ms=first * 1e3,
+        iterations=len(times),
+        p50_ms=float(np.percentile(ms, 50)),
+        p90_ms=float(np.percentile(ms, 90)),
+        p99_ms=float(np.percentile(ms, 99)),
+        mean_ms=mean,
+        stdev_ms=float(statistics.stdev(ms)) if len(ms) > 1 else 0.0,
+        block_cv=block_cv(ms),
+        throughput_ips=len(batch) / (mean / 1e3),
+    )
 
 
 def block_cv(ms: np.ndarray, blocks: int = 10) -> float:
@@ -336,19 +369,16 @@ def block_cv(ms: np.ndarray, blocks: int = 10) -> float:
     return statistics.stdev(means) / statistics.fmean(means)
 
 
-def predict_all(runner: Runner, x: np.ndarray, chunk: int = 512) -> np.ndarray:
-    return np.concatenate([runner.run(x[i : i + chunk]) for i in range(0, len(x), chunk)])
-
-
 def bench_model(
     model: BenchModel,
     runtimes: list[str],
     options: BenchOptions,
     data: DataSplits,
     progress: Callable[[str], None] | None = None,
-) -> list[dict[str, Any]]:
+) -> list[Row]:
     meta = model.metadata
-    x = Normalizer(meta["mean"], meta["std"])(data.test.images).numpy()
+    pixels = data.test.images.numpy()
+    mean, std = meta["mean"], meta["std"]
     labels = data.test.labels
     threads = options.threads or default_threads()
     plan: list[tuple[str, str]] = []
@@ -362,59 +392,56 @@ def bench_model(
             for v, where in DERIVED_VARIANTS.items()
             if v in options.variants and runtime in where
         ]
-    results, reference = [], None
+    results: list[Row] = []
+    reference = None
     for runtime, variant in sorted(plan, key=lambda p: (p[0] != "torch-cpu", p[0], p[1])):
         if progress:
             progress(f"{model.label}: {runtime} {variant}")
-        entry: dict[str, Any] = {
-            "model": meta["model"],
-            "export": str(model.path.parent),
-            "runtime": runtime,
-            "variant": variant,
-        }
+        names = model.row(runtime, variant)
         if variant in model.rejected and not runtime.startswith("torch"):
-            entry.update(available=False, reason=model.rejected[variant])
-            results.append(entry)
+            results.append(Unavailable(**names, available=False, reason=model.rejected[variant]))
             continue
         try:
             runner = make_runner(model, runtime, variant, threads)
-            logits = predict_all(runner, x)
+            logits = chunked_logits(runner.run, pixels, mean, std)
         except BenchError as exc:
-            entry.update(available=False, reason=str(exc))
-            results.append(entry)
+            results.append(Unavailable(**names, available=False, reason=str(exc)))
             continue
         except Exception as exc:  # a graph that loads but fails to run: ORT raises pybind types
             what = VARIANT_FILES.get(variant, VARIANT_FILES["fp32"])
-            entry.update(available=False, reason=f"{what} failed to run on {runtime} ({first_line(exc)})")
-            results.append(entry)
+            reason = f"{what} failed to run on {runtime} ({first_line(exc)})"
+            results.append(Unavailable(**names, available=False, reason=reason))
             continue
-        metrics = classification_metrics(
-            torch.from_numpy(logits.astype(np.float32)), labels, meta["class_names"]
-        )
+        metrics = classification_metrics(torch.from_numpy(logits), labels, meta["class_names"])
         predictions = logits.argmax(1)
         if reference is None and runtime == "torch-cpu":
             reference = predictions
-        entry.update(
-            available=True,
-            provider=runner.provider,
-            threads=runner.threads,
-            **runner.settings,
-            load_seconds=runner.load_seconds,
-            accuracy=metrics["accuracy"],
-            log_loss=metrics["log_loss"],
-            metrics=metrics,
-            agreement_with_torch_cpu=float((predictions == reference).mean())
-            if reference is not None
-            else None,
-            latency=[latency(runner, x[np.arange(b) % len(x)], options) for b in options.batch_sizes],
+        results.append(
+            Measured(
+                **names,
+                available=True,
+                provider=runner.provider,
+                threads=runner.threads,
+                **runner.settings,
+                load_seconds=runner.load_seconds,
+                accuracy=metrics["accuracy"],
+                log_loss=metrics["log_loss"],
+                metrics=metrics,
+                agreement_with_torch_cpu=float((predictions == reference).mean())
+                if reference is not None
+                else None,
+                latency=[
+                    latency(runner, normalise(pixels[np.arange(b) % len(pixels)], mean, std), options)
+                    for b in options.batch_sizes
+                ],
+            )
         )
-        results.append(entry)
     return results
 
 
 def run_bench(
     target: str | None, options: BenchOptions, progress: Callable[[str], None] | None = None
-) -> dict[str, Any]:
+) -> BenchResults:
     for b in options.batch_sizes:
         if b < 1:
             raise UsageError(f"batch sizes must be positive, got {b}")
@@ -428,76 +455,73 @@ def run_bench(
     runtimes, unavailable = select_runtimes(options.runtimes)
     models, broken = find_models(target, tuple(options.variants))
     cache: dict[str, DataSplits] = {}
-    results = list(broken)
+    results: list[Row] = list(broken)
     with NoiseMonitor() as monitor:
         for model in models:
             dataset = model.metadata["dataset"]
             if dataset not in cache:
                 cache[dataset] = load(dataset, data_dir=options.data_dir)
             results += bench_model(model, runtimes, options, cache[dataset], progress)
-    _add_speedups(results)
-    noise = assess(monitor, results)
-    summary = fastest_lines(results, options.batch_sizes)
+    measured = [r for r in results if isinstance(r, Measured)]
+    _add_speedups(measured)
+    noise = assess(monitor, [(r.label, r.latency) for r in measured])
     import onnxruntime as ort
 
-    return {
-        "schema": SCHEMA,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cores": os.cpu_count(),
-            "threads": options.threads or default_threads(),
-            "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-            "torch": torch.__version__,
-            "onnxruntime": ort.__version__,
+    return BenchResults(
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        machine=Machine(
+            cores=os.cpu_count(),
+            threads=options.threads or default_threads(),
+            cuda=torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+            torch=torch.__version__,
+            onnxruntime=ort.__version__,
             **(openvino_backend.versions() if "openvino" in runtimes else {}),
-            "noise": noise,
-        },
-        "options": {
-            "batch_sizes": list(options.batch_sizes),
-            "warmup": options.warmup,
-            "iters": options.iters,
-            "min_seconds": options.min_seconds,
-            "variants": list(options.variants),
-        },
-        "unavailable": unavailable,
-        "results": results,
-        "summary": summary,
-    }
+            noise=noise,
+        ),
+        options=Options(
+            batch_sizes=list(options.batch_sizes),
+            warmup=options.warmup,
+            iters=options.iters,
+            min_seconds=options.min_seconds,
+            variants=list(options.variants),
+        ),
+        unavailable=unavailable,
+        results=results,
+        summary=fastest_lines(measured, options.batch_sizes),
+    )
 
 
-def fastest_lines(results: list[dict[str, Any]], batch_sizes: tuple[int, ...]) -> list[str]:
+def fastest_lines(results: list[Measured], batch_sizes: tuple[int, ...]) -> list[str]:
     """One line per export and batch size: the highest-throughput runtime/variant, its accuracy, and its
     ratio to onnxruntime fp32 of the same export (the usual deployment baseline)."""
     lines = []
-    for export in dict.fromkeys(r["export"] for r in results if r.get("available")):
-        mine = [r for r in results if r.get("available") and r["export"] == export]
+    for export in dict.fromkeys(r.export for r in results):
+        mine = [r for r in results if r.export == export]
         for b in batch_sizes:
-            rows = [(r, lat) for r in mine for lat in r["latency"] if lat["batch_size"] == b]
-            best, lat = max(rows, key=lambda row: row[1]["throughput_ips"])
-            base = [x for r, x in rows if r["runtime"] == "onnxruntime" and r["variant"] == "fp32"]
-            ratio = (
-                f", {lat['throughput_ips'] / base[0]['throughput_ips']:.2f}x onnxruntime fp32" if base else ""
-            )
+            rows = [(r, lat) for r in mine for lat in r.latency if lat.batch_size == b]
+            best, lat = max(rows, key=lambda row: row[1].throughput_ips)
+            base = [x for r, x in rows if r.runtime == "onnxruntime" and r.variant == "fp32"]
+            ratio = f", {lat.throughput_ips / base[0].throughput_ips:.2f}x onnxruntime fp32" if base else ""
             lines.append(
-                f"batch {b}: fastest {best['model']} {best['runtime']} {best['variant']}: "
-                f"{lat['throughput_ips']:,.0f} images/s, p50 {lat['p50_ms'] * 1e3:,.0f} µs{ratio}, "
-                f"accuracy {best['accuracy']:.2%}"
+                f"batch {b}: fastest {best.model} {best.runtime} {best.variant}: "
+                f"{lat.throughput_ips:,.0f} images/s, p50 {lat.p50_ms * 1e3:,.0f} µs{ratio}, "
+                f"accuracy {best.accuracy:.2%}"
             )
     return lines
 
 
-def _add_speedups(results: list[dict[str, Any]]) -> None:
+def _add_speedups(results: list[Measured]) -> None:
     """Throughput of each entry against torch-cpu for the same export and batch size."""
     base = {
-        (r["export"], lat["batch_size"]): lat["throughput_ips"]
+        (r.export, lat.batch_size): lat.throughput_ips
         for r in results
-        if r.get("available") and r["runtime"] == "torch-cpu"
-        for lat in r["latency"]
+        if r.runtime == "torch-cpu"
+        for lat in r.latency
     }
     for r in results:
-        for lat in r.get("latency", []):
-            ref = base.get((r["export"], lat["batch_size"]))
-            lat["speedup_vs_torch_cpu"] = lat["throughput_ips"] / ref if ref else None
+        for lat in r.latency:
+            ref = base.get((r.export, lat.batch_size))
+            lat.speedup_vs_torch_cpu = lat.throughput_ips / ref if ref else None
 
 
 def results_dir() -> Path:
@@ -509,7 +533,7 @@ def check_results_folder(out: Path | None) -> None:
     check_writable(out or results_dir(), 16 << 20, "the benchmark results")
 
 
-def save_results(report: dict[str, Any], out: Path | None = None) -> Path:
+def save_results(report: BenchResults, out: Path | None = None) -> Path:
     """results.json, results.md and one confusion-matrix PNG per measured entry, into `out` (default
     artifacts/bench/<UTC timestamp>/); each entry names its PNG in `confusion_png`."""
     # Imported here: matplotlib costs start-up time that the commands importing zoo.bench need not pay.
@@ -517,52 +541,50 @@ def save_results(report: dict[str, Any], out: Path | None = None) -> Path:
 
     folder = out or results_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    for i, r in enumerate(report["results"]):
-        if r.get("available"):
-            png = f"confusion-{i:02d}-{r['model']}-{r['runtime']}-{r['variant']}.png"
-            title = f"{r['model']} · {r['runtime']} · {r['variant']}"
+    for i, r in enumerate(report.results):
+        if isinstance(r, Measured):
+            png = f"confusion-{i:02d}-{r.model}-{r.runtime}-{r.variant}.png"
+            title = f"{r.model} · {r.runtime} · {r.variant}"
             write_bytes_atomic(
                 folder / png,
-                confusion_matrix(r["metrics"]["confusion_matrix"], list(r["metrics"]["per_class"]), title),
+                confusion_matrix(r.metrics.confusion_matrix, list(r.metrics.per_class), title),
             )
-            r["confusion_png"] = png
+            r.confusion_png = png
     write_text_atomic(folder / "results.md", markdown(report))
-    write_json_atomic(folder / "results.json", report)  # last: a reader that finds it finds the rest
+    write_results(folder / RESULTS, report)  # last: a reader that finds it finds the rest
     return folder
 
 
-def markdown(report: dict[str, Any]) -> str:
+def markdown(report: BenchResults) -> str:
+    machine = report.machine
     lines = [
-        f"# zoo bench {report['created_at']}",
+        f"# zoo bench {report.created_at}",
         "",
-        f"Machine: {report['machine']['cores']} cores, threads {report['machine']['threads']}, "
-        f"CUDA {report['machine']['cuda'] or 'none'}; torch {report['machine']['torch']}, "
-        f"onnxruntime {report['machine']['onnxruntime']}.",
+        f"Machine: {machine.cores} cores, threads {machine.threads}, CUDA {machine.cuda or 'none'}; "
+        f"torch {machine.torch}, onnxruntime {machine.onnxruntime}.",
         "",
     ]
-    for name, reason in report["unavailable"].items():
+    for name, reason in report.unavailable.items():
         lines.append(f"- {name}: unavailable ({reason})")
-    for warning in report["machine"].get("noise", {}).get("warnings", []):
+    for warning in machine.noise.warnings:
         lines.append(f"- **warning**: {warning}")
-    lines += [f"- {line}" for line in report.get("summary", [])]
+    lines += [f"- {line}" for line in report.summary]
     lines += [
         "",
         "| model | runtime | variant | accuracy | agreement | batch | p50 ms | p90 ms | p99 ms | "
         "images/s | vs torch-cpu |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for r in report["results"]:
-        if not r.get("available"):
-            lines.append(
-                f"| {r['model']} | {r['runtime']} | {r['variant']} | unavailable: {r['reason']} |" + " |" * 7
-            )
+    for r in report.results:
+        if not isinstance(r, Measured):
+            lines.append(f"| {r.model} | {r.runtime} | {r.variant} | unavailable: {r.reason} |" + " |" * 7)
             continue
-        agree = f"{r['agreement_with_torch_cpu']:.4f}" if r["agreement_with_torch_cpu"] is not None else "-"
-        for lat in r["latency"]:
-            speed = f"{lat['speedup_vs_torch_cpu']:.2f}x" if lat["speedup_vs_torch_cpu"] else "-"
+        agree = f"{r.agreement_with_torch_cpu:.4f}" if r.agreement_with_torch_cpu is not None else "-"
+        for lat in r.latency:
+            speed = f"{lat.speedup_vs_torch_cpu:.2f}x" if lat.speedup_vs_torch_cpu else "-"
             lines.append(
-                f"| {r['model']} | {r['runtime']} | {r['variant']} | {r['accuracy']:.4f} | {agree} | "
-                f"{lat['batch_size']} | {lat['p50_ms']:.3f} | {lat['p90_ms']:.3f} | {lat['p99_ms']:.3f} | "
-                f"{lat['throughput_ips']:,.0f} | {speed} |"
+                f"| {r.model} | {r.runtime} | {r.variant} | {r.accuracy:.4f} | {agree} | "
+                f"{lat.batch_size} | {lat.p50_ms:.3f} | {lat.p90_ms:.3f} | {lat.p99_ms:.3f} | "
+                f"{lat.throughput_ips:,.0f} | {speed} |"
             )
     return "\n".join(lines) + "\n"

@@ -51,9 +51,11 @@ def model_card(record: RunRecord, metadata: dict[str, Any], parity: dict[str, An
         f"{fp32['accuracy_onnx']:.4f} (PyTorch {fp32['accuracy_torch']:.4f}).",
     ]
     if "int8" in parity:
+        activations = parity["int8"].get("activations")
         lines.append(
             f"int8 (`model.int8.onnx`): accuracy {parity['int8']['accuracy']:.4f} "
-            f"({parity['int8']['drop_points']:+.2f} points lost against fp32)."
+            f"({parity['int8']['drop_points']:+.2f} points lost against fp32)"
+            + (f"; activations quantized to {activations}." if activations else ".")
         )
     if "fp16" in parity:
         lines.append(
@@ -95,6 +97,11 @@ def model_card(record: RunRecord, metadata: dict[str, Any], parity: dict[str, An
         "```",
         "",
         "Or with zoo: `zoo predict model.onnx image.png`.",
+        "",
+        "Clients that cannot read `metadata_props` (onnxruntime-web) find the same metadata in `model.json`",
+        "beside the file (`model.int8.json`, `model.fp16.json` for the variants). Its `image_preprocessing`",
+        "says how zoo turns a photo into the input: orientation, colour conversion, resize filter, when to",
+        "invert (the training images' polarity) and the normalisation.",
         "",
     ]
     return "\n".join(lines)

@@ -8,10 +8,11 @@ import numpy as np
 import torch
 
 from zoo import paths
-from zoo.bench import BenchOptions, find_models, latency, onnx_runner, predict_all, torch_runner
+from zoo.bench import BenchOptions, find_models, latency, onnx_runner, torch_runner
 from zoo.checkpoint import RECORD, WEIGHTS, RunRecord, load_run
-from zoo.data import Normalizer, load
+from zoo.data import load
 from zoo.errors import UsageError
+from zoo.exported import chunked_logits, normalise
 from zoo.metrics import classification_metrics
 from zoo.names import discover
 from zoo.registry import list_models
@@ -95,16 +96,17 @@ def entry(arg: str, *, data_dir: str | None = None, measure_latency: bool = True
         lat = None
         if measure_latency:
             runner = torch_runner({"run_dir": str(path)}, "torch-cpu", torch.get_num_threads())
-            lat = latency(runner, np.zeros((1, *record.input_shape), np.float32), options)["p50_ms"]
+            lat = latency(runner, np.zeros((1, *record.input_shape), np.float32), options).p50_ms
         return _entry(kind, path.name, record, metrics, lat, train_seconds=record.train_seconds)
     bench_model = find_models(str(path), ("fp32",))[0][0]
     meta = bench_model.metadata
     data = load(meta["dataset"], data_dir=data_dir)
     runner = onnx_runner(path, "onnxruntime", "fp32", 2)
-    x = Normalizer(meta["mean"], meta["std"])(data.test.images).numpy()
-    logits = predict_all(runner, x)
+    pixels = data.test.images.numpy()
+    logits = chunked_logits(runner.run, pixels, meta["mean"], meta["std"])
     metrics = classification_metrics(torch.from_numpy(logits), data.test.labels, meta["class_names"])
-    lat = latency(runner, x[:1], options)["p50_ms"] if measure_latency else None
+    one = normalise(pixels[:1], meta["mean"], meta["std"])
+    lat = latency(runner, one, options).p50_ms if measure_latency else None
     return _entry(kind, path.parent.name, meta, metrics, lat)
 
 

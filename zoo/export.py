@@ -18,31 +18,39 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from zoo import paths
 from zoo.card import model_card
 from zoo.checkpoint import RunRecord, load_run
-from zoo.data import DataSplits, Normalizer, load
-from zoo.errors import UsageError, ZooError
+from zoo.data import DataSplits, Normalizer, get_dataset_info, load
+from zoo.errors import InternalError, UsageError, ZooError
 from zoo.exported import (
     FORMAT,
     INPUT,
+    METADATA_FILES,
     OUTPUT,
     SUMS,
     VARIANT_FILES,
     ExportedModelError,
+    decode,
     encode,
     is_export_folder,
+    normalise,
+    onnx_logits,
     open_session,
     read_sums,
+    session_function,
+    write_metadata_json,
     write_sums,
 )
 from zoo.exported import read_metadata as read_metadata
 from zoo.fileio import check_writable, sha256_file, umask
 from zoo.layers import FlipAveraged
 from zoo.names import inside, remove_stale, replace_folder, temporary_sibling
-from zoo.quantize import build, calibration_images, default_recipe, get_recipe
+from zoo.predict import image_preprocessing
+from zoo.quantize import activation_types, build, calibration_images, default_recipe, get_recipe
 from zoo.runs import versions
 from zoo.targets import resolve_targets
 from zoo.train import predict_logits
@@ -133,9 +141,15 @@ def export_onnx(model: nn.Module, input_shape: tuple[int, int, int], path: Path,
 
 
 def add_metadata(path: Path, metadata: dict[str, Any]) -> None:
-    """Store every entry as a JSON string in `metadata_props`, then run the full checker."""
+    """Store every entry as a JSON string in `metadata_props`, then run the full checker; the same
+    metadata goes beside the file as plain JSON (model.json) for clients that cannot read metadata_props.
+    The metadata passes the contract's reader first: zoo never writes a file it would refuse to read."""
     import onnx
 
+    try:
+        decode(encode(metadata), path)
+    except ExportedModelError as exc:
+        raise InternalError(str(exc)) from None
     model = onnx.load(str(path))
     del model.metadata_props[:]
     onnx.helper.set_model_props(model, encode(metadata))
@@ -148,6 +162,7 @@ def add_metadata(path: Path, metadata: dict[str, Any]) -> None:
     except onnx.checker.ValidationError as exc:
         raise ExportError(f"the exported graph fails onnx.checker: {str(exc).splitlines()[0]}") from None
     onnx.save(model, str(path))
+    write_metadata_json(path, metadata)
 
 
 def build_metadata(record: RunRecord, run_dir: Path, options: ExportOptions) -> dict[str, Any]:
@@ -171,6 +186,12 @@ def build_metadata(record: RunRecord, run_dir: Path, options: ExportOptions) -> 
         "mean": record.normalization["mean"],
         "std": record.normalization["std"],
         "preprocessing": "x = (pixels / 255 - mean) / std, pixels uint8 in NCHW order",
+        "image_preprocessing": image_preprocessing(
+            record.input_shape,
+            record.normalization["mean"],
+            record.normalization["std"],
+            get_dataset_info(record.dataset).polarity,
+        ),
         "test_time_augmentation": "hflip: mean logits of the image and its mirror" if options.tta else "none",
         "hyperparameters": record.hyperparameters,
         "train_config": dict(record.train_config),
@@ -186,35 +207,40 @@ def build_metadata(record: RunRecord, run_dir: Path, options: ExportOptions) -> 
     }
 
 
-def onnx_logits(path: Path, images: torch.Tensor, normalize: Normalizer, batch_size: int = 256) -> np.ndarray:
-    session = _session(path)
-    chunks = []
-    for i in range(0, len(images), batch_size):
-        x = normalize(images[i : i + batch_size]).numpy()
-        chunks.append(session.run([OUTPUT], {INPUT: x})[0].astype(np.float32))
-    return np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
+def file_logits(path: Path, data: DataSplits) -> np.ndarray:
+    """The ONNX file's logits on the whole test set."""
+    return onnx_logits(_session(path), data.test.images.numpy(), data.mean, data.std)
+
+
+def figures(logits: np.ndarray, data: DataSplits) -> dict[str, Any]:
+    """A file's own test figures, as its metadata records them in `metrics.test_exported`."""
+    labels = data.test.labels
+    return {
+        "accuracy": float((logits.argmax(1) == labels.numpy()).mean()),
+        "log_loss": float(F.cross_entropy(torch.from_numpy(logits), labels).item()),
+        "n": len(labels),
+    }
 
 
 def parity(path: Path, model: nn.Module, data: DataSplits, max_diff: float) -> dict[str, Any]:
     """ONNX Runtime against PyTorch on the whole test set, plus the batch sizes that must run."""
-    normalize = Normalizer(data.mean, data.std)
-    reference = predict_logits(model, data.test.images, normalize).numpy()
-    got = onnx_logits(path, data.test.images, normalize)
+    reference = predict_logits(model, data.test.images, Normalizer(data.mean, data.std)).numpy()
+    got = file_logits(path, data)
+    own = figures(got, data)
     labels = data.test.labels.numpy()
-    session = _session(path)
+    run = session_function(_session(path))
+    pixels = data.test.images.numpy()
     batches = {}
     for b in PARITY_BATCHES:
-        x = normalize(
-            data.test.images[torch.arange(b) % len(data.test.images)]
-        ).numpy()  # small test sets wrap
-        out = session.run([OUTPUT], {INPUT: x})[0]
+        out = run(normalise(pixels[np.arange(b) % len(pixels)], data.mean, data.std))  # small test sets wrap
         batches[str(b)] = list(out.shape) == [b, reference.shape[1]]
     report = {
         "images": len(labels),
         "max_abs_logit_diff": float(np.abs(got - reference).max()),
         "argmax_agreement": float((got.argmax(1) == reference.argmax(1)).mean()),
         "accuracy_torch": float((reference.argmax(1) == labels).mean()),
-        "accuracy_onnx": float((got.argmax(1) == labels).mean()),
+        "accuracy_onnx": own["accuracy"],
+        "log_loss_onnx": own["log_loss"],
         "batch_sizes_ok": batches,
         "thresholds": {"min_agreement": MIN_AGREEMENT, "max_abs_logit_diff": max_diff},
     }
@@ -250,14 +276,11 @@ def convert_fp16(src: Path, dst: Path) -> None:
     onnx.save(model, str(dst))
 
 
-def _copy_metadata(src: Path, dst: Path, extra: dict[str, Any]) -> None:
-    metadata = read_metadata(src)
-    add_metadata(dst, {**metadata, **extra})
-
-
-def variant_accuracy(path: Path, data: DataSplits) -> float:
-    logits = onnx_logits(path, data.test.images, Normalizer(data.mean, data.std))
-    return float((logits.argmax(1) == data.test.labels.numpy()).mean())
+def variant_metadata(fp32: dict[str, Any], own: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """A variant file's metadata: the fp32 file's, with the variant's own test figures (`test_exported`
+    is what *this* file scores, not what model.onnx scores) and what is particular to it."""
+    metrics = {**fp32["metrics"], "test_exported": own}
+    return {**fp32, "metrics": metrics, **extra}
 
 
 def destination(record: RunRecord, run_dir: Path, options: ExportOptions) -> Path:
@@ -293,6 +316,8 @@ def plan(folder: Path, record: RunRecord, options: ExportOptions) -> ExportResul
         covered = all(had.get(v) or not getattr(options, v) for v in ("int8", "fp16"))
         # an int8 file of another recipe (an older zoo's, or another --int8-recipe) is rebuilt
         covered = covered and (not options.int8 or had.get("int8_recipe") == options.int8_recipe)
+        # a folder of an older zoo (no model.json) is rebuilt: same weights and way, so without --force
+        covered = covered and all((folder / METADATA_FILES[v]).is_file() for v in _variants(folder))
         if covered and _files_intact(folder):
             parity = json.loads((folder / "parity.json").read_text())
             files = sorted(p for p in folder.iterdir() if p.is_file())
@@ -312,6 +337,10 @@ def plan(folder: Path, record: RunRecord, options: ExportOptions) -> ExportResul
         else f"an export made another way (opset {had.get('opset')}, tta {had.get('tta')})"
     )
     raise ExportConflict(f"{folder} already holds {what}; pass --force to replace it")
+
+
+def _variants(folder: Path) -> list[str]:
+    return [v for v, name in VARIANT_FILES.items() if (folder / name).is_file()]
 
 
 def _files_intact(folder: Path) -> bool:
@@ -369,21 +398,25 @@ def _build(
     _check_parity(report["fp32"], "ONNX")
     metadata = build_metadata(record, run_dir, options)
     # The run's own test figure may come from two passes (test_time_flip); this is the file's own.
-    metadata["metrics"]["test_exported"] = {"accuracy": report["fp32"]["accuracy_onnx"]}
+    metadata["metrics"]["test_exported"] = _own(report["fp32"])
     add_metadata(onnx_path, metadata)
     if options.int8:
         int8_path = work / VARIANT_FILES["int8"]
         recipe = get_recipe(options.int8_recipe or default_recipe())
-        calibration = calibration_images(
-            Normalizer(data.mean, data.std)(data.train.images).numpy(), CALIBRATION_IMAGES
-        )
+        train = normalise(data.train.images.numpy(), data.mean, data.std)
+        calibration = calibration_images(train, CALIBRATION_IMAGES)
         build(recipe, onnx_path, int8_path, calibration, work)
-        _copy_metadata(onnx_path, int8_path, {"quantization": recipe.to_dict()})
-        acc = variant_accuracy(int8_path, data)
+        own = figures(file_logits(int8_path, data), data)
+        # the types in the file, not the recipe's wish: NNCF quantizes some activations to uint8
+        quantization = {**recipe.to_dict(), **activation_types(int8_path)}
+        add_metadata(int8_path, variant_metadata(metadata, own, quantization=quantization))
+        acc = own["accuracy"]
         drop = (report["fp32"]["accuracy_onnx"] - acc) * 100
         report["int8"] = {
             "recipe": recipe.name,
+            "activations": quantization["activations"],
             "accuracy": acc,
+            "log_loss": own["log_loss"],
             "drop_points": drop,
             "max_drop_points": options.max_int8_drop,
         }
@@ -396,13 +429,22 @@ def _build(
     if options.fp16:
         fp16_path = work / VARIANT_FILES["fp16"]
         convert_fp16(onnx_path, fp16_path)
-        _copy_metadata(onnx_path, fp16_path, {"precision": "float16 weights and compute; float32 inputs"})
         report["fp16"] = parity(fp16_path, model, data, FP16_MAX_LOGIT_DIFF)
         _check_parity(report["fp16"], "fp16")
+        precision = "float16 weights and compute; float32 inputs"
+        add_metadata(fp16_path, variant_metadata(metadata, _own(report["fp16"]), precision=precision))
     (work / "parity.json").write_text(json.dumps(report, indent=2) + "\n")
     (work / "card.md").write_text(model_card(record, metadata, report))
     write_sums(work)
     return report, metadata
+
+
+def _own(parity_report: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "accuracy": parity_report["accuracy_onnx"],
+        "log_loss": parity_report["log_loss_onnx"],
+        "n": parity_report["images"],
+    }
 
 
 @dataclass

@@ -9,8 +9,10 @@ which rows and why.
 import os
 import resource
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+
+from zoo.bench_results import Latency, Noise
 
 # Other processes using more than this share of one core on average compete with the benchmark.
 BUSY_CORES = 0.25
@@ -63,8 +65,9 @@ class NoiseMonitor:
         self.load = list(os.getloadavg()) if hasattr(os, "getloadavg") else []
 
 
-def assess(monitor: NoiseMonitor, results: list[dict[str, Any]]) -> dict[str, Any]:
-    """The noise record stored in results.json (`machine.noise`), with its warnings."""
+def assess(monitor: NoiseMonitor, rows: Iterable[tuple[str, list[Latency]]]) -> Noise:
+    """The noise record stored in results.json (`machine.noise`), with its warnings. `rows` are the
+    measured rows as (label, latencies); each latency gets its `cv` and `p99_over_p50`."""
     warnings = []
     cores_used = (
         monitor.other_cpu / monitor.wall if monitor.other_cpu is not None and monitor.wall > 0 else None
@@ -79,28 +82,27 @@ def assess(monitor: NoiseMonitor, results: list[dict[str, Any]]) -> dict[str, An
             else f"the machine was busy: other processes used {cores_used:.2f} cores on average"
         )
     unstable = []
-    for r in results:
-        for lat in r.get("latency", []):
-            lat["cv"] = lat["stdev_ms"] / lat["mean_ms"] if lat["mean_ms"] > 0 else 0.0
-            tail = lat["p99_ms"] / lat["p50_ms"] if lat["p50_ms"] > 0 else 0.0
-            lat["p99_over_p50"] = tail
-            drift = lat.get("block_cv", 0.0)
-            if drift > MAX_CV or tail > MAX_TAIL:
+    for label, latencies in rows:
+        for lat in latencies:
+            lat.cv = lat.stdev_ms / lat.mean_ms if lat.mean_ms > 0 else 0.0
+            tail = lat.p99_ms / lat.p50_ms if lat.p50_ms > 0 else 0.0
+            lat.p99_over_p50 = tail
+            if lat.block_cv > MAX_CV or tail > MAX_TAIL:
                 unstable.append(
-                    f"{r['model']} {r['runtime']} {r['variant']} batch {lat['batch_size']} "
-                    f"(cv of block means {drift:.2f}, p99/p50 {tail:.1f})"
+                    f"{label} batch {lat.batch_size} "
+                    f"(cv of block means {lat.block_cv:.2f}, p99/p50 {tail:.1f})"
                 )
     if unstable:
         warnings.append(
             f"unstable rows (cv of block means > {MAX_CV} or p99/p50 > {MAX_TAIL:g}): {'; '.join(unstable)}; "
             "raise --min-seconds or run on a quiet machine"
         )
-    return {
-        "wall_seconds": monitor.wall,
-        "other_processes_cpu_seconds": monitor.other_cpu,
-        "other_processes_cores": cores_used,
-        "load_average": monitor.load,
-        "busy": busy,
-        "unstable_rows": unstable,
-        "warnings": warnings,
-    }
+    return Noise(
+        wall_seconds=monitor.wall,
+        other_processes_cpu_seconds=monitor.other_cpu,
+        other_processes_cores=cores_used,
+        load_average=monitor.load,
+        busy=busy,
+        unstable_rows=unstable,
+        warnings=warnings,
+    )

@@ -14,9 +14,12 @@ import numpy as np
 from scipy.special import softmax
 
 from zoo.errors import UsageError, ZooError, first_line
-from zoo.exported import check_graph, decode, open_session
+from zoo.exported import ImagePreprocessing, check_graph, decode, onnx_logits, open_session
 
-BATCH = 256  # bounds the float32 copy of the inputs; larger batches do not run faster on a CPU
+# What load_image does, named as image_preprocessing records it for clients (one source for both).
+RESIZE_FILTER = "bilinear"
+GRAYSCALE_WEIGHTS = [0.299, 0.587, 0.114]  # Pillow's "L": ITU-R 601-2 luma
+STEPS = ["exif_orientation", "color", "resize", "invert", "normalize"]
 
 
 @dataclass
@@ -55,9 +58,6 @@ class OnnxClassifier:
         self.input_shape: tuple[int, int, int] = tuple(metadata["input_shape"])
         self.mean: list[float] = [float(m) for m in metadata["mean"]]
         self.std: list[float] = [float(s) for s in metadata["std"]]
-        self._mean = np.asarray(self.mean, np.float32).reshape(1, -1, 1, 1)
-        self._std = np.asarray(self.std, np.float32).reshape(1, -1, 1, 1)
-        self._input = session.get_inputs()[0].name
         outputs = [o.name for o in session.get_outputs()]
         self._output = metadata.get("output_name") if metadata.get("output_name") in outputs else outputs[0]
 
@@ -100,10 +100,12 @@ class OnnxClassifier:
         """Classify uint8 pixels in (H,W), (H,W,C), (C,H,W), (N,H,W), (N,C,H,W) or (N,H,W,C) layout.
 
         The pixels are normalised as the metadata says, x = (pixels / 255 - mean) / std, in float32 and
-        in the same order of operations as training, then run in chunks of BATCH images."""
+        in the same order of operations as training, then run in chunks of CHUNK images."""
         x = to_nchw(images, self.input_shape)
-        chunks = [self._logits(x[i : i + BATCH]) for i in range(0, len(x), BATCH)]
-        logits = np.concatenate(chunks) if chunks else np.zeros((0, self.num_classes), np.float32)
+        if len(x):
+            logits = onnx_logits(self._session, x, self.mean, self.std, output=self._output)
+        else:
+            logits = np.zeros((0, self.num_classes), np.float32)
         if logits.ndim != 2 or logits.shape[1] != self.num_classes:
             raise ZooError(
                 f"{self.path} returns logits of shape {logits.shape[1:]} but its metadata lists "
@@ -117,13 +119,6 @@ class OnnxClassifier:
             logits=logits,
             class_names=self.class_names,
         )
-
-    def _logits(self, pixels: np.ndarray) -> np.ndarray:
-        x = pixels.astype(np.float32)
-        x /= np.float32(255)
-        x -= self._mean
-        x /= self._std
-        return np.asarray(self._session.run([self._output], {self._input: x})[0], dtype=np.float32)
 
     def __repr__(self) -> str:
         return f"OnnxClassifier({str(self.path)!r}, model={self.metadata['model']!r})"
@@ -183,7 +178,8 @@ def load_image(path: str | os.PathLike, input_shape: Sequence[int], *, invert: b
     Grayscale models get "L", others "RGB"; a different size is resized with bilinear filtering
     (the aspect ratio is not kept: crop first for non-square photos). MNIST and Fashion-MNIST show
     light objects on a black background: a photo of a dark object on white paper needs
-    `invert=True` (pixels -> 255 - pixels) or the model sees its negative and guesses badly."""
+    `invert=True` (pixels -> 255 - pixels) or the model sees its negative and guesses badly.
+    `image_preprocessing` describes these steps for clients; change both together."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     c, h, w = input_shape
@@ -197,12 +193,42 @@ def load_image(path: str | os.PathLike, input_shape: Sequence[int], *, invert: b
             image = ImageOps.exif_transpose(image)  # phone photos store their rotation in EXIF
             image = image.convert("L" if c == 1 else "RGB")
             if image.size != (w, h):
-                image = image.resize((w, h), Image.Resampling.BILINEAR)
+                image = image.resize((w, h), Image.Resampling[RESIZE_FILTER.upper()])
             pixels = np.asarray(image, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise UsageError(f"{path} is not an image PIL can read ({first_line(exc)})") from None
     pixels = pixels[None] if c == 1 else pixels.transpose(2, 0, 1)
     return np.ascontiguousarray(255 - pixels if invert else pixels)
+
+
+def image_preprocessing(
+    input_shape: Sequence[int], mean: Sequence[float], std: Sequence[float], polarity: str
+) -> ImagePreprocessing:
+    """What load_image and the normalisation do to an image file, as the typed record an export stores
+    for clients (`image_preprocessing` in the metadata and model.json). `polarity` is the dataset's."""
+    c, h, w = input_shape
+    if c not in (1, 3):
+        raise UsageError(f"image files become grayscale or RGB inputs; this model takes {c} channels")
+    return {
+        "steps": list(STEPS),
+        "color": "grayscale" if c == 1 else "rgb",
+        "grayscale_weights": list(GRAYSCALE_WEIGHTS) if c == 1 else None,
+        "alpha": "ignored",
+        "resize": {
+            "height": h,
+            "width": w,
+            "filter": RESIZE_FILTER,
+            "antialias": True,
+            "keep_aspect_ratio": False,
+        },
+        "polarity": polarity,
+        "invert": "when-dark-on-light" if polarity == "light-on-dark" else "never",
+        "scale": 255.0,
+        "mean": [float(m) for m in mean],
+        "std": [float(s) for s in std],
+        "layout": "NCHW",
+        "dtype": "float32",
+    }
 
 
 def classify_files(

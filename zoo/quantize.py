@@ -14,6 +14,7 @@ import importlib.util
 import io
 import logging
 import warnings
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -95,6 +96,36 @@ def build(recipe: Int8Recipe, src: Path, dst: Path, calibration: np.ndarray, wor
     float32 NCHW images). `workdir` holds intermediate files; they are removed."""
     builders: dict[str, Callable[..., None]] = {"onnxruntime": _onnxruntime, "nncf": _nncf}
     builders[recipe.tool](recipe, src, dst, calibration, workdir)
+
+
+def activation_types(path: Path) -> dict[str, Any]:
+    """What a quantized file holds, whatever its recipe asked for: the type of the zero point of each
+    QuantizeLinear node (the type its activations are quantized to), counted per type, and `activations`:
+    that one type, "mixed" (NNCF quantizes the outputs of non-negative ops to uint8 and the rest to int8)
+    or "none"."""
+    import onnx
+
+    model = onnx.load(str(path))
+    types = {t.name: t.data_type for t in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type == "Constant":
+            value = next((a.t for a in node.attribute if a.name == "value"), None)
+            if value is not None:
+                types[node.output[0]] = value.data_type
+    counts: Counter[str] = Counter()
+    for node in model.graph.node:
+        if node.op_type != "QuantizeLinear":
+            continue
+        zero_point = node.input[2] if len(node.input) > 2 else ""
+        if zero_point:
+            dtype = types.get(zero_point)
+        else:  # no zero point: the output type is the `output_dtype` attribute, by default uint8
+            given = (a.i for a in node.attribute if a.name == "output_dtype" and a.i)
+            dtype = next(given, onnx.TensorProto.UINT8)
+        counts[onnx.TensorProto.DataType.Name(dtype).lower() if dtype is not None else "unknown"] += 1
+    found = sorted(counts)
+    activations = found[0] if len(found) == 1 else "mixed" if found else "none"
+    return {"activations": activations, "activation_zero_points": dict(sorted(counts.items()))}
 
 
 def _onnxruntime(recipe: Int8Recipe, src: Path, dst: Path, calibration: np.ndarray, workdir: Path) -> None:

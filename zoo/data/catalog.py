@@ -13,6 +13,8 @@ class DatasetInfo:
     class_names: tuple[str, ...]
     image_shape: tuple[int, int, int]  # (C, H, W)
     description: str
+    # light-on-dark: light objects on a black background, so photos of dark objects on white need inverting
+    polarity: str = "natural"
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,7 @@ _SPECS: dict[str, DatasetSpec] = {
             ),
             image_shape=(1, 28, 28),
             description="Zalando Fashion-MNIST: 60k train / 10k test 28x28 grayscale",
+            polarity="light-on-dark",
         ),
         format="idx",
         files=_FASHION_FILES,
@@ -129,6 +132,7 @@ _SPECS: dict[str, DatasetSpec] = {
             class_names=tuple(str(d) for d in range(10)),
             image_shape=(1, 28, 28),
             description="MNIST handwritten digits: 60k train / 10k test 28x28 grayscale",
+            polarity="light-on-dark",
         ),
         format="idx",
         files=_MNIST_FILES,

@@ -161,7 +161,7 @@ def build_report(
     study = target.study if target else record.study
     sections = _run_sections(model, record, ev, image_index)
     sections.append(study_section(study, storage, on_note))
-    sections.append(bench_section(record.model))
+    sections.append(bench_section(record))
 
     summary = Table(
         ["model", "dataset", "parameters", "test accuracy", "test log loss", "run"],
