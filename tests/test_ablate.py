@@ -3,12 +3,14 @@
 import json
 from pathlib import Path
 
+import fakedata
 import pytest
 from cliutil import assert_clean_error
 from optuna.trial import TrialState
 from typer.testing import CliRunner
 
 from cli.main import app
+from zoo import paths
 from zoo.ablate import AblateConfig, ablate, variants
 from zoo.errors import UsageError, ZooError
 from zoo.studies import load_study, open_storage
@@ -233,10 +235,23 @@ def test_failed_runs_say_why_and_the_command_exits_non_zero(monkeypatch):
     assert "lr=1e30" in result.stdout and "(1 failed)" in result.stdout  # the table first, with its hole
 
 
-def test_an_ablation_whose_runs_all_fail_raises():
-    # 12 images cannot be split into 10 classes with a validation share: every run fails to load its data
-    with pytest.raises(ZooError, match="every run of ablation ablate-fashion-mlp failed"):
+def test_an_ablation_whose_runs_all_fail_raises(tmp_path):
+    # a data folder whose files are damaged: every run fails to read them, and the error says why
+    broken = tmp_path / "no-data"
+    fakedata.make_idx_dataset(broken, n_train=100, n_test=20)
+    for path in broken.iterdir():
+        path.write_bytes(path.read_bytes()[:100])  # truncated, as an interrupted copy leaves them
+    cfg = AblateConfig(
+        model="fashion-mlp", factors={"dropout": "0.0"}, epochs=1, seeds=1, data_dir=str(broken)
+    )
+    with pytest.raises(ZooError, match=r"every run of ablation ablate-fashion-mlp failed \(first: .*no-data"):
+        ablate(cfg)
+
+
+def test_a_subset_too_small_is_refused_before_any_run():
+    with pytest.raises(UsageError, match="subset"):
         ablate(AblateConfig(model="fashion-mlp", factors={"dropout": "0.0"}, epochs=1, seeds=1, subset=12))
+    assert not (paths.artifacts_dir() / "ablations").exists()
 
 
 def test_export_and_report_best_never_pick_an_ablation(monkeypatch):

@@ -91,6 +91,8 @@ def variants(cfg: AblateConfig) -> list[tuple[str, dict[str, Any]]]:
     if len(out) == 1:
         raise UsageError("nothing to ablate: give --factor key=v1,v2 (repeatable) or --preset classic")
     budget = budget_overrides(spec, cfg.budget)
+    if cfg.subset:
+        budget["subset"] = cfg.subset
     for _, change in out:  # a bad value or a stack that shrinks to nothing fails now, not mid-study
         hparams, _ = resolve(spec, {**budget, **change})
         create_model(cfg.model, **hparams)
@@ -150,11 +152,11 @@ def ablate(cfg: AblateConfig, on_run: Callable[[str, int], None] | None = None) 
         # --subset applies to every variant unless the variant is itself about the subset or the split.
         subset = {"subset": cfg.subset} if cfg.subset else {}
         overrides = {**budget, **subset, **changes[label], "seed": seed}
-        _, config = resolve(spec, overrides)
-        # Splits are keyed by everything that shapes them, so a val_fraction or subset factor gets its own.
-        key = (seed, config.val_fraction, config.subset)
         started = time.perf_counter()
         try:
+            _, config = resolve(spec, overrides)
+            # Splits are keyed by everything that shapes them: a val_fraction or subset factor gets its own.
+            key = (seed, config.val_fraction, config.subset)
             if key not in data:
                 data[key] = load(
                     spec.dataset,

@@ -5,6 +5,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from zoo.data.catalog import get_dataset_info
+from zoo.data.loading import check_load_args
 from zoo.errors import UsageError
 from zoo.params import check_classes, check_value, unknown_key
 from zoo.registry import ModelSpec
@@ -81,7 +82,10 @@ def resolve(spec: ModelSpec, overrides: dict[str, Any] | None = None) -> tuple[d
     for key, value in hparams.items():
         check_value(key, value, spec.family)
     config = TrainConfig(**{**spec.train, **train_over})
-    check_classes(config.augment_classes, len(get_dataset_info(spec.dataset).class_names))
+    num_classes = len(get_dataset_info(spec.dataset).class_names)
+    check_classes(config.augment_classes, num_classes)
+    # what the split needs (a subset with two images per class), refused here rather than after the work
+    check_load_args(config.val_fraction, config.seed, config.subset, num_classes)
     return hparams, config
 
 

@@ -57,7 +57,7 @@ def content_sha256(*splits: Split) -> str:
     return h.hexdigest()
 
 
-def _check_args(val_fraction: float, seed: int, subset: int | None, num_classes: int) -> None:
+def check_load_args(val_fraction: float, seed: int, subset: int | None, num_classes: int) -> None:
     if (
         isinstance(val_fraction, bool)
         or not isinstance(val_fraction, numbers.Real)
@@ -90,7 +90,7 @@ def load(
     """
     spec = get_dataset_spec(name)
     info = spec.info
-    _check_args(val_fraction, seed, subset, len(info.class_names))
+    check_load_args(val_fraction, seed, subset, len(info.class_names))
     full_train, test, source = load_raw(info.name, data_dir)
     if subset is not None and subset > len(full_train):
         raise UsageError(
