@@ -8,7 +8,7 @@ before the loss, and are tested on the test split, never on the training set.
 from typing import Any
 
 from zoo.models.cnn import CNN_DEFAULTS, MNIST_CNN, build_cnn
-from zoo.models.machines import CPU_2C, CPU_2C_EPYC, CPU_2C_EPYC_1T
+from zoo.models.machines import CPU_2C, CPU_2C_EPYC_1T
 from zoo.models.mlp import build_mlp
 from zoo.registry import ModelSpec, Recorded, register_model
 
@@ -22,33 +22,33 @@ def _reproduced(
     seconds: float,
     machine: str = CPU_2C,
     date: str = "2026-11-23",
+    seeds: int = 3,
+    command: str = "benchmarks/reproduce.py",
 ) -> Recorded:
-    """A row of the reproduction tables in benchmarks/RESULTS.md: 3 seeds of the variant's own recipe."""
+    """A row of the reproduction tables in benchmarks/RESULTS.md: the variant's own recipe, seeds 0..K-1."""
     return Recorded(
         test_accuracy=accuracy,
         std=std,
-        seeds=3,
+        seeds=seeds,
         epochs=epochs,
         batch_size=batch_size,
         train_seconds=seconds,
         machine=machine,
         date=date,
-        command="benchmarks/reproduce.py",
+        command=command,
     )
 
 
-def _study_budget(accuracy: float, std: float, *, seconds: float, batch_size: int = 32) -> Recorded:
-    """A row of "The classic studies at their own budgets" in benchmarks/RESULTS.md: 3 seeds at the
-    published budget (at most 100 epochs), each on one core and one thread."""
-    return _reproduced(
-        accuracy,
-        std,
-        epochs=100,
-        batch_size=batch_size,
-        seconds=seconds,
-        machine=CPU_2C_EPYC_1T,
-        date="2026-11-24",
-    )
+# Re-measured after the dropout fix (issue 24; benchmarks/RESULTS.md, "Dropout fixed"): every figure below
+# with dropout was first measured with a mask that dropped every eighth value twice as often. Seed 0 so far,
+# one core and one thread each; the runs are also the shipped weights' candidates (same recipe, seed 0).
+_FIXED = dict(seeds=1, machine=CPU_2C_EPYC_1T, date="2026-11-30", command="benchmarks/reproduce.py --seeds 1")
+
+
+def _study_budget(accuracy: float, *, seconds: float, batch_size: int = 32) -> Recorded:
+    """A row of "Dropout fixed" in benchmarks/RESULTS.md: seed 0 at the published budget (at most 100
+    epochs, early stopping with patience 10), on one core and one thread."""
+    return _reproduced(accuracy, 0.0, epochs=100, batch_size=batch_size, seconds=seconds, **_FIXED)
 
 
 def grid_space(grid: dict[str, list]):
@@ -110,7 +110,7 @@ register_model(
         search_space=_regularisation_space,
         provenance="the baseline improved: dropout 0.5 on both dense hidden layers (not the output), "
         "Adam lr 1e-4, 40 epochs",
-        recorded=_reproduced(0.9064, 0.0033, epochs=40, batch_size=64, seconds=241, machine=CPU_2C_EPYC),
+        recorded=_reproduced(0.9070, 0.0, epochs=40, batch_size=64, seconds=553, **_FIXED),
     )
 )
 
@@ -187,7 +187,7 @@ register_model(
         provenance="dense 448-32-32-32 GELU, dropout 0.3 after the first layer only, Adam lr 1e-4, "
         "20% validation split, early stopping on validation loss with patience 10, up to 100 epochs, "
         "batch 32 (the published budget; the study states no batch size, so Keras' default)",
-        recorded=_study_budget(0.8900, 0.0035, seconds=383),
+        recorded=_study_budget(0.8912, seconds=310),
     )
 )
 
@@ -202,7 +202,7 @@ register_model(
         search_space=_mlp4_space,
         provenance="fashion-mlp4 trained with one extra augmented copy (rotation, shifts, flips) of every "
         "Pullover and Shirt image, at the published budget; zoom is approximated by shifts",
-        recorded=_study_budget(0.8892, 0.0030, seconds=587),
+        recorded=_study_budget(0.8882, seconds=556),
     )
 )
 
@@ -248,7 +248,7 @@ register_model(
         provenance="3 conv blocks with max pooling at its tuned point: 16@3x3, 32@3x3 + dropout 0.2, "
         "128@3x3 + dropout 0.4, dense 128 + dropout 0.2, Adam lr 1e-4, up to 100 epochs with early stopping "
         "(patience 10, 20% validation; the published budget); `--budget short` is 30 epochs",
-        recorded=_study_budget(0.9218, 0.0005, seconds=1889, batch_size=64),
+        recorded=_study_budget(0.9229, seconds=1283, batch_size=64),
     )
 )
 
@@ -265,7 +265,10 @@ register_model(
         provenance="fashion-cnn3 trained with one extra augmented copy (rotation, shifts, flips) of every "
         "image of the two most confused classes, Pullover and Shirt, at the published budget; zoom is "
         "approximated by shifts; `--budget short` is 30 epochs",
-        recorded=_study_budget(0.9205, 0.0033, seconds=2096, batch_size=64),
+        # measured with the biased dropout (3 seeds, 2026-11-24); its seed-0 re-measure had not finished
+        recorded=_reproduced(
+            0.9205, 0.0033, epochs=100, batch_size=64, seconds=2096, machine=CPU_2C_EPYC_1T, date="2026-11-24"
+        ),
     )
 )
 
