@@ -171,7 +171,7 @@ def grid_size(grid: dict[str, list]) -> int:
 
 def pin_grid(
     cfg: TuneConfig, spec: ModelSpec, pinned: dict[str, Any], overrides: dict[str, Any]
-) -> tuple[dict[str, Any], dict[str, Any]]:
+) -> dict[str, Any]:
     """With the grid sampler every `--set` holds in every trial: a grid axis collapses to the value, any
     other training or architecture key overrides what the grid point gives. The grid sampler never calls
     the search space, so a name only the search space knows (say `conv_blocks`) would do nothing: refused."""
@@ -185,7 +185,7 @@ def pin_grid(
                 f"not use; set a grid axis ({', '.join(cfg.grid)}) or a training/architecture key instead"
             )
     cfg.grid = {k: ([overrides.pop(k)] if k in overrides else v) for k, v in cfg.grid.items()}
-    return {}, overrides
+    return overrides  # every pin is now an override or a one-value axis: nothing is left for the sampler
 
 
 def max_trial_epochs(cfg: TuneConfig, spec: ModelSpec, overrides: dict[str, Any]) -> int:
@@ -395,7 +395,7 @@ def tune(cfg: TuneConfig, callbacks: TuneCallbacks | None = None) -> TuneResult:
     spec = check_config(cfg)
     pinned, overrides = split_fixed(spec, cfg.fixed) if cfg.fixed else ({}, {})
     if cfg.sampler == "grid":
-        pinned, overrides = pin_grid(cfg, spec, pinned, overrides)
+        pinned, overrides = {}, pin_grid(cfg, spec, pinned, overrides)
     _, base_config = resolve(spec, {**overrides})  # checked by check_config; needed for the split
     storage = open_storage(cfg.storage)
     data = load(
@@ -448,7 +448,7 @@ def tune(cfg: TuneConfig, callbacks: TuneCallbacks | None = None) -> TuneResult:
     return TuneResult(study, best, final, new_trials)
 
 
-def retrain_epochs(cfg: TuneConfig, spec: ModelSpec, best: FrozenTrial) -> int:
+def retrain_epochs(cfg: TuneConfig, best: FrozenTrial) -> int:
     """`--retrain-epochs` when given; else the winner's own epochs when the search tuned them (the tuned
     value is part of what won), else the default retraining length."""
     if cfg.retrain_epochs:
@@ -491,7 +491,7 @@ def finish(
         callbacks.retrain_started(best)
     if cfg.retrain:
         config.pop("subset", None)
-        config["epochs"] = retrain_epochs(cfg, spec, best)
+        config["epochs"] = retrain_epochs(cfg, best)
         # An interrupted retraining of this trial with this configuration continues where it stopped.
         unfinished = unfinished_dir(spec.name, f"{cfg.study_name}-best-t{best.number:04d}")
         if (unfinished / REQUEST).is_file() and read_request(unfinished)["overrides"] == jsonable(config):
