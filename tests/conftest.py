@@ -27,6 +27,27 @@ def fashion_small():
         pytest.skip(f"Fashion-MNIST is not installed ({exc})")
 
 
+@pytest.fixture(scope="session")
+def fake_fashion(tmp_path_factory):
+    """Small files in Fashion-MNIST's official format (600 training, 500 test images) and their loaded
+    form, for tests about graphs, files and folders rather than accuracy: every export and bench of the
+    official 10,000 test images took seconds."""
+    import fakedata
+
+    from zoo.data import load
+
+    folder = fakedata.make_idx_dataset(tmp_path_factory.mktemp("data") / "fashion-mnist", 600, 500)
+    return folder, load("fashion-mnist", data_dir=str(folder))
+
+
+@pytest.fixture
+def fake_fashion_dir(fake_fashion, monkeypatch):
+    """Make the small files this test's Fashion-MNIST (`ZOO_DATA_DIR`, inherited by subprocesses);
+    use with `pytestmark = pytest.mark.usefixtures("fake_fashion_dir")`."""
+    monkeypatch.setenv("ZOO_DATA_DIR", str(fake_fashion[0]))
+    return fake_fashion[0]
+
+
 @pytest.fixture
 def small_tmpfs(tmp_path):
     """`small_tmpfs("3m")`: a real tmpfs of that size (a disk that fills up as disks do), unmounted after

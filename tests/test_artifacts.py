@@ -28,6 +28,8 @@ from zoo.runs import train_run
 runner = CliRunner()
 QUICK = dict(batch_sizes=(1,), warmup=0, iters=2, min_seconds=0.0)
 ZOO = str(Path(sys.executable).parent / "zoo")
+# what is checked here is folders and files: the small official-format files keep every export fast
+pytestmark = pytest.mark.usefixtures("fake_fashion_dir")
 
 
 @pytest.fixture(autouse=True)
@@ -36,14 +38,14 @@ def _wide(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def runs(fashion_small, tmp_path_factory):
-    """Two fashion-mlp runs with different weights (seeds 0 and 1), one epoch on 2,700 images."""
+def runs(fake_fashion, tmp_path_factory):
+    """Two fashion-mlp runs with different weights (seeds 0 and 1), one epoch on the small files."""
     root = tmp_path_factory.mktemp("runs")
     return [
         train_run(
             "fashion-mlp",
-            {"epochs": 1, "subset": 3000, "seed": s},
-            data=fashion_small,
+            {"epochs": 1, "seed": s},
+            data=fake_fashion[1],
             run_dir=root / f"r{s}",
         ).run_dir
         for s in (0, 1)
@@ -65,7 +67,7 @@ def _sums_verify(folder: Path) -> bool:
 
 def test_export_best_after_the_demo_exports_the_new_study_and_skips_the_demos(tmp_path):
     art = tmp_path / "a"
-    tune = ["tune", "fashion-mlp", "--trials", "1", "--epochs", "1", "--subset", "1000", "--no-retrain"]
+    tune = ["tune", "fashion-mlp", "--trials", "1", "--epochs", "1", "--subset", "500", "--no-retrain"]
     assert _zoo(art, *tune, "--study", "demo").exit_code == 0
     first = _zoo(art, "export", "best", "--study", "demo", "--int8")  # as `make demo` does
     assert first.exit_code == 0, first.output
@@ -176,12 +178,14 @@ def test_a_study_with_a_path_for_a_name_in_shared_storage_cannot_choose_where_ex
     art = tmp_path / "a"
     art.mkdir()
     storage = f"sqlite:///{art / 'zoo.db'}"
+    run = art / "runs" / "fashion-mlp" / "r0"  # a trial's run_dir is used only under the artifacts root
+    shutil.copytree(runs[0], run)
     for name in ("good", "../../escaped"):  # as another user could create them on a shared database
         study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
         study.set_user_attr("model", "fashion-mlp")
         study.add_trial(
             optuna.trial.create_trial(
-                value=0.8, params={}, distributions={}, user_attrs={"run_dir": str(runs[0])}
+                value=0.8, params={}, distributions={}, user_attrs={"run_dir": str(run)}
             )
         )
     result = _zoo(art, "export", "best")
@@ -295,11 +299,11 @@ def test_a_garbage_variant_is_an_unavailable_row_and_the_rest_is_measured(runs, 
 # ------------------------------------------------------------------ 7. a copied run folder
 
 
-def test_a_copied_run_folder_is_reported_without_its_study(fashion_small, tmp_path):
+def test_a_copied_run_folder_is_reported_without_its_study(fake_fashion, tmp_path):
     run = train_run(
         "fashion-mlp",
-        {"epochs": 1, "subset": 3000},
-        data=fashion_small,
+        {"epochs": 1},
+        data=fake_fashion[1],
         run_dir=tmp_path / "elsewhere" / "s1-t0",
         extra_record={"study": "s1", "trial": 0},
     ).run_dir

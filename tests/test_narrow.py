@@ -11,10 +11,12 @@ from zoo import paths
 from zoo.runs import train_run
 
 runner = CliRunner()
+# the layout of tables is checked here, not accuracy: the small official-format files keep each command fast
+pytestmark = pytest.mark.usefixtures("fake_fashion_dir")
 
 
 @pytest.fixture(autouse=True)
-def _eighty_columns(monkeypatch, fashion_small):
+def _eighty_columns(monkeypatch):
     monkeypatch.setenv("COLUMNS", "80")
 
 
@@ -33,11 +35,11 @@ def test_export_parity_report(artifacts, tmp_path):
     assert f"{parity['max_abs_logit_diff']:.2e}" in result.stdout
 
 
-def test_compare_with_long_run_names(fashion_small):
+def test_compare_with_long_run_names(fake_fashion):
     root = paths.runs_dir() / "fashion-mlp"
     names = ["a-rather-long-run-folder-name-0001", "a-rather-long-run-folder-name-0002"]
     for name in names:
-        train_run("fashion-mlp", {"epochs": 1, "subset": 600}, data=fashion_small, run_dir=root / name)
+        train_run("fashion-mlp", {"epochs": 1}, data=fake_fashion[1], run_dir=root / name)
     result = runner.invoke(app, ["compare", *(str(root / n) for n in names), "--no-latency"])
     assert result.exit_code == 0, result.output
     _readable(result.stdout)
@@ -45,7 +47,7 @@ def test_compare_with_long_run_names(fashion_small):
 
 
 def test_train_classification_and_confusion_tables():
-    result = runner.invoke(app, ["train", "fashion-mlp", "--epochs", "1", "--subset", "600"])
+    result = runner.invoke(app, ["train", "fashion-mlp", "--epochs", "1", "--subset", "500"])
     assert result.exit_code == 0, result.output
     _readable(result.stdout)
     assert "0 T-shirt/top" in result.stdout and "9 Ankle boot" in result.stdout  # numbered rows and columns
@@ -60,7 +62,7 @@ def test_tune_logs_one_line_per_trial_and_json_stays_pure():
         "--epochs",
         "1",
         "--subset",
-        "600",
+        "500",
         "--retrain-epochs",
         "1",
     ]
