@@ -1,15 +1,13 @@
 """zoo.data.fetch against a local HTTP server: verified downloads, and no partial files on failure."""
 
-import functools
 import hashlib
-import http.server
 import shutil
 import socket
-import threading
 from pathlib import Path
 
 import fakedata
 import pytest
+from httpserve import ShortHandler, serve
 
 from zoo.data import dataset_status, fetch, find_dataset, load
 from zoo.data.catalog import FileSpec, get_dataset_spec
@@ -18,31 +16,6 @@ from zoo.paths import data_cache_dir
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 GZ_NAMES = [f"{n}.gz" for n in fakedata.IDX_NAMES.values()]
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):
-        pass
-
-
-class ShortHandler(QuietHandler):
-    """Promises more bytes than it sends, like a connection dropped mid-download."""
-
-    def do_GET(self):
-        self.send_response(200)
-        self.send_header("Content-Length", "100000")
-        self.end_headers()
-        self.wfile.write(b"\x1f\x8b" + b"x" * 1000)
-        self.close_connection = True
-
-
-def serve(folder: Path, handler=QuietHandler):
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(handler, directory=str(folder))
-    )
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}/files/"
 
 
 @pytest.fixture

@@ -9,3 +9,7 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 
 # Importing the families registers every variant (timm's layout): zoo.registry stays a leaf module.
 import zoo.models  # noqa: F401
+from zoo.pretrained import create_model  # timm's spelling: zoo.create_model(name, pretrained=True)
+from zoo.registry import list_models
+
+__all__ = ["create_model", "list_models"]

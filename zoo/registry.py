@@ -50,6 +50,28 @@ class Recorded:
 
 
 @dataclass(frozen=True)
+class Weights:
+    """A variant's shipped weights, named by the sha256 of their files (torchvision puts a hash prefix in
+    each weight file's name; here the registry holds the whole digest). The figures are the shipped run's
+    own, on the official test split, and `zoo weights verify` re-measures them from the file."""
+
+    sha256: str  # of weights.safetensors
+    record_sha256: str  # of run.json
+    size: int  # bytes of weights.safetensors
+    correct: int  # correct predictions on the official test split (exact on CPU fp32)
+    n: int  # images in that split
+
+    @property
+    def tag(self) -> str:
+        """The short name of this file, as torchvision's `-<sha8>` suffix."""
+        return self.sha256[:8]
+
+    @property
+    def test_accuracy(self) -> float:
+        return self.correct / self.n
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     name: str
     family: str
@@ -78,6 +100,13 @@ class ModelSpec:
                 )
             merged[key] = value
         return merged
+
+    @property
+    def weights(self) -> Weights | None:
+        """The shipped weights, from zoo/shipped.py: the one table of their digests."""
+        from zoo.shipped import SHIPPED
+
+        return SHIPPED.get(self.name)
 
 
 _REGISTRY: dict[str, ModelSpec] = {}

@@ -1,0 +1,108 @@
+"""Ship trained runs as zoo's pretrained weights: copy each run directory's weights.safetensors and run.json
+into zoo/weights/<variant>/, write beside them how the run was made (shipped.json), count its correct
+predictions on the official test split on this CPU in fp32 (the figure `zoo weights verify` re-measures),
+then regenerate zoo/shipped.py, the registry's table of digests, from every folder under zoo/weights/.
+
+    .venv/bin/python benchmarks/ship_weights.py --command CMD --machine TEXT --commit SHA RUN_DIR ...
+    .venv/bin/python benchmarks/ship_weights.py --table-only     # rewrite zoo/shipped.py from zoo/weights/
+
+Only runs of the variant's registered default recipe are accepted (the run's train config must be the
+recipe's), so a shipped figure is the figure of the recipe `zoo models` shows.
+"""
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from zoo.checkpoint import RECORD, WEIGHTS, load_run  # noqa: E402
+from zoo.config import resolve  # noqa: E402
+from zoo.fileio import sha256_file, write_json_atomic, write_text_atomic  # noqa: E402
+from zoo.pretrained import PACKAGE_DIR, PROVENANCE  # noqa: E402
+from zoo.registry import get_spec  # noqa: E402
+from zoo.runs import evaluate_run  # noqa: E402
+
+TABLE = ROOT / "zoo" / "shipped.py"
+
+
+def _recipe_mismatch(record) -> list[str]:
+    """Keys where the run differs from its variant's registered recipe and architecture (seed aside)."""
+    hparams, recipe = resolve(get_spec(record.model))  # what `zoo train NAME` would run
+    ran = record.train_config
+    differs = [k for k, v in vars(recipe).items() if k != "seed" and k in ran and ran[k] != v]
+    return sorted(differs + [k for k, v in hparams.items() if record.hyperparameters.get(k) != v])
+
+
+def ship(run_dir: Path, provenance: dict) -> None:
+    model, record = load_run(run_dir)
+    problems = _recipe_mismatch(record)
+    if problems:
+        raise SystemExit(f"{run_dir}: not the registered recipe of {record.model} (differs in {problems})")
+    result = evaluate_run(model.float().cpu(), record)
+    correct = int((result.predictions == result.labels).sum())
+    recorded = round(record.metrics["test"]["accuracy"] * record.metrics["test"]["n"])
+    if correct != recorded:
+        print(f"{record.model}: fp32 here counts {correct}, the run recorded {recorded}", file=sys.stderr)
+    target = PACKAGE_DIR / record.model
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for file in (WEIGHTS, RECORD):
+        shutil.copy2(run_dir / file, target / file)
+    write_json_atomic(
+        target / PROVENANCE,
+        {
+            **provenance,
+            "date": record.created_at[:10],
+            "seed": record.train_config["seed"],
+            "correct": correct,
+            "n": len(result.labels),
+        },
+    )
+    print(
+        f"{record.model}: {correct}/{len(result.labels)} correct, {(target / WEIGHTS).stat().st_size:,} bytes"
+    )
+
+
+def write_table() -> None:
+    entries = []
+    for folder in sorted(p for p in PACKAGE_DIR.iterdir() if p.is_dir()):
+        made = json.loads((folder / PROVENANCE).read_text())
+        entries.append(
+            f'    "{folder.name}": Weights(\n'
+            f'        sha256="{sha256_file(folder / WEIGHTS)}",\n'
+            f'        record_sha256="{sha256_file(folder / RECORD)}",\n'
+            f"        size={(folder / WEIGHTS).stat().st_size},\n"
+            f"        correct={made['correct']},\n"
+            f"        n={made['n']},\n"
+            f"    ),\n"
+        )
+    text = TABLE.read_text()
+    head, rest = text.split("SHIPPED: dict[str, Weights] = {", 1)
+    tail = rest.split("\n}\n", 1)[1]
+    write_text_atomic(TABLE, head + "SHIPPED: dict[str, Weights] = {\n" + "".join(entries) + "}\n" + tail)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("runs", nargs="*", type=Path)
+    parser.add_argument("--command", help="the exact command that trained the runs")
+    parser.add_argument("--machine", help="lscpu model and flags, cores and threads used")
+    parser.add_argument("--commit", help="the zoo commit the runs were trained at")
+    parser.add_argument("--table-only", action="store_true")
+    args = parser.parse_args()
+    if not args.table_only:
+        if not (args.runs and args.command and args.machine and args.commit):
+            parser.error("give RUN_DIRs with --command, --machine and --commit")
+        for run_dir in args.runs:
+            ship(run_dir, {"command": args.command, "machine": args.machine, "commit": args.commit})
+    write_table()
+
+
+if __name__ == "__main__":
+    main()
