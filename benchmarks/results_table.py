@@ -1,0 +1,99 @@
+"""The shipped models' results table, like timm's results-imagenet.csv: one row per shipped Fashion-MNIST
+model, from its files (zoo/weights/<name>/) and the registry, written to benchmarks/results-fashion-mnist.csv.
+
+    .venv/bin/python benchmarks/results_table.py [--out FILE]
+
+Columns: model, top1 and top1_err (%, the shipped run on the official test split), log_loss, param_count,
+mflops (forward FLOPs of one image by torch.utils.flop_counter, in millions), the weights' sha256, epochs
+trained, train_seconds, machine and command (from shipped.json). tests/test_pretrained.py checks the file
+against the registry; README's table of shipped models is this file's content.
+"""
+
+import argparse
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from zoo.checkpoint import read_record  # noqa: E402
+from zoo.pretrained import PACKAGE_DIR, PROVENANCE  # noqa: E402
+from zoo.registry import (  # noqa: E402
+    count_parameters,
+    create_model,
+    get_spec,
+    input_shape_of,
+)
+from zoo.shipped import SHIPPED  # noqa: E402
+
+CSV_PATH = ROOT / "benchmarks" / "results-fashion-mnist.csv"
+COLUMNS = [
+    "model",
+    "top1",
+    "top1_err",
+    "log_loss",
+    "param_count",
+    "mflops",
+    "sha256",
+    "epochs",
+    "train_seconds",
+    "machine",
+    "command",
+]
+
+
+def forward_mflops(name: str, hyperparameters: dict) -> float:
+    """FLOPs of one image's forward pass (a multiply-add counts two), in millions."""
+    model = create_model(name, **hyperparameters).eval()
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        model(torch.zeros(1, *input_shape_of(get_spec(name))))
+    return counter.get_total_flops() / 1e6
+
+
+def row(name: str) -> dict:
+    weights = SHIPPED[name]
+    folder = PACKAGE_DIR / name
+    record = read_record(folder)
+    made = json.loads((folder / PROVENANCE).read_text())
+    return {
+        "model": name,
+        "top1": f"{100 * weights.test_accuracy:.2f}",
+        "top1_err": f"{100 * (1 - weights.test_accuracy):.2f}",
+        "log_loss": f"{record.metrics['test']['log_loss']:.4f}",
+        "param_count": count_parameters(create_model(name, **record.hyperparameters)),
+        "mflops": f"{forward_mflops(name, record.hyperparameters):.2f}",
+        "sha256": weights.sha256,
+        "epochs": len(record.history),
+        "train_seconds": f"{record.train_seconds:.0f}",
+        "machine": made["machine"],
+        "command": made["command"],
+    }
+
+
+def table() -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    rows = sorted((row(name) for name in SHIPPED), key=lambda r: -float(r["top1"]))
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--out", type=Path, default=CSV_PATH)
+    args = parser.parse_args()
+    args.out.write_text(table())
+    print(args.out.read_text(), end="")
+
+
+if __name__ == "__main__":
+    main()
