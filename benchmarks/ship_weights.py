@@ -58,6 +58,7 @@ def ship(run_dir: Path, provenance: dict) -> None:
         target / PROVENANCE,
         {
             **provenance,
+            "command": provenance["command"].replace("VARIANT", record.model),
             "date": record.created_at[:10],
             "seed": record.train_config["seed"],
             "correct": correct,
@@ -93,7 +94,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("runs", nargs="*", type=Path)
-    parser.add_argument("--command", help="the exact command that trained the runs")
+    parser.add_argument("--command", help="the command that trained the runs (VARIANT: each one's name)")
     parser.add_argument("--machine", help="lscpu model and flags, cores and threads used")
     parser.add_argument("--commit", help="the zoo commit the runs were trained at")
     parser.add_argument("--table-only", action="store_true")
