@@ -27,6 +27,7 @@ from zoo.registry import get_spec  # noqa: E402
 from zoo.runs import evaluate_run  # noqa: E402
 
 TABLE = ROOT / "zoo" / "shipped.py"
+MARKER = "# Generated below by benchmarks/ship_weights.py from the folders under zoo/weights/.\n"
 
 
 def _recipe_mismatch(record) -> list[str]:
@@ -83,10 +84,8 @@ def write_table() -> None:
             f"        n={made['n']},\n"
             f"    ),\n"
         )
-    text = TABLE.read_text()
-    head, rest = text.split("SHIPPED: dict[str, Weights] = {", 1)
-    tail = rest.split("\n}\n", 1)[1]
-    write_text_atomic(TABLE, head + "SHIPPED: dict[str, Weights] = {\n" + "".join(entries) + "}\n" + tail)
+    head = TABLE.read_text().split(MARKER, 1)[0]
+    write_text_atomic(TABLE, head + MARKER + "SHIPPED: dict[str, Weights] = {\n" + "".join(entries) + "}\n")
 
 
 def main() -> None:
