@@ -4,10 +4,9 @@ import json
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from cli.console import err, expected_errors, key_value_pairs, out
+from cli.console import expected_errors, fail, key_value_pairs, out, safe
 from cli.options import AsJson, DataDir, Storage
 from cli.render import fits
 from zoo.ablate import AblateConfig
@@ -76,15 +75,15 @@ def ablate(
         data_dir=str(data_dir) if data_dir else None,
     )
     with out.status("ablating") as status:
-        result = run_ablation(cfg, on_run=lambda label, seed: status.update(f"{label} (seed {seed})"))
+        result = run_ablation(cfg, on_run=lambda label, seed: status.update(f"{safe(label)} (seed {seed:d})"))
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         _exit_if_runs_failed(result)
         return
-    for table in _tables(result, f"ablation of {name} ({result['study']})"):
+    for table in _tables(result, f"ablation of {safe(name)} ({safe(result['study'])})"):
         out.print(table)
     out.print(_budget_line(result["budget"]), highlight=False)
-    out.print(f"saved to [bold]{escape(result['saved_to'])}[/]", highlight=False)
+    out.print(f"saved to [bold]{safe(result['saved_to'])}[/]", highlight=False)
     _exit_if_runs_failed(result)
 
 
@@ -94,25 +93,23 @@ def _exit_if_runs_failed(result: dict) -> None:
     if failed:
         first = next((r for r in failed if r.get("fail_reason")), failed[0])
         count = sum(r["failed"] for r in failed)
-        reason = escape(first.get("fail_reason") or "see zoo studies show")
-        err.print(
-            f"error: {count} run(s) failed ({first['variant']}: {reason}); "
-            "run the same command again to retry them",
-            highlight=False,
+        reason = first.get("fail_reason") or "see zoo studies show"
+        fail(
+            f"{count} run(s) failed ({first['variant']}: {reason}); run the same command again to retry them",
+            1,
         )
-        raise typer.Exit(code=1)
 
 
 def _budget_line(budget: dict) -> str:
     recipe = budget["recipe"]
     stopping = (
-        f"early stopping on validation loss, patience {recipe['patience']}"
+        f"early stopping on validation loss, patience {recipe['patience']:d}"
         if recipe["patience"]
         else "no early stopping"
     )
     return (
-        f"budget: {budget['name']}: {recipe['optimizer']} lr {recipe['lr']:g} "
-        f"({recipe['schedule']} schedule), at most {recipe['epochs']} epochs, {stopping}; "
+        f"budget: {safe(budget['name'])}: {safe(recipe['optimizer'])} lr {recipe['lr']:g} "
+        f"({safe(recipe['schedule'])} schedule), at most {recipe['epochs']:d} epochs, {stopping}; "
         "'epochs' is what each run trained"
     )
 
@@ -123,7 +120,7 @@ def _tables(result: dict, title: str) -> list[Table]:
     rows = result["rows"]
     base = next((r for r in rows if r["variant"] == "base"), None)
     columns = {
-        "seeds": lambda r: f"{r['seeds']}" + (f" ({r['failed']} failed)" if r["failed"] else ""),
+        "seeds": lambda r: f"{r['seeds']:d}" + (f" ({r['failed']:d} failed)" if r["failed"] else ""),
         "train acc": lambda r: _pm(r["train_acc"]),
         "test acc": lambda r: _pm(r["test_acc"]),
         "Δ test (points)": lambda r: _delta(r, base),
@@ -156,5 +153,5 @@ def _table(title: str, rows: list[dict], columns: dict) -> Table:
     for column in columns:
         table.add_column(column, justify="right", no_wrap=True)
     for r in rows:
-        table.add_row(r["variant"], *(cell(r) for cell in columns.values()))
+        table.add_row(safe(r["variant"]), *(cell(r) for cell in columns.values()))
     return table

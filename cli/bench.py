@@ -7,11 +7,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cli.console import err, expected_errors, out
+from cli.console import err, expected_errors, out, safe
+from cli.options import within
 from cli.render import classification_table, fits, print_confusion
 from zoo.bench import VARIANTS, BenchOptions, check_results_folder, run_bench, save_results
 from zoo.bench_results import BenchResults, Measured
 from zoo.errors import UsageError
+from zoo.params import Rule
 
 
 def _ints(text: str, option: str) -> tuple[int, ...]:
@@ -62,12 +64,12 @@ def latency_table(report: BenchResults) -> Table:
             ips = f"{lat.throughput_ips:,.0f}"
             speed = f"{lat.speedup_vs_torch_cpu:.2f}x" if lat.speedup_vs_torch_cpu else "-"
             table.add_row(
-                r.model,
-                r.runtime,
-                r.variant,
-                r.provider,
-                str(r.threads),
-                str(b),
+                safe(r.model),
+                safe(r.runtime),
+                safe(r.variant),
+                safe(r.provider),
+                f"{r.threads:d}",
+                f"{b:d}",
                 f"{lat.first_call_ms:.2f}",
                 f"[bold]{p50}[/]" if lat.p50_ms == best_p50[b] else p50,
                 f"{lat.p90_ms:.3f}",
@@ -87,18 +89,18 @@ def latency_tables_narrow(report: BenchResults) -> list[Table]:
     tables = []
     for r in report.measured:
         table = Table(
-            title=f"{r.model} ({Path(r.export).name}) · {r.runtime} · {r.variant}",
-            caption=f"{r.provider}, {r.threads} threads; bold: best at that batch size",
+            title=f"{_export(r)} · {safe(r.runtime)} · {safe(r.variant)}",
+            caption=f"{safe(r.provider)}, {r.threads:d} threads; bold: best at that batch size",
         )
         table.add_column("batch size")
         for lat in r.latency:
-            table.add_column(str(lat.batch_size), justify="right")
+            table.add_column(f"{lat.batch_size:d}", justify="right")
 
         def row(label, key, fmt, best=None, r=r, table=table):
             cells = []
             for lat in r.latency:
                 value = getattr(lat, key)
-                text = "-" if value is None else fmt.format(value)
+                text = "-" if value is None else fmt.format(float(value))
                 bold = best is not None and value == best[lat.batch_size]
                 cells.append(f"[bold]{text}[/]" if bold else text)
             table.add_row(label, *cells)
@@ -115,10 +117,16 @@ def latency_tables_narrow(report: BenchResults) -> list[Table]:
     return tables
 
 
+def _export(r) -> str:
+    """`model (file.onnx)` of a result, safe: both are read from results and metadata."""
+    return f"{safe(r.model)} ({safe(Path(r.export).name)})"
+
+
 def _accuracy_cells(r: Measured) -> list[str]:
     """runtime, variant, accuracy, log loss, agreement with torch-cpu, load seconds of a measured entry."""
     agree = f"{r.agreement_with_torch_cpu:.2%}" if r.agreement_with_torch_cpu is not None else "-"
-    return [r.runtime, r.variant, f"{r.accuracy:.4f}", f"{r.log_loss:.4f}", agree, f"{r.load_seconds:.3f}"]
+    accuracy, loss, load = f"{r.accuracy:.4f}", f"{r.log_loss:.4f}", f"{r.load_seconds:.3f}"
+    return [safe(r.runtime), safe(r.variant), accuracy, loss, agree, load]
 
 
 def accuracy_table_narrow(report: BenchResults) -> tuple[list[Table], list[str]]:
@@ -127,10 +135,10 @@ def accuracy_table_narrow(report: BenchResults) -> tuple[list[Table], list[str]]
     reasons = []
     for r in report.results:
         if not isinstance(r, Measured):
-            where = f"{r.model} ({Path(r.export).name}) {r.runtime} {r.variant}"
-            reasons.append(f"unavailable: {where}: {r.reason}")
+            where = f"{_export(r)} {safe(r.runtime)} {safe(r.variant)}"
+            reasons.append(f"unavailable: {where}: {safe(r.reason)}")
             continue
-        key = f"{r.model} ({Path(r.export).name})"
+        key = _export(r)
         if key not in tables:
             tables[key] = Table(title=f"{key}: accuracy on the test set")
             for column in ("runtime", "variant", "accuracy", "log loss", "agreement", "load s"):
@@ -138,7 +146,7 @@ def accuracy_table_narrow(report: BenchResults) -> tuple[list[Table], list[str]]
                     column, justify="left" if column in ("runtime", "variant") else "right"
                 )
         tables[key].add_row(*_accuracy_cells(r))
-    reasons += [f"unavailable: {k} ({v})" for k, v in report.unavailable.items()]
+    reasons += [f"unavailable: {safe(k)} ({safe(v)})" for k, v in report.unavailable.items()]
     return list(tables.values()), reasons
 
 
@@ -148,11 +156,13 @@ def accuracy_table(report: BenchResults) -> Table:
         table.add_column(column, justify="left" if column in ("model", "runtime", "variant") else "right")
     for r in report.results:
         if not isinstance(r, Measured):
-            table.add_row(r.model, r.runtime, r.variant, f"[yellow]unavailable[/]: {r.reason}", "", "", "")
+            reason = f"[yellow]unavailable[/]: {safe(r.reason)}"
+            table.add_row(safe(r.model), safe(r.runtime), safe(r.variant), reason, "", "", "")
             continue
-        table.add_row(r.model, *_accuracy_cells(r))
+        table.add_row(safe(r.model), *_accuracy_cells(r))
     if report.unavailable:
-        table.caption = "unavailable: " + "; ".join(f"{k} ({v})" for k, v in report.unavailable.items())
+        unavailable = (f"{safe(k)} ({safe(v)})" for k, v in report.unavailable.items())
+        table.caption = "unavailable: " + "; ".join(unavailable)
     return table
 
 
@@ -184,7 +194,13 @@ def bench(
     batch_sizes: Annotated[str, typer.Option(help="Comma-separated batch sizes.")] = "1,32,256",
     warmup: Annotated[int, typer.Option(help="Untimed calls before timing.")] = 10,
     iters: Annotated[int, typer.Option(help="Timed calls, at least.")] = 100,
-    min_seconds: Annotated[float, typer.Option(help="Time each batch size for at least this long.")] = 1.0,
+    min_seconds: Annotated[
+        float,
+        typer.Option(
+            help="Time each batch size for at least this long.",
+            callback=within(Rule(float, low=0, high=3600)),
+        ),
+    ] = 1.0,
     threads: Annotated[int | None, typer.Option(help="Intra-op threads (default: all cores).")] = None,
     variants: Variants = ALL_VARIANTS,
     out_dir: Annotated[
@@ -207,7 +223,7 @@ def bench(
     check_results_folder(out_dir)
     console = err if as_json else out
     with console.status("benchmarking") as status:
-        report = run_bench(target, options, progress=lambda text: status.update(text))
+        report = run_bench(target, options, progress=lambda text: status.update(safe(text)))
     folder = save_results(report, out_dir)
     if as_json:
         typer.echo(json.dumps({**report.to_dict(), "folder": str(folder)}, indent=2))
@@ -215,17 +231,18 @@ def bench(
     _print_test_reports(report)
     _print_tables(report)
     for line in report.summary:
-        out.print(line, highlight=False)
+        out.print(safe(line), highlight=False)
     for warning in report.machine.noise.warnings:
-        out.print(f"[yellow]warning:[/] {warning}", highlight=False)
-    out.print(f"results in [bold]{folder}[/] (results.json, results.md, confusion PNGs)", highlight=False)
+        out.print(f"[yellow]warning:[/] {safe(warning)}", highlight=False)
+    files = "results.json, results.md, confusion PNGs"
+    out.print(f"results in [bold]{safe(folder)}[/] ({files})", highlight=False)
 
 
 def _print_test_reports(report: BenchResults) -> None:
     """The per-class report of the reference rows (torch-cpu, onnxruntime fp32) and one confusion table."""
     for r in report.measured:
         if r.runtime in ("torch-cpu", "onnxruntime") and r.variant == "fp32":
-            title = f"{r.model} ({Path(r.export).name}) · {r.runtime} · test set"
+            title = f"{_export(r)} · {safe(r.runtime)} · test set"
             out.print(classification_table(r.metrics.model_dump(), title=title))
             if r.runtime == "onnxruntime":
                 print_confusion(

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cli.console import expected_errors, out
+from cli.console import expected_errors, out, safe
 from cli.render import fits, letters
 from zoo.compare import compare as compare_entries
 
@@ -21,8 +21,8 @@ def _tables(result: dict, labels: list[str]) -> list[Table]:
     for label, e in zip(labels, entries, strict=True):
         acc = f"{e['accuracy']:.4f}"
         summary.add_row(
-            label,
-            e["kind"],
+            safe(label),
+            safe(e["kind"]),
             f"[bold]{acc}[/]" if e["accuracy"] == best else acc,
             f"{e['num_params']:,}" if e["num_params"] else "-",
             f"{e['train_seconds']:.1f}" if e["train_seconds"] else "-",
@@ -31,10 +31,10 @@ def _tables(result: dict, labels: list[str]) -> list[Table]:
     per_class = Table(title="per-class F1 (spread = best - worst)")
     per_class.add_column("class")
     for label in labels:
-        per_class.add_column(label, justify="right")
+        per_class.add_column(safe(label), justify="right")
     per_class.add_column("spread", justify="right")
     for name, spread in result["f1_difference"].items():
-        per_class.add_row(name, *(f"{e['f1'][name]:.4f}" for e in entries), f"{spread:.4f}")
+        per_class.add_row(safe(name), *(f"{e['f1'][name]:.4f}" for e in entries), f"{spread:.4f}")
     return [summary, per_class]
 
 
@@ -60,9 +60,6 @@ def compare(
         keys = letters(len(entries))
         out.print(*_tables(result, keys))
         for key, e in zip(keys, entries, strict=True):
-            out.print(f"{key}: {e['label']}", highlight=False, soft_wrap=True)
-    out.print(
-        "differ most on: "
-        + ", ".join(f"{c} ({result['f1_difference'][c]:.3f})" for c in result["most_different"]),
-        highlight=False,
-    )
+            out.print(f"{safe(key)}: {safe(e['label'])}", highlight=False, soft_wrap=True)
+    differ = (f"{safe(c)} ({result['f1_difference'][c]:.3f})" for c in result["most_different"])
+    out.print("differ most on: " + ", ".join(differ), highlight=False)

@@ -1,19 +1,70 @@
-"""Consoles and the one place expected errors become a one-line message and an exit code."""
+"""Consoles, the one way to print untrusted text, and the one place expected errors become a one-line
+message and an exit code."""
 
 import functools
+import re
 import signal
 from collections.abc import Callable
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from zoo.errors import UsageError, ZooError
 
-out = Console()
-err = Console(stderr=True)
+# emoji=False: a `:name:` in a file name or a class name is text, not a picture to substitute
+out = Console(emoji=False)
+err = Console(stderr=True, emoji=False)
 
 F = TypeVar("F", bound=Callable)
+
+# C0 and C1 controls and DEL (ESC starts terminal escape sequences; CR and BS overwrite what is shown),
+# line and paragraph separators, the bidirectional overrides, embeddings, isolates and marks (they reorder
+# what the terminal shows: "exe.txt" can read as "txt.exe"), and lone surrogates (undecodable bytes of a
+# file name, which no encoder can write).
+_UNPRINTABLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+
+
+def printable(text: object) -> str:
+    """`text` on one line with every control, bidi or surrogate character shown as its Python escape
+    (`\\x1b`, `\\u202e`, `\\n`): for plain output (typer.echo, a stream's write, a rich `Text`), where rich
+    markup is not parsed. Where it is, use `safe`."""
+    return _UNPRINTABLE.sub(lambda m: ascii(m.group())[1:-1], str(text))
+
+
+def safe(text: object) -> str:
+    """Text zoo did not write itself, ready for rich: `printable`, with rich markup escaped.
+
+    Names of models, datasets, classes, files, folders and studies, exception messages and anything read
+    from a file, a storage or ONNX metadata may hold `[/]` (a MarkupError traceback), `[link=...]` (a
+    hyperlink) or escape sequences; through `safe` they print as the characters they are.
+
+    The rule, checked by tests/test_terminal.py over every cli/*.py: an argument of a printing call
+    (`print`, `log`, `status`, `update`, `add_task`, `add_row`, `add_column`, `Table`, `Group`, a
+    `title`/`caption`; and, without markup, `echo`, `write`, `Text`) is *checked*: a literal; `safe(...)`
+    (or `printable(...)` where no markup is parsed); `json.dumps(...)` (ASCII, controls escaped); an
+    f-string whose every `{field}` is checked or a number with a format spec (`{x:.4f}`, `{n:,}`,
+    `{n:d}`); `+`, `if`/`else`, `join`, lists, tuples and comprehensions of checked parts; a call of a cli/
+    function whose every `return` is checked; a name, attribute or parameter whose every assignment
+    (`=`, `append`, a `for` over it, every argument passed to it from cli/) is checked. Anything else
+    (a field of a record, a loop over a library's list, a callback's argument) must go through `safe`.
+    Text is made safe once, where it enters (`safe(name)`, not `safe(f"... {name}")`), and error
+    messages are raised raw: `print_error` makes them safe."""
+    return escape(printable(text))
+
+
+def print_error(text: str) -> None:
+    """`error: <text>` on stderr, one line whatever the width; `text` is raw (made safe here)."""
+    err.print(f"[bold red]error:[/] {safe(text)}", highlight=False, soft_wrap=True)
+
+
+def fail(text: str, code: int) -> NoReturn:
+    """`print_error(text)`, then exit with `code`."""
+    print_error(text)
+    raise typer.Exit(code=code) from None
 
 
 def expected_errors(fn: F) -> F:
@@ -24,8 +75,7 @@ def expected_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except ZooError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(code=exc.exit_code) from None
+            fail(str(exc), exc.exit_code)
         except KeyboardInterrupt:
             err.print("interrupted; nothing partial was saved", highlight=False)
             raise typer.Exit(code=interrupted_exit_code()) from None

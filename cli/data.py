@@ -8,7 +8,7 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
-from cli.console import expected_errors, out
+from cli.console import expected_errors, out, safe
 from cli.render import fits
 from zoo.data import dataset_names, dataset_status, fetch, get_dataset_info
 
@@ -36,12 +36,13 @@ def list_datasets(
         return
     # an 80-column log: the folder on a line of its own, so neither it nor a file name is cut to `…`
     for status in statuses:
-        out.print(f"[bold cyan]{status.name}[/]: {_where(status)}", soft_wrap=True)
+        out.print(f"[bold cyan]{safe(status.name)}[/]: {_where(status)}", soft_wrap=True)
         out.print(_datasets_table([status], with_folder=False))
 
 
 def _where(status) -> str:
-    return str(status.folder) if status.folder else f"[red]not found[/] (zoo data fetch {status.name})"
+    """Where a dataset was found (safe: a folder name can hold anything), or how to fetch it."""
+    return safe(status.folder) if status.folder else f"[red]not found[/] (zoo data fetch {safe(status.name)})"
 
 
 def _datasets_table(statuses, *, with_folder: bool) -> Table:
@@ -54,12 +55,15 @@ def _datasets_table(statuses, *, with_folder: bool) -> Table:
     table.add_column("checksum", no_wrap=True)
     for status in statuses:
         for i, f in enumerate(status.files or [None]):
-            first = [status.name if i == 0 else "", _where(status) if i == 0 else ""] if with_folder else []
+            first = []
+            if with_folder:  # the dataset and its folder on its first row only
+                first = [safe(status.name), _where(status)] if i == 0 else ["", ""]
             if f is None:
                 table.add_row(*first, "", "", "")
                 continue
-            style = _CHECK_STYLE.get(f.checksum, "")
-            table.add_row(*first, f.name, _size(f.size), f"[{style}]{f.checksum}[/]")
+            style, checksum = _CHECK_STYLE.get(f.checksum), safe(f.checksum)
+            checked = f"[{style}]{checksum}[/]" if style else checksum  # `[]x[/]` would be a MarkupError
+            table.add_row(*first, safe(f.name), _size(f.size), checked)
         table.add_section()
     return table
 
@@ -103,8 +107,8 @@ def fetch_dataset(
 
         def on_progress(filename: str, done: int, total: int | None) -> None:
             if filename not in tasks:
-                tasks[filename] = progress.add_task(filename, total=total)
+                tasks[filename] = progress.add_task(safe(filename), total=total)
             progress.update(tasks[filename], completed=done, total=total)
 
         folder = fetch(name, mirror=mirror, on_progress=on_progress)
-    out.print(f"{name} is in [bold]{folder}[/]", highlight=False)
+    out.print(f"{safe(name)} is in [bold]{safe(folder)}[/]", highlight=False)

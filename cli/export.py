@@ -7,10 +7,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cli.console import err, expected_errors, out
-from cli.options import AsJson, DataDir, OnlyStudy, Storage
+from cli.console import err, expected_errors, out, safe
+from cli.options import AsJson, DataDir, OnlyStudy, Storage, within
 from cli.render import first_fitting, transposed
 from zoo.export import ExportOptions, ExportOutcome, export_targets
+from zoo.params import Rule
 from zoo.quantize import RECIPES
 
 
@@ -45,7 +46,7 @@ def parity_table(report: dict, title: str) -> Table:
         table.add_row(
             "int8", "", "", "", "", f"{r['accuracy']:.4f}", "", f"[green]{-r['drop_points']:+.2f} pts[/]"
         )
-        table.caption = f"int8: {r['recipe']}" if "recipe" in r else None
+        table.caption = f"int8: {safe(r['recipe'])}" if "recipe" in r else None
     return table
 
 
@@ -77,7 +78,11 @@ def export(
         ),
     ] = False,
     max_int8_drop: Annotated[
-        float, typer.Option(help="Refuse int8 when it loses more accuracy points.")
+        float,
+        typer.Option(
+            help="Refuse int8 when it loses more accuracy points.",
+            callback=within(Rule(float, low=0, high=100)),
+        ),
     ] = 1.0,
     opset: Annotated[int, typer.Option(help="ONNX opset (18 or newer).")] = 18,
     out_dir: Annotated[
@@ -111,14 +116,16 @@ def export(
         storage=storage,
         study=study,
         data_dir=str(data_dir) if data_dir else None,
-        on_start=lambda t: console.print(f"exporting {t.model} from {t.run_dir}", highlight=False),
+        on_start=lambda t: console.print(
+            f"exporting {safe(t.model)} from {safe(t.run_dir)}", highlight=False
+        ),
     )
     _render(outcomes, as_json, console)
     failed = [o for o in outcomes if o.error is not None]
     if failed:
         hint = " (pass --force to replace those folders)" if any("--force" in o.error for o in failed) else ""
         err.print(
-            f"[bold red]error:[/] {len(failed)} of {len(outcomes)} exports failed{hint}",
+            f"[bold red]error:[/] {len(failed):d} of {len(outcomes):d} exports failed{hint}",
             highlight=False,
             soft_wrap=True,
         )
@@ -128,13 +135,16 @@ def export(
 def _render(outcomes: list[ExportOutcome], as_json: bool, console) -> None:
     for o in outcomes:
         if o.error is not None:
-            err.print(f"[bold red]not exported:[/] {o.name}: {o.error}", highlight=False, soft_wrap=True)
+            err.print(
+                f"[bold red]not exported:[/] {safe(o.name)}: {safe(o.error)}", highlight=False, soft_wrap=True
+            )
         elif o.result.up_to_date:
-            console.print(f"  up to date: {o.result.folder} (same weights, same options)", highlight=False)
+            up_to_date = f"  up to date: {safe(o.result.folder)} (same weights, same options)"
+            console.print(up_to_date, highlight=False)
         elif not as_json:
-            table = parity_table(o.result.parity, f"{o.name}: parity on the test set")
+            table = parity_table(o.result.parity, f"{safe(o.name)}: parity on the test set")
             out.print(first_fitting(out, table, transposed(table)))
             for f in o.result.files:
-                out.print(f"  {f}", highlight=False)
+                out.print(f"  {safe(f)}", highlight=False)
     if as_json:
         typer.echo(json.dumps([o.to_dict() for o in outcomes], indent=2))

@@ -1,5 +1,6 @@
 """The Typer app: global options and command registration. Each command lives in its own module."""
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -18,7 +19,9 @@ from cli import runs as runs_commands
 from cli import studies as studies_commands
 from cli import train as train_commands
 from cli import tune as tune_commands
-from cli.console import stop_on_sigterm
+from cli.console import printable, stop_on_sigterm
+from cli.crash import report_crash
+from cli.streams import OutputFailed, exit_code, guard_streams
 from zoo import paths
 
 app = typer.Typer(
@@ -32,7 +35,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"zoo {zoo.__version__}")
+        typer.echo(f"zoo {printable(zoo.__version__)}")
         raise typer.Exit()
 
 
@@ -68,5 +71,16 @@ app.add_typer(data_commands.app, name="data")
 
 
 def run() -> None:
+    """The `zoo` entry point, where every command's output failures and unexpected exceptions end: a
+    ZooError is handled by the command (cli/console.py), typer's own errors and exits by typer."""
     stop_on_sigterm()
-    app()
+    guard_streams()
+    try:
+        try:
+            app()
+        finally:
+            sys.stdout.flush()  # what is still buffered fails here, where it is reported, not at exit
+    except OutputFailed as failure:
+        sys.exit(exit_code(failure))
+    except Exception as exc:
+        sys.exit(report_crash(exc))

@@ -1,9 +1,14 @@
-"""Options several commands share, declared once so their names and help read the same everywhere."""
+"""Options several commands share, declared once so their names and help read the same everywhere, and
+the range check every float option goes through."""
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from cli.console import fail
+from zoo.params import Rule
 
 Storage = Annotated[
     str | None,
@@ -18,3 +23,18 @@ Assignments = Annotated[
     list[str] | None,
     typer.Option("--set", help="Fix a value (removed from the search): key=value, repeatable."),
 ]
+
+
+def within(rule: Rule) -> Callable:
+    """The callback of a float option: `nan`, `inf` and values outside `rule` (zoo/params.py, which
+    declares the ranges of `--set` too) are one line naming the option and its range, exit 2, while the
+    command line is parsed: before any data is loaded. A NaN compares false with every bound, so an
+    unchecked `--max-int8-drop nan` would let any int8 model through its accuracy gate."""
+
+    def check(param: typer.CallbackParam, value: float | None) -> float | None:
+        if value is not None and not rule.accepts(value):
+            option = param.opts[0] if param.opts else param.name
+            fail(f"{option}={value} is not allowed: {option} takes {rule.describe()}", code=2)
+        return value
+
+    return check

@@ -1,27 +1,30 @@
-"""Rich tables for the library's plain results."""
+"""Rich tables for the library's plain results. Titles come in safe (`cli.console.safe`); class names and
+everything else read from a result are made safe here."""
 
 from collections.abc import Sequence
 
 from rich import box
 from rich.table import Table
 
+from cli.console import safe
+
 
 def classification_table(metrics: dict, title: str) -> Table:
     table = Table(title=title)
     table.add_column("class")
-    for name in ("precision", "recall", "f1", "support"):
-        table.add_column(name, justify="right")
+    for column in ("precision", "recall", "f1", "support"):
+        table.add_column(column, justify="right")
     for name, row in metrics["per_class"].items():
-        table.add_row(name, *_row(row))
+        table.add_row(safe(name), *_row(row))
     table.add_section()
     table.add_row("macro avg", *_row(metrics["macro_avg"]))
     table.add_row("weighted avg", *_row(metrics["weighted_avg"]))
-    table.add_row("[bold]accuracy[/]", "", "", f"[bold]{metrics['accuracy']:.4f}[/]", str(metrics["n"]))
+    table.add_row("[bold]accuracy[/]", "", "", f"[bold]{metrics['accuracy']:.4f}[/]", f"{metrics['n']:d}")
     return table
 
 
 def _row(row: dict) -> list[str]:
-    return [f"{row['precision']:.4f}", f"{row['recall']:.4f}", f"{row['f1']:.4f}", str(row["support"])]
+    return [f"{row['precision']:.4f}", f"{row['recall']:.4f}", f"{row['f1']:.4f}", f"{row['support']:d}"]
 
 
 def confusion_table(
@@ -38,18 +41,18 @@ def confusion_table(
         table = Table(title=title, caption=caption)
     table.add_column("true \\ pred")
     for i, name in enumerate(class_names):
-        table.add_column(str(i) if compact else _short(name), justify="right")
+        table.add_column(f"{i:d}" if compact else safe(_short(name)), justify="right")
     biggest_error = max((v for i, r in enumerate(matrix) for j, v in enumerate(r) if i != j), default=0)
     for i, (name, row) in enumerate(zip(class_names, matrix, strict=True)):
         cells = []
         for j, value in enumerate(row):
             if i == j:
-                cells.append(f"[bold green]{value}[/]")
+                cells.append(f"[bold green]{value:d}[/]")
             elif value and value >= 0.5 * biggest_error:
-                cells.append(f"[red]{value}[/]")
+                cells.append(f"[red]{value:d}[/]")
             else:
-                cells.append(str(value) if value else "[dim]0[/]")
-        table.add_row(f"{i} {name}" if compact else name, *cells)
+                cells.append(f"{value:d}" if value else "[dim]0[/]")
+        table.add_row(f"{i:d} {safe(name)}" if compact else safe(name), *cells)
     return table
 
 
@@ -69,8 +72,10 @@ def _short(name: str, width: int = 7) -> str:
 
 
 def params_text(params: dict) -> str:
-    """Trial parameters on one line: `lr=0.00123 filters=64`."""
-    return " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+    """Trial parameters on one line, `lr=0.00123 filters=64`, safe: they are read from a storage."""
+    return " ".join(
+        f"{safe(k)}={v:.3g}" if isinstance(v, float) else f"{safe(k)}={safe(v)}" for k, v in params.items()
+    )
 
 
 def fits(table: Table, console) -> bool:

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from cli.console import err, expected_errors, out
+from cli.console import err, expected_errors, out, safe
 
 
 @expected_errors
@@ -32,8 +32,8 @@ def report(
         study=study,
         image_index=image_index,
         data_dir=data_dir,
-        on_start=lambda t: err.print(f"reporting {t.model} from {t.run_dir}", highlight=False),
-        on_note=lambda note: err.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True),
+        on_start=lambda t: err.print(f"reporting {safe(t.model)} from {safe(t.run_dir)}", highlight=False),
+        on_note=lambda note: err.print(f"[yellow]note:[/] {safe(note)}", highlight=False, soft_wrap=True),
     )
     for path in reports:
-        out.print(str(path), highlight=False, soft_wrap=True)
+        out.print(safe(path), highlight=False, soft_wrap=True)

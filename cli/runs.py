@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cli.console import expected_errors, out
+from cli.console import expected_errors, out, safe
 from cli.options import AsJson
 from zoo.errors import UsageError
 from zoo.resume import list_unfinished, remove_unfinished, unfinished_root
@@ -25,18 +25,22 @@ def runs_list(ctx: typer.Context, as_json: AsJson = False) -> None:
         typer.echo(json.dumps([r.to_dict() for r in runs], indent=2))
         return
     if not runs:
-        out.print(f"no unfinished runs under {unfinished_root()}")
+        out.print(f"no unfinished runs under {safe(unfinished_root())}", highlight=False)
         return
     table = Table(title="unfinished runs")
     for column in ("model", "run", "epochs done", "updated", "continue with"):
         table.add_column(column, justify="right" if column == "epochs done" else "left", overflow="fold")
     for r in runs:
+        updated = safe(r.updated.strftime("%Y-%m-%d %H:%M"))
+        if r.damaged:  # listed, not fatal: its reason names `zoo runs clean NAME`
+            table.add_row(safe(r.model), safe(r.name), "-", updated, f"[red]damaged:[/] {safe(r.damaged)}")
+            continue
         table.add_row(
-            r.model,
-            r.name,
-            f"{r.epoch}/{r.epochs}",
-            r.updated.strftime("%Y-%m-%d %H:%M"),
-            f"zoo train {r.model} --resume-from {r.folder}",
+            safe(r.model),
+            safe(r.name),
+            f"{r.epoch:d}/{r.epochs:d}",
+            updated,
+            f"zoo train {safe(r.model)} --resume-from {safe(r.folder)}",
         )
     out.print(table)
 
@@ -57,4 +61,4 @@ def runs_clean(
         raise UsageError(f"no unfinished run named {', '.join(missing)}; see `zoo runs`")
     for r in chosen:
         remove_unfinished(r.folder)
-        out.print(f"removed {r.folder}", highlight=False)
+        out.print(f"removed {safe(r.folder)}", highlight=False)

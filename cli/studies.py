@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cli.console import expected_errors, out
+from cli.console import expected_errors, out, safe
 from cli.options import AsJson, Storage
 from cli.render import fits, params_text
 from zoo.journal import repair_journal
@@ -59,9 +59,9 @@ def studies_list(ctx: typer.Context, storage: Storage = None, as_json: AsJson = 
     )
     for r in rows:
         table.add_row(
-            r["name"],
+            safe(r["name"]),
             _model(r),
-            *(str(r["trials"].get(s, 0)) for s in states),
+            *(f"{r['trials'].get(s, 0):d}" for s in states),
             _acc(r["best_val_acc"]),
             _acc(r["test_acc"]),
             _when(r["last_update"]),
@@ -70,20 +70,21 @@ def studies_list(ctx: typer.Context, storage: Storage = None, as_json: AsJson = 
         out.print(table)
         return
     for r in rows:  # an 80-column log: one wrapped line per study instead of nine cut columns
-        trials = ", ".join(f"{r['trials'].get(s, 0)} {s}" for s in states)
+        trials = ", ".join(f"{r['trials'].get(s, 0):d} {s}" for s in states)
         out.print(
-            f"[bold]{r['name']}[/] ({_model(r)}): {trials}; best val acc {_acc(r['best_val_acc'])}, "
+            f"[bold]{safe(r['name'])}[/] ({_model(r)}): {trials}; best val acc {_acc(r['best_val_acc'])}, "
             f"its test acc {_acc(r['test_acc'])}; updated {_when(r['last_update'])}",
             highlight=False,
         )
 
 
 def _model(row: dict) -> str:
-    return (row["model"] or "?") + (" ablation" if row["kind"] == "ablation" else "")
+    """A study's model (safe: a storage is anyone's to write), and whether it is an ablation."""
+    return safe(row["model"] or "?") + (" ablation" if row["kind"] == "ablation" else "")
 
 
 def _when(iso: str | None) -> str:
-    return (iso or "-").replace("T", " ")[:16]
+    return safe((iso or "-").replace("T", " ")[:16])
 
 
 @app.command("show")
@@ -100,33 +101,33 @@ def studies_show(
     value = "test acc" if ablation else "val acc"
     columns = (("#", "right"), ("state", "left"), (value, "right"), ("epochs", "right"))
     table = _table(
-        f"study {name} ({_model(details['study'])})", (*columns, ("params", "left"), ("note", "left"))
+        f"study {safe(name)} ({_model(details['study'])})", (*columns, ("params", "left"), ("note", "left"))
     )
     for t in details["trials"]:
         attrs = t["user_attrs"]
         table.add_row(
-            str(t["number"]),
-            t["state"],
+            f"{t['number']:d}",
+            safe(t["state"]),
             _acc(t["value"]),
-            str(t["epochs"] if t["epochs"] is not None else attrs.get("epochs_run", "-")),
-            f"{attrs.get('variant', '?')}, seed {attrs.get('seed', '?')}"
+            safe(t["epochs"] if t["epochs"] is not None else attrs.get("epochs_run", "-")),
+            f"{safe(attrs.get('variant', '?'))}, seed {safe(attrs.get('seed', '?'))}"
             if ablation
             else params_text(t["params"]),
-            attrs.get("fail_reason", ""),
+            safe(attrs.get("fail_reason", "")),
         )
     out.print(table)
     if details["importances"]:
         imp = _table("parameter importances (fANOVA)", (("parameter", "left"), ("importance", "right")))
-        for key, value in details["importances"].items():
-            imp.add_row(key, f"{value:.3f}")
+        for key, importance in details["importances"].items():
+            imp.add_row(safe(key), f"{importance:.3f}")
         out.print(imp)
     elif not ablation:  # an ablation's runs have no sampled parameters to rank
         out.print("parameter importances need at least 2 completed trials")
     final = details["final"]
     if final:
         out.print(
-            f"final: trial {final['trial']} test acc [bold]{final['test_accuracy']:.4f}[/] "
-            f"({final['run_dir']})",
+            f"final: trial {safe(final['trial'])} test acc [bold]{final['test_accuracy']:.4f}[/] "
+            f"({safe(final['run_dir'])})",
             highlight=False,
         )
 
@@ -139,5 +140,6 @@ def studies_repair(
     """Drop the torn records of a journal file (a write cut short), keeping a backup of the original."""
     backup, dropped = repair_journal(journal)
     out.print(
-        f"dropped {dropped} torn record(s) from {journal}; the original is kept as {backup}", highlight=False
+        f"dropped {dropped:d} torn record(s) from {safe(journal)}; the original is kept as {safe(backup)}",
+        highlight=False,
     )

@@ -9,11 +9,12 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from cli.console import err, expected_errors, interrupted_exit_code, out
-from cli.options import DataDir
+from cli.console import err, expected_errors, interrupted_exit_code, out, safe
+from cli.options import DataDir, within
 from cli.render import classification_table, print_confusion
 from zoo.config import parse_assignments
 from zoo.errors import UsageError
+from zoo.params import rule_for
 from zoo.registry import budget_overrides, get_spec
 from zoo.resume import newest_unfinished, read_request, unfinished_dir
 from zoo.runs import RunResult, new_run_dir, resume_run, train_run
@@ -50,7 +51,10 @@ def train(
     name: Annotated[str, typer.Argument(help="A registered model, e.g. fashion-cnn (see `zoo models`).")],
     epochs: Annotated[int | None, typer.Option(help="Epochs (default: the variant's).")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Batch size (default: the variant's).")] = None,
-    lr: Annotated[float | None, typer.Option(help="Learning rate (default: the variant's).")] = None,
+    lr: Annotated[
+        float | None,
+        typer.Option(help="Learning rate (default: the variant's).", callback=within(rule_for("lr"))),
+    ] = None,
     assignments: Assignments = None,
     subset: Annotated[
         int | None, typer.Option(help="Train on a stratified subset of N training images.")
@@ -72,7 +76,7 @@ def train(
     spec = get_spec(name)
     overrides = {**budget_overrides(spec, budget), **parse_assignments(spec, assignments or [])}
     given = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "subset": subset, "seed": seed}
-    overrides.update({k: v for k, v in {**given, "device": device}.items() if v is not None})
+    overrides |= {k: v for k, v in {**given, "device": device}.items() if v is not None}
     if resume or resume_from:
         if overrides or data_dir or budget:
             raise UsageError("--resume continues a run as it was started; drop the other options")
@@ -103,7 +107,9 @@ def train(
     except KeyboardInterrupt:
         hint = f"zoo train {spec.name} --resume-from {folder}" if folder.exists() else f"zoo train {name}"
         err.print(
-            f"interrupted; finished epochs are kept: continue with `{hint}`", highlight=False, soft_wrap=True
+            f"interrupted; finished epochs are kept: continue with `{safe(hint)}`",
+            highlight=False,
+            soft_wrap=True,
         )
         raise typer.Exit(code=interrupted_exit_code()) from None
     _report(result, as_json)
@@ -115,13 +121,13 @@ def _report(result: RunResult, as_json: bool) -> None:
         typer.echo(json.dumps({"run_dir": str(result.run_dir), **record.to_dict()}, indent=2))
         return
     test = record.metrics["test"]
-    out.print(classification_table(test, title=f"{record.model}: test set ({test['n']} images)"))
+    out.print(classification_table(test, title=f"{safe(record.model)}: test set ({test['n']:d} images)"))
     print_confusion(out, test["confusion_matrix"], record.class_names, title="confusion matrix (test)")
     out.print(
         f"test accuracy [bold]{test['accuracy']:.4f}[/]  log loss {test['log_loss']:.4f}  "
-        f"trained {record.train_seconds:.1f}s on {record.device}  ({record.num_params:,} parameters)"
+        f"trained {record.train_seconds:.1f}s on {safe(record.device)}  ({record.num_params:,} parameters)"
     )
-    out.print(f"run saved to [bold]{result.run_dir}[/]", highlight=False)
+    out.print(f"run saved to [bold]{safe(result.run_dir)}[/]", highlight=False)
 
 
 def _with_progress(run: Callable, console) -> RunResult:
@@ -136,8 +142,8 @@ def _with_progress(run: Callable, console) -> RunResult:
         def on_epoch(s) -> None:
             val = f"  val loss {s.val_loss:.4f}  val acc {s.val_acc:.4f}" if s.val_acc is not None else ""
             progress.console.print(
-                f"epoch {s.epoch:>3}/{s.epochs}  train loss {s.train_loss:.4f}  train acc {s.train_acc:.4f}"
-                f"{val}  lr {s.lr:.2e}  {s.seconds:.1f}s",
+                f"epoch {s.epoch:>3d}/{s.epochs:d}  train loss {s.train_loss:.4f}  "
+                f"train acc {s.train_acc:.4f}{val}  lr {s.lr:.2e}  {s.seconds:.1f}s",
                 highlight=False,
             )
             progress.update(

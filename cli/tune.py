@@ -2,18 +2,18 @@
 
 import json
 import time
-from collections.abc import Callable
 from typing import Annotated
 
 import typer
-from rich.console import Group
+from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from cli.console import err, expected_errors, interrupted_exit_code, key_value_pairs, out
-from cli.options import AsJson, Assignments, DataDir, Storage
+from cli.console import err, expected_errors, interrupted_exit_code, key_value_pairs, out, printable, safe
+from cli.options import AsJson, Assignments, DataDir, Storage, within
 from cli.render import classification_table, params_text
+from zoo.params import Rule
 from zoo.studies import open_storage
 from zoo.tune import TuneCallbacks, TuneConfig, TuneResult, check_config, tune
 
@@ -21,26 +21,27 @@ RECENT = 8
 
 
 class TuneView:
-    """The live view: progress line, the running trial, recent trials and the best so far."""
+    """The live view: progress line, the running trial, recent trials and the best so far. Its text is
+    safe (`cli.console.safe`) as it is made: trial parameters and failure reasons come from a storage."""
 
-    def __init__(self, study_name: str, total: int, log: Callable[[str], None] | None = None):
+    def __init__(self, study_name: str, total: int, log: Console | None = None):
         # `log`: where a log or a pipe gets one line per event instead of the live view, which a
         # non-terminal would only show once, at the end.
         self.study_name, self.total, self.log = study_name, total, log
         self.done = 0
         self.current = ""
-        self.rows: list[tuple] = []
+        self.rows: list[tuple[str, str, str, str, str, str]] = []  # the cells of the recent trials
         self.best: tuple[int, float] | None = None
         self.started = time.perf_counter()
         self.trial_started = time.perf_counter()
 
     def trial_started_cb(self, number: int, params: dict) -> None:
         self.trial_started = time.perf_counter()
-        self.current = f"trial {number}: starting  {params_text(params)}"
+        self.current = f"trial {number:d}: starting  {params_text(params)}"
 
     def epoch_done(self, number: int, stats) -> None:
         self.current = (
-            f"trial {number}: epoch {stats.epoch}/{stats.epochs}  val acc {stats.val_acc:.4f}  "
+            f"trial {number:d}: epoch {stats.epoch:d}/{stats.epochs:d}  val acc {stats.val_acc:.4f}  "
             f"train loss {stats.train_loss:.4f}"
         )
 
@@ -49,10 +50,10 @@ class TuneView:
         seconds = (
             (trial.datetime_complete - trial.datetime_start).total_seconds() if trial.datetime_complete else 0
         )
-        reason = trial.user_attrs.get("fail_reason", "")
-        self.rows.append(
-            (trial.number, trial.state.name.lower(), params_text(trial.params), trial.value, seconds, reason)
-        )
+        state, reason = safe(trial.state.name.lower()), safe(trial.user_attrs.get("fail_reason", ""))
+        value = f"{trial.value:.4f}" if trial.value is not None else "-"
+        params = params_text(trial.params)
+        self.rows.append((f"{trial.number:d}", state, params, value, f"{seconds:.0f}", reason))
         if (
             trial.value is not None
             and trial.state.name == "COMPLETE"
@@ -61,24 +62,25 @@ class TuneView:
             self.best = (trial.number, trial.value)
         self.current = ""
         if self.log:
-            value = f"val acc {trial.value:.4f}" if trial.value is not None else "no value"
-            best = f"best trial {self.best[0]} ({self.best[1]:.4f})" if self.best else "no best yet"
-            self.log(
-                f"trial {trial.number} {trial.state.name.lower()} [{self.done}/{self.total}]: {value}, "
-                f"{seconds:.0f} s; {best}; {params_text(trial.params)}" + (f"; {reason}" if reason else "")
+            best = f"best trial {self.best[0]:d} ({self.best[1]:.4f})" if self.best else "no best yet"
+            score = f"val acc {value}" if trial.value is not None else "no value"
+            self.log.print(
+                f"trial {trial.number:d} {state} [{self.done:d}/{self.total:d}]: {score}, {seconds:.0f} s; "
+                f"{best}; {params}" + (f"; {reason}" if reason else ""),
+                highlight=False,
             )
 
     def retrain_started(self, trial) -> None:
-        self.current = f"retraining trial {trial.number}'s configuration on the full training split"
+        self.current = f"retraining trial {trial.number:d}'s configuration on the full training split"
         if self.log:
-            self.log(self.current)
+            self.log.print(self.current, highlight=False)
 
     def __rich__(self) -> Group:
         elapsed = time.perf_counter() - self.started
-        best = f"best: trial {self.best[0]} val acc {self.best[1]:.4f}" if self.best else "best: -"
+        best = f"best: trial {self.best[0]:d} val acc {self.best[1]:.4f}" if self.best else "best: -"
         head = Text.assemble(
-            (f"study {self.study_name}  ", "bold"),
-            f"trials {self.done}/{self.total}  ",
+            (f"study {printable(self.study_name)}  ", "bold"),
+            f"trials {self.done:d}/{self.total:d}  ",
             f"{elapsed:.0f}s  ",
             (best, "green"),
         )
@@ -91,17 +93,23 @@ class TuneView:
         for number, state, params, value, seconds, reason in self.rows[-RECENT:]:
             style = {"complete": "green", "pruned": "yellow", "fail": "red"}.get(state, "")
             table.add_row(
-                str(number),
-                f"[{style}]{state}[/]",
+                number,
+                f"[{style}]{state}[/]" if style else state,
                 params + (f"  [dim]{reason}[/]" if reason else ""),
-                f"{value:.4f}" if value is not None else "-",
-                f"{seconds:.0f}",
+                value,
+                seconds,
             )
-        return Group(head, Text(self.current, style="cyan"), table)
+        return Group(head, f"[cyan]{self.current}[/]", table)
 
 
 Trials = Annotated[int, typer.Option(help="Trials to run now (added to the study's).")]
-Timeout = Annotated[float | None, typer.Option(help="Stop starting trials after S seconds.")]
+Timeout = Annotated[
+    float | None,
+    typer.Option(
+        help="Stop starting trials after S seconds.",
+        callback=within(Rule(float, low=0, low_open=True, high=366 * 24 * 3600)),
+    ),
+]
 StudyName = Annotated[str | None, typer.Option(help="Study name (default: the model name).")]
 Sampler = Annotated[
     str | None, typer.Option(help="tpe, random, grid, gp or cmaes (default tpe; grid with --grid).")
@@ -178,16 +186,14 @@ def tune_command(
 
 def _run_live(cfg: TuneConfig, console) -> TuneResult:
     plain = not console.is_terminal
-    view = TuneView(
-        cfg.study_name,
-        cfg.trials,
-        log=(lambda line: console.print(line, highlight=False)) if plain else None,
-    )
+    view = TuneView(cfg.study_name, cfg.trials, log=console if plain else None)
     callbacks = TuneCallbacks(
         trial_started=view.trial_started_cb,
         epoch_done=view.epoch_done,
         trial_done=view.trial_done,
         retrain_started=view.retrain_started,
+        # above the live view: a run folder the study names but zoo refuses to touch
+        warning=lambda message: console.print(f"warning: {safe(message)}", highlight=False, soft_wrap=True),
     )
     try:
         if plain:
@@ -195,7 +201,10 @@ def _run_live(cfg: TuneConfig, console) -> TuneResult:
         with Live(view, console=console, refresh_per_second=4, transient=False):
             return tune(cfg, callbacks)
     except KeyboardInterrupt:
-        err.print(f"interrupted: study {cfg.study_name!r} is intact; run the same command to resume it")
+        err.print(
+            f"interrupted: study {safe(repr(cfg.study_name))} is intact; run the same command to resume it",
+            highlight=False,
+        )
         raise typer.Exit(code=interrupted_exit_code()) from None
 
 
@@ -205,14 +214,15 @@ def _print_result(result: TuneResult, cfg: TuneConfig) -> None:
         raise typer.Exit(code=1)
     test = result.final.record.metrics["test"]
     out.print(
-        f"best trial {result.best.number}: val acc [bold]{result.best.value:.4f}[/]  "
+        f"best trial {result.best.number:d}: val acc [bold]{result.best.value:.4f}[/]  "
         f"{params_text(result.best.params)}",
         highlight=False,
     )
     retrained = ", retrained" if cfg.retrain else ""
-    title = f"{cfg.model} (study {cfg.study_name}, trial {result.best.number}{retrained}): test set"
+    trial = f"trial {result.best.number:d}{retrained}"
+    title = f"{safe(cfg.model)} (study {safe(cfg.study_name)}, {trial}): test set"
     out.print(classification_table(test, title=title))
     out.print(
-        f"test accuracy [bold]{test['accuracy']:.4f}[/]; run saved to [bold]{result.final.run_dir}[/]",
+        f"test accuracy [bold]{test['accuracy']:.4f}[/]; run saved to [bold]{safe(result.final.run_dir)}[/]",
         highlight=False,
     )

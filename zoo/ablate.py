@@ -215,6 +215,12 @@ def _pair(trial) -> tuple[Any, Any]:
     return fixed.get("variant"), fixed.get("seed")
 
 
+# Any worker of a shared storage writes these attributes: a value of the wrong type is left out of the
+# table (as a missing one is) rather than failing it.
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
@@ -230,11 +236,14 @@ def table(study: optuna.Study, labels: list[str], changes: dict[str, dict]) -> d
             "changed": {k: list(v) if isinstance(v, tuple) else v for k, v in changes[label].items()},
             "seeds": len(mine),
             "failed": len(failed),
-            "fail_reason": next((t.user_attrs[REASON] for t in failed if REASON in t.user_attrs), None),
+            "fail_reason": next(
+                (t.user_attrs[REASON] for t in failed if isinstance(t.user_attrs.get(REASON), str)), None
+            ),
         }
         for key in ("train_acc", "test_acc", "train_loss", "test_loss", "seconds", "epochs_run"):
-            values = [t.user_attrs[key] for t in mine if key in t.user_attrs]
+            values = [t.user_attrs[key] for t in mine if _is_number(t.user_attrs.get(key))]
             row[key] = _mean_std(values) if values else None
-        row["num_params"] = mine[0].user_attrs.get("num_params") if mine else None
+        count = mine[0].user_attrs.get("num_params") if mine else None
+        row["num_params"] = count if _is_number(count) else None
         rows.append(row)
     return {"study": study.study_name, "rows": rows}

@@ -35,26 +35,27 @@ from zoo.bench_results import (
     Options,
     Row,
     Unavailable,
+    results_json,
     write_results,
 )
 from zoo.checkpoint import load_run
-from zoo.data import DataSplits, get_dataset_info, load
+from zoo.data import DataSplits, load
 from zoo.errors import CheckpointError, UsageError, ZooError, first_line
 from zoo.exported import (
     VARIANT_FILES,
     ExportedModelError,
+    check_dataset,
+    check_logits,
     chunked_logits,
     flip_averaged,
     normalise,
-    open_session,
-    read_metadata,
+    open_model,
     read_sums,
-    session_function,
 )
 from zoo.fileio import check_writable, sha256_file, write_bytes_atomic, write_text_atomic
 from zoo.layers import FlipAveraged
 from zoo.metrics import classification_metrics
-from zoo.names import discover
+from zoo.names import discover, inside
 from zoo.noise import NoiseMonitor, assess
 from zoo.registry import list_models
 
@@ -151,16 +152,13 @@ class BenchModel:
 
 
 def _read(path: Path) -> dict[str, Any]:
+    """The metadata of a file that passed the whole contract (metadata, graph, limits) and fits the test
+    set it will run on; the session is not kept: each runtime opens the file its own way."""
     try:
-        meta = read_metadata(path)
+        meta = open_model(path).metadata
+        check_dataset(meta, path)
     except ExportedModelError as exc:
         raise BenchError(str(exc)) from None
-    info = get_dataset_info(meta["dataset"])
-    if list(meta["input_shape"]) != list(info.image_shape):
-        raise BenchError(
-            f"{path} expects inputs {meta['input_shape']} but {info.name} images are "
-            f"{list(info.image_shape)}; it was not exported for this dataset"
-        )
     return meta
 
 
@@ -256,11 +254,11 @@ def onnx_runner(path: Path, runtime: str, variant: str, threads: int) -> Runner:
     provider = "CUDAExecutionProvider" if runtime == "onnxruntime-cuda" else "CPUExecutionProvider"
     started = time.perf_counter()
     try:
-        session = open_session(path, providers=[provider], threads=threads, sequential=True)
+        model = open_model(path, providers=[provider], threads=threads, sequential=True)
     except ExportedModelError as exc:
         raise BenchError(str(exc)) from None
     load = time.perf_counter() - started
-    return Runner(runtime, variant, session.get_providers()[0], threads, load, session_function(session))
+    return Runner(runtime, variant, model.session.get_providers()[0], threads, load, model.run)
 
 
 def openvino_runner(path: Path, variant: str, threads: int) -> Runner:
@@ -404,7 +402,8 @@ def bench_model(
         try:
             runner = make_runner(model, runtime, variant, threads)
             logits = chunked_logits(runner.run, pixels, mean, std)
-        except BenchError as exc:
+            check_logits(logits, len(meta["class_names"]), model.variants.get(variant, model.path))
+        except (BenchError, ExportedModelError) as exc:
             results.append(Unavailable(**names, available=False, reason=str(exc)))
             continue
         except Exception as exc:  # a graph that loads but fails to run: ORT raises pybind types
@@ -454,6 +453,7 @@ def run_bench(
         raise UsageError(f"--threads must be at least 1, got {options.threads}")
     runtimes, unavailable = select_runtimes(options.runtimes)
     models, broken = find_models(target, tuple(options.variants))
+    check_memory(models, options.batch_sizes)
     cache: dict[str, DataSplits] = {}
     results: list[Row] = list(broken)
     with NoiseMonitor() as monitor:
@@ -489,6 +489,50 @@ def run_bench(
         results=results,
         summary=fastest_lines(measured, options.batch_sizes),
     )
+
+
+def batch_bytes(metadata: dict[str, Any], batch: int) -> int:
+    """Bytes a latency batch takes before the graph runs, with one activation: its int64 image index,
+    the uint8 images (1 byte a value), their float32 normalised copy (4) and a first activation of the
+    same size (4; the graph's own activations are unknown to zoo), and the float32 logits."""
+    values = int(np.prod(metadata["input_shape"]))
+    return batch * (8 + values * (1 + 4 + 4) + 4 * len(metadata["class_names"]))
+
+
+def available_memory() -> int:
+    """Bytes of memory the system can give without swapping (MemAvailable), else its physical memory."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_memory(models: list[BenchModel], batch_sizes: tuple[int, ...]) -> None:
+    """Before the data is loaded: the largest batch of each export must fit in half the memory available
+    (the other half for the data, the runtime and the rest), else one line rather than a MemoryError."""
+    if not batch_sizes:
+        return
+    batch, free = max(batch_sizes), available_memory()
+    for model in models:
+        need = batch_bytes(model.metadata, batch)
+        if need > free // 2:
+            c, h, w = model.metadata["input_shape"]
+            raise UsageError(
+                f"batch size {batch} of {c}x{h}x{w} images ({model.label}) needs about {_size(need)} of "
+                f"memory, more than half the {_size(free)} available; use smaller batch sizes"
+            )
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:,.1f} {unit}"
+        n /= 1024
+    return f"{n:,.1f} TiB"
 
 
 def fastest_lines(results: list[Measured], batch_sizes: tuple[int, ...]) -> list[str]:
@@ -540,13 +584,15 @@ def save_results(report: BenchResults, out: Path | None = None) -> Path:
     from zoo.report.figures import confusion_matrix
 
     folder = out or results_dir()
+    results_json(folder / RESULTS, report)  # a figure JSON cannot hold fails before any file is written
     folder.mkdir(parents=True, exist_ok=True)
     for i, r in enumerate(report.results):
         if isinstance(r, Measured):
             png = f"confusion-{i:02d}-{r.model}-{r.runtime}-{r.variant}.png"
             title = f"{r.model} · {r.runtime} · {r.variant}"
             write_bytes_atomic(
-                folder / png,
+                # the name is built from a row's text: checked, so it stays one file in `folder`
+                inside(folder, png, what="confusion matrix file"),
                 confusion_matrix(r.metrics.confusion_matrix, list(r.metrics.per_class), title),
             )
             r.confusion_png = png

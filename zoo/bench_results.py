@@ -18,8 +18,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
 
+from zoo import jsontext
 from zoo.errors import ZooError, first_line
-from zoo.fileio import write_json_atomic
+from zoo.fileio import write_text_atomic
 
 SCHEMA = "zoo.bench/1"
 RESULTS = "results.json"
@@ -177,8 +178,17 @@ class BenchResults(BaseModel):
         return {"schema": SCHEMA, **{k: v for k, v in data.items() if k != "schema"}}
 
 
+def results_json(path: str | os.PathLike, results: BenchResults) -> str:
+    """The text of results.json; a NaN or infinite figure is a BenchResultsError naming its key, since
+    JSON has no NaN (Python would write one, and every strict reader would refuse the whole file)."""
+    try:
+        return jsontext.dumps(results.to_dict()) + "\n"
+    except ValueError as exc:
+        raise BenchResultsError(f"cannot write {path}: {exc}") from None
+
+
 def write_results(path: str | os.PathLike, results: BenchResults) -> None:
-    write_json_atomic(path, results.to_dict())
+    write_text_atomic(path, results_json(path, results))
 
 
 def read_results(path: str | os.PathLike) -> BenchResults:

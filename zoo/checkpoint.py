@@ -110,7 +110,7 @@ class RunRecord:
             # through JSON, so strict mode takes lists for lists and rejects "3" for 3 or true for 1
             record = _ADAPTER.validate_json(json.dumps(fields_, allow_nan=True), strict=True)
         except ValidationError as exc:
-            raise CheckpointError(f"{source} is not a valid run record: {_first_error(exc)}") from None
+            raise CheckpointError(f"{source} is not a valid run record: {validation_problem(exc)}") from None
         record.extras = extras
         problem = record._inconsistency()
         if problem:
@@ -141,7 +141,8 @@ class RunRecord:
 _ADAPTER = TypeAdapter(RunRecord)
 
 
-def _first_error(exc: ValidationError) -> str:
+def validation_problem(exc: ValidationError) -> str:
+    """A pydantic error as one line: the first problem's key path and what is wrong with it."""
     error = exc.errors()[0]
     where = ".".join(str(p) for p in error["loc"]) or "the top level"
     return f"{where}: {error['msg'].lower()}"

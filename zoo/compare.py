@@ -1,6 +1,7 @@
 """`zoo compare A B ...`: variants, run directories or exported models side by side."""
 
 from dataclasses import asdict, dataclass
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
@@ -8,11 +9,11 @@ import numpy as np
 import torch
 
 from zoo import paths
-from zoo.bench import BenchOptions, find_models, latency, onnx_runner, torch_runner
+from zoo.bench import BenchOptions, Runner, latency, torch_runner
 from zoo.checkpoint import RECORD, WEIGHTS, RunRecord, load_run
 from zoo.data import load
 from zoo.errors import UsageError
-from zoo.exported import chunked_logits, normalise
+from zoo.exported import check_dataset, normalise, open_model
 from zoo.metrics import classification_metrics
 from zoo.names import discover
 from zoo.registry import list_models
@@ -98,16 +99,30 @@ def entry(arg: str, *, data_dir: str | None = None, measure_latency: bool = True
             runner = torch_runner({"run_dir": str(path)}, "torch-cpu", torch.get_num_threads())
             lat = latency(runner, np.zeros((1, *record.input_shape), np.float32), options).p50_ms
         return _entry(kind, path.name, record, metrics, lat, train_seconds=record.train_seconds)
-    bench_model = find_models(str(path), ("fp32",))[0][0]
-    meta = bench_model.metadata
+    exported = open_model(path, threads=2, sequential=True)  # the contract, before any data is loaded
+    meta = exported.metadata
+    check_dataset(meta, path)
     data = load(meta["dataset"], data_dir=data_dir)
-    runner = onnx_runner(path, "onnxruntime", "fp32", 2)
     pixels = data.test.images.numpy()
-    logits = chunked_logits(runner.run, pixels, meta["mean"], meta["std"])
+    logits = exported.logits(pixels)
     metrics = classification_metrics(torch.from_numpy(logits), data.test.labels, meta["class_names"])
-    one = normalise(pixels[:1], meta["mean"], meta["std"])
-    lat = latency(runner, one, options).p50_ms if measure_latency else None
+    lat = None
+    if measure_latency:
+        runner = Runner("onnxruntime", "fp32", "CPUExecutionProvider", 2, 0.0, exported.run)
+        lat = latency(runner, normalise(pixels[:1], meta["mean"], meta["std"]), options).p50_ms
     return _entry(kind, path.parent.name, meta, metrics, lat)
+
+
+def _same_classes(entries: list[Entry]) -> None:
+    """Per-class F1 is compared by class name: every entry must name the same classes."""
+    first = list(entries[0].f1)
+    for e in entries[1:]:
+        if list(e.f1) != first:
+            other = next((a, b) for a, b in zip_longest(first, e.f1) if a != b)
+            raise UsageError(
+                f"{entries[0].label} and {e.label} name their classes differently "
+                f"({other[0]!r} against {other[1]!r}); compare models with the same class names"
+            )
 
 
 def compare(args: list[str], *, data_dir: str | None = None, measure_latency: bool = True) -> dict[str, Any]:
@@ -120,6 +135,7 @@ def compare(args: list[str], *, data_dir: str | None = None, measure_latency: bo
             f"these models are for different datasets ({', '.join(sorted(datasets))}); "
             "compare models of one dataset"
         )
+    _same_classes(entries)
     classes = list(entries[0].f1)
     spread = {c: max(e.f1[c] for e in entries) - min(e.f1[c] for e in entries) for c in classes}
     return {

@@ -38,3 +38,9 @@ def first_line(exc: BaseException) -> str:
     """The first line of an exception's message (libraries' messages run to many lines), or its type."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+class UntrustedPath(ZooError):
+    """A path read from a file or a storage (a trial's `run_dir`, a resume request) that zoo refuses to
+    use: outside the artifacts root or not made of checked names. Whoever can write a shared storage must
+    not choose what zoo deletes, rewrites or loads."""

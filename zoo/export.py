@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo import paths
+from zoo import jsontext, paths
 from zoo.card import model_card
 from zoo.checkpoint import RunRecord, load_run
 from zoo.data import DataSplits, Normalizer, get_dataset_info, load
@@ -39,6 +39,7 @@ from zoo.exported import (
     is_export_folder,
     normalise,
     onnx_logits,
+    open_model,
     open_session,
     read_sums,
     session_function,
@@ -163,6 +164,10 @@ def add_metadata(path: Path, metadata: dict[str, Any]) -> None:
         raise ExportError(f"the exported graph fails onnx.checker: {str(exc).splitlines()[0]}") from None
     onnx.save(model, str(path))
     write_metadata_json(path, metadata)
+    try:  # the graph too: every reader opens it through open_model, so must the writer
+        open_model(path)
+    except ExportedModelError as exc:
+        raise ExportError(f"the exported file fails zoo's own contract: {exc}") from None
 
 
 def build_metadata(record: RunRecord, run_dir: Path, options: ExportOptions) -> dict[str, Any]:
@@ -433,7 +438,10 @@ def _build(
         _check_parity(report["fp16"], "fp16")
         precision = "float16 weights and compute; float32 inputs"
         add_metadata(fp16_path, variant_metadata(metadata, _own(report["fp16"]), precision=precision))
-    (work / "parity.json").write_text(json.dumps(report, indent=2) + "\n")
+    try:
+        (work / "parity.json").write_text(jsontext.dumps(report) + "\n")
+    except ValueError as exc:  # a NaN figure: the report would not be JSON
+        raise ExportError(f"the parity report cannot be written: {exc}") from None
     (work / "card.md").write_text(model_card(record, metadata, report))
     write_sums(work)
     return report, metadata

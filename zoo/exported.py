@@ -12,6 +12,7 @@ as JSON strings in `metadata_props`, and the same metadata as plain JSON beside 
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, NotRequired
 
@@ -19,8 +20,10 @@ import numpy as np
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict
 
+from zoo import jsontext
 from zoo.errors import InternalError, ZooError, first_line
-from zoo.fileio import sha256_file, write_json_atomic
+from zoo.fileio import sha256_file, write_text_atomic
+from zoo.names import RULE, is_valid_name
 
 FORMAT = "zoo.onnx/1"
 INPUT, OUTPUT = "images", "logits"
@@ -31,10 +34,23 @@ SUMS = "SHA256SUMS"
 EXPORT_FILES = {*VARIANT_FILES.values(), *METADATA_FILES.values(), "parity.json", "card.md", SUMS}
 # Images per inference call: bounds the float32 copy of the inputs; larger batches do not run faster on a CPU.
 CHUNK = 256
+# ... and fewer where the images are large: the float32 copy of one call stays under this many bytes.
+CHUNK_BYTES = 64 << 20
+# What zoo reads from metadata before it allocates anything: an image of at most 4 channels (RGBA) and
+# 4096x4096 pixels (64 MiB as float32), so a file asking for 30000x30000 is refused, not a MemoryError.
+MAX_CHANNELS, MAX_SIDE = 4, 4096
+# x = (pixels / 255 - mean) / std: a tiny std makes x huge and the logits inf or NaN; 1e-6 allows inputs up to
+# ~1e6 (pixel statistics have std ~0.1..0.5), a large mean would overflow float32 the same way.
+MIN_STD, MAX_ABS_MEAN = 1e-6, 1e3
+# What image_preprocessing.scale must say: normalise divides by 255, whatever a file claims.
+SCALE = 255.0
 
 _Finite = Annotated[float, Field(allow_inf_nan=False)]
-# Text that reaches a terminal: no control characters (an ANSI escape in a class name would restyle it).
-_Printable = Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]*$")]
+# Text that reaches a terminal: no control characters (an ANSI escape in a class name would restyle it, and
+# \x9b starts one on terminals that read C1 codes) and no bidi controls (they reorder what follows them).
+_Printable = Annotated[
+    str, Field(pattern=r"^[^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$")
+]
 _Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 _Size = Annotated[int, Field(gt=0)]
 
@@ -127,7 +143,7 @@ def decode(raw: Mapping[str, str], path: str | os.PathLike) -> dict[str, Any]:
         metadata = _ADAPTER.validate_json(json.dumps(metadata), strict=True)
     except ValidationError as exc:
         error = exc.errors()[0]
-        where = ".".join(str(p) for p in error["loc"])
+        where = ".".join(str(p) for p in error["loc"]) or "its text"
         what = "missing" if error["type"] == "missing" else error["msg"].lower()
         raise ExportedModelError(
             f"{path} has malformed zoo metadata ({where}: {what}); export it again"
@@ -138,10 +154,36 @@ def decode(raw: Mapping[str, str], path: str | os.PathLike) -> dict[str, Any]:
             raise ExportedModelError(
                 f"{path} has malformed zoo metadata ({key} must hold {channels} numbers); export it again"
             )
-    problem = _preprocessing_mismatch(metadata)
+    problem = _untrusted_value(metadata) or _preprocessing_mismatch(metadata)
     if problem:
         raise ExportedModelError(f"{path} has malformed zoo metadata ({problem}); export it again")
     return metadata
+
+
+def _untrusted_value(metadata: dict[str, Any]) -> str | None:
+    """What the types allow but zoo must not use: names that would become paths, input sizes that would
+    exhaust memory, normalisations that turn pixels into inf or NaN, class names that collide."""
+    for key in ("model", "dataset"):  # both end up in file and folder names
+        if not is_valid_name(metadata[key]):
+            return f"{key}: {metadata[key]!r} is not a valid name: use {RULE}"
+    c, h, w = metadata["input_shape"]
+    if c > MAX_CHANNELS or h > MAX_SIDE or w > MAX_SIDE:
+        return (
+            f"input_shape: {c}x{h}x{w} is larger than zoo reads "
+            f"(at most {MAX_CHANNELS} channels of {MAX_SIDE}x{MAX_SIDE} pixels)"
+        )
+    for i, std in enumerate(metadata["std"]):
+        if std < MIN_STD:
+            return f"std.{i}: {std:g} is below the minimum {MIN_STD:g} (inputs would overflow)"
+    for i, mean in enumerate(metadata["mean"]):
+        if abs(mean) > MAX_ABS_MEAN:
+            return f"mean.{i}: {mean:g} is outside ±{MAX_ABS_MEAN:g} (inputs would overflow)"
+    seen: set[str] = set()
+    for i, name in enumerate(metadata["class_names"]):
+        if name in seen:  # per-class figures are keyed by name: a duplicate would merge two classes
+            return f"class_names.{i}: {name!r} appears twice"
+        seen.add(name)
+    return None
 
 
 def _preprocessing_mismatch(metadata: dict[str, Any]) -> str | None:
@@ -157,6 +199,8 @@ def _preprocessing_mismatch(metadata: dict[str, Any]) -> str | None:
     for key in ("mean", "std"):
         if pre[key] != metadata[key]:
             return f"image_preprocessing.{key}: differs from {key}"
+    if pre["scale"] != SCALE:
+        return f"image_preprocessing.scale: zoo divides pixels by {SCALE:g}, not {pre['scale']:g}"
     if pre["color"] != {1: "grayscale", 3: "rgb"}.get(c):
         return f"image_preprocessing.color: {pre['color']} does not fit {c} input channel(s)"
     if (pre["grayscale_weights"] is None) != (c != 1) or len(pre["grayscale_weights"] or [0] * 3) != 3:
@@ -178,7 +222,11 @@ def metadata_json_path(onnx_path: str | os.PathLike) -> Path:
 def write_metadata_json(onnx_path: str | os.PathLike, metadata: Mapping[str, Any]) -> Path:
     """The metadata of `onnx_path` as one JSON object beside it; the values are those of `metadata_props`."""
     path = metadata_json_path(onnx_path)
-    write_json_atomic(path, dict(metadata))
+    try:
+        text = jsontext.dumps(dict(metadata))
+    except ValueError as exc:
+        raise InternalError(f"the metadata of {onnx_path} cannot be written as JSON: {exc}") from None
+    write_text_atomic(path, text + "\n")
     return path
 
 
@@ -258,6 +306,11 @@ def session_function(session: Any, output: str | None = None) -> Callable[[np.nd
     return lambda x: session.run([wanted], {name: x})[0]
 
 
+def chunk_size(per_image: int, chunk: int = CHUNK) -> int:
+    """Images per inference call: `chunk`, or fewer where their float32 copy would pass CHUNK_BYTES."""
+    return max(1, min(chunk, CHUNK_BYTES // max(1, 4 * per_image)))
+
+
 def chunked_logits(
     run: Callable[[np.ndarray], np.ndarray],
     pixels: np.ndarray,
@@ -266,11 +319,13 @@ def chunked_logits(
     *,
     chunk: int = CHUNK,
 ) -> np.ndarray:
-    """float32 logits of uint8 (N, C, H, W) `pixels`, normalised and run `chunk` images at a time through
-    `run` (an ONNX session's `session_function`, or bench's OpenVINO and PyTorch runners)."""
+    """float32 logits of uint8 (N, C, H, W) `pixels`, normalised and run `chunk` images at a time (fewer
+    for large images, see chunk_size) through `run` (an ExportedModel's `run`, or bench's OpenVINO and
+    PyTorch runners)."""
+    step = chunk_size(int(np.prod(pixels.shape[1:])), chunk)
     chunks = [
-        np.asarray(run(normalise(pixels[i : i + chunk], mean, std)), dtype=np.float32)
-        for i in range(0, len(pixels), chunk)
+        np.asarray(run(normalise(pixels[i : i + step], mean, std)), dtype=np.float32)
+        for i in range(0, len(pixels), step)
     ]
     return np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
 
@@ -284,28 +339,130 @@ def onnx_logits(
     output: str | None = None,
     chunk: int = CHUNK,
 ) -> np.ndarray:
-    """The one chunked ONNX inference of zoo (export parity, bench, compare, predict): float32 logits of
-    uint8 (N, C, H, W) pixels through an ONNX Runtime session."""
+    """Chunked float32 logits of uint8 (N, C, H, W) pixels through a bare ONNX Runtime session: for files
+    being built (export's parity runs before the metadata is written); read files through open_model."""
     return chunked_logits(session_function(session, output), pixels, mean, std, chunk=chunk)
 
 
-def check_graph(session: Any, metadata: dict[str, Any], path: str | os.PathLike) -> None:
-    """The graph must take what the metadata promises; symbolic dims (the batch) match anything."""
+def check_graph(session: Any, metadata: dict[str, Any], path: str | os.PathLike) -> str:
+    """The graph must take and give what the metadata promises: one input `input_name` of shape
+    (batch, C, H, W), only the batch axis dynamic (symbolic H and W would accept other sizes than the
+    metadata's), and an output `output_name` of shape (batch, classes). Returns the output's name; a
+    symbolic class axis is checked on the logits themselves (check_logits)."""
     inputs, outputs = session.get_inputs(), session.get_outputs()
     if len(inputs) != 1 or not outputs:
         raise ExportedModelError(f"{path} must have one input and an output; export it with `zoo export`")
-    want = [None, *metadata["input_shape"]]
-    got = inputs[0].shape
-    if len(got) != 4 or any(isinstance(g, int) and g != w for g, w in zip(got[1:], want[1:], strict=True)):
+    got, want = list(inputs[0].shape), list(metadata["input_shape"])
+    if len(got) != 4 or isinstance(got[0], int) or got[1:] != want:
         raise ExportedModelError(
             f"{path} takes inputs of shape {got} but its metadata says "
-            f"(batch, {', '.join(map(str, want[1:]))}); export it again"
+            f"(batch, {', '.join(map(str, want))}) with only the batch axis dynamic; export it again"
         )
-    classes = outputs[0].shape[-1] if outputs[0].shape else None
-    if isinstance(classes, int) and classes != len(metadata["class_names"]):
+    if inputs[0].name != metadata["input_name"]:
         raise ExportedModelError(
-            f"{path} has {classes} outputs but its metadata lists "
-            f"{len(metadata['class_names'])} class names; export it again"
+            f"{path} names its input {inputs[0].name!r} but its metadata says input_name "
+            f"{metadata['input_name']!r}; export it again"
+        )
+    output = next((o for o in outputs if o.name == metadata["output_name"]), None)
+    if output is None:
+        raise ExportedModelError(
+            f"{path} has no output {metadata['output_name']!r} (output_name in its metadata); export it again"
+        )
+    classes, shape = len(metadata["class_names"]), list(output.shape)
+    if len(shape) != 2:
+        raise ExportedModelError(
+            f"{path} gives outputs of shape {shape}, not (batch, classes); export it with `zoo export`"
+        )
+    if isinstance(shape[1], int) and shape[1] != classes:
+        raise ExportedModelError(
+            f"{path} has {shape[1]} outputs but its metadata lists {classes} class names; export it again"
+        )
+    return output.name
+
+
+def check_logits(logits: np.ndarray, classes: int, path: str | os.PathLike) -> None:
+    """What a graph returned must be one finite logit per class: a symbolic class axis can hide another
+    width, and NaN logits give an argmax of 0 and NaN probabilities, a wrong answer that looks like one."""
+    if logits.ndim != 2 or logits.shape[1] != classes:
+        raise ExportedModelError(
+            f"{path} returns logits of shape {tuple(logits.shape[1:])} but its metadata lists "
+            f"{classes} class names; export it again"
+        )
+    if not np.isfinite(logits).all():
+        raise ExportedModelError(
+            f"{path} returns NaN or infinite logits on these images, so its predictions mean nothing; "
+            "export it again"
+        )
+
+
+@dataclass(frozen=True)
+class ExportedModel:
+    """An ONNX file that passed every check of the contract (open_model): its validated metadata, its
+    session, and the output that holds the logits."""
+
+    path: Path
+    metadata: dict[str, Any]
+    session: Any
+    output: str
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.metadata["class_names"])
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        c, h, w = self.metadata["input_shape"]
+        return c, h, w
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """Raw logits of a normalised float32 (N, C, H, W) batch."""
+        return self.session.run([self.output], {self.metadata["input_name"]: x})[0]
+
+    def logits(self, pixels: np.ndarray, *, chunk: int = CHUNK) -> np.ndarray:
+        """float32 (N, classes) logits of uint8 (N, C, H, W) pixels, normalised as the metadata says,
+        checked to be one finite number per class."""
+        if not len(pixels):
+            return np.zeros((0, len(self.class_names)), np.float32)
+        meta = self.metadata
+        logits = chunked_logits(self.run, pixels, meta["mean"], meta["std"], chunk=chunk)
+        check_logits(logits, len(meta["class_names"]), self.path)
+        return logits
+
+
+def open_model(
+    path: str | os.PathLike,
+    *,
+    providers: Sequence[str] = ("CPUExecutionProvider",),
+    threads: int | None = None,
+    sequential: bool = False,
+) -> ExportedModel:
+    """The one validating open of an exported file (predict, bench, compare, export's final check): the
+    metadata is read and checked before a session exists, then the graph is checked against it."""
+    path = Path(path)
+    metadata = read_metadata(path)
+    session = open_session(path, providers=providers, threads=threads, sequential=sequential)
+    output = check_graph(session, metadata, path)
+    return ExportedModel(path, metadata, session, output)
+
+
+def check_dataset(metadata: dict[str, Any], path: str | os.PathLike) -> None:
+    """Bench and compare run a file on the test set of the dataset it names: the dataset must be known,
+    its images the file's input and its labels within the file's classes."""
+    from zoo.data import get_dataset_info  # the data package is not needed to read a file
+
+    try:
+        info = get_dataset_info(metadata["dataset"])
+    except ZooError as exc:
+        raise ExportedModelError(f"{path} names a dataset zoo cannot evaluate it on ({exc})") from None
+    if list(metadata["input_shape"]) != list(info.image_shape):
+        raise ExportedModelError(
+            f"{path} expects inputs {metadata['input_shape']} but {info.name} images are "
+            f"{list(info.image_shape)}; it was not exported for this dataset"
+        )
+    if len(metadata["class_names"]) != len(info.class_names):
+        raise ExportedModelError(
+            f"{path} lists {len(metadata['class_names'])} class names but {info.name} has "
+            f"{len(info.class_names)} classes; it was not exported for this dataset"
         )
 
 

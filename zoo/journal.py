@@ -4,7 +4,8 @@ Optuna's journal is one JSON record per line, appended. A write cut short (a ful
 process) leaves a last line that is not JSON; Optuna then fails with an AssertionError, and the next
 append glues a new record onto the torn one, after which every reader fails. zoo checks the file before
 opening it and refuses a torn one with one line naming the file, the line and the fix, `zoo studies
-repair FILE`, which keeps a backup and drops only the torn record.
+repair FILE`, which keeps a backup and drops only the torn record. A whole record that is no Optuna
+operation (no integer `op_code`: a file of something else) is refused too; repair would not make it one.
 """
 
 import json
@@ -18,6 +19,10 @@ from zoo.fileio import write_bytes_atomic
 
 class TornJournal(ZooError):
     """A journal file holds a record that was not written whole."""
+
+
+class NotAJournal(ZooError):
+    """A journal file holds whole JSON records that are not Optuna's."""
 
 
 def _is_record(line: bytes) -> bool:
@@ -37,7 +42,27 @@ def torn_lines(path: Path) -> list[int]:
     return torn
 
 
+def _is_operation(line: bytes) -> bool:
+    record = json.loads(line)
+    return isinstance(record.get("op_code"), int) and not isinstance(record.get("op_code"), bool)
+
+
+def foreign_line(path: Path) -> int | None:
+    """The 1-based number of the first whole record that is no Optuna operation, or None."""
+    data = path.read_bytes() if path.is_file() else b""
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        if line.strip() and _is_record(line) and not _is_operation(line):
+            return number
+    return None
+
+
 def check_journal(path: Path) -> None:
+    foreign = foreign_line(path)
+    if foreign is not None:
+        raise NotAJournal(
+            f"{path} is not an Optuna journal: line {foreign} is a JSON record without an op_code; "
+            "pass an Optuna journal file, or a new file name, as journal:FILE"
+        )
     torn = torn_lines(path)
     if torn:
         where = f"line {torn[0]}" if len(torn) == 1 else f"lines {', '.join(map(str, torn))}"

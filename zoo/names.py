@@ -18,7 +18,8 @@ import socket
 import time
 from pathlib import Path
 
-from zoo.errors import UsageError
+from zoo import paths
+from zoo.errors import UntrustedPath, UsageError
 
 MAX_LENGTH = 100
 _NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
@@ -58,6 +59,40 @@ def inside(root: Path, *names: str, what: str = "name") -> Path:
     if not path.resolve().is_relative_to(resolved_root):  # a symlinked folder pointing elsewhere
         raise UsageError(f"{path} leads outside {root}; remove the link or pick another name")
     return path
+
+
+def run_dir_from(value: object, source: str) -> Path:
+    """The run folder that something zoo read names (a trial's `run_dir`, a study's final run, a resume
+    request), accepted only as `<runs root>/<model>/<run>` with checked names and no link leading out:
+    the same rule as a path zoo builds from typed names. `source` says where the value was read (`study
+    'x' trial 3 attribute run_dir`, a file and its key); anything else is one UntrustedPath line."""
+    root = paths.runs_dir()
+    shown = repr(value) if len(repr(value)) <= 200 else repr(value)[:200] + "..."  # repr: no control chars
+    problem, parts = _run_dir_parts(value, root)
+    if problem is None:
+        try:
+            return inside(root, *parts, what="run folder")
+        except UsageError as exc:  # a symlinked folder under the root that points elsewhere
+            problem = f"is refused ({exc})"
+    raise UntrustedPath(f"{source} {shown} {problem}; zoo only uses run folders <model>/<run> under {root}")
+
+
+def _run_dir_parts(value: object, root: Path) -> tuple[str | None, tuple[str, ...]]:
+    """(why `value` is no run folder under `root`, or None; its <model> and <run> names)."""
+    if not isinstance(value, str) or not value:
+        return "is not a path", ()
+    if ".." in Path(value).parts:
+        return "climbs out with '..'", ()
+    path, base = Path(os.path.abspath(value)), Path(os.path.abspath(root))  # relative: both from the cwd
+    if not path.is_relative_to(base):
+        return "is outside the runs folder", ()
+    parts = path.relative_to(base).parts
+    if len(parts) != 2:
+        return "is not a run folder", ()
+    bad = [part for part in parts if not is_valid_name(part, max_length=200)]
+    if bad:
+        return f"holds {bad[0]!r}, which is not a valid name", ()
+    return None, parts
 
 
 def is_hidden(path: Path, root: Path) -> bool:

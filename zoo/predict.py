@@ -14,7 +14,7 @@ import numpy as np
 from scipy.special import softmax
 
 from zoo.errors import UsageError, ZooError, first_line
-from zoo.exported import ImagePreprocessing, check_graph, decode, onnx_logits, open_session
+from zoo.exported import SCALE, ExportedModel, ImagePreprocessing, open_model
 
 # What load_image does, named as image_preprocessing records it for clients (one source for both).
 RESIZE_FILTER = "bilinear"
@@ -48,18 +48,17 @@ class Prediction:
 
 
 class OnnxClassifier:
-    """An ONNX Runtime session plus the preprocessing its zoo metadata describes."""
+    """An exported model that passed the contract (`zoo.exported.open_model`) plus the preprocessing its
+    zoo metadata describes."""
 
-    def __init__(self, session: Any, metadata: dict[str, Any], path: Path) -> None:
-        self._session = session
-        self.path = path
-        self.metadata = metadata
-        self.class_names: list[str] = list(metadata["class_names"])
-        self.input_shape: tuple[int, int, int] = tuple(metadata["input_shape"])
-        self.mean: list[float] = [float(m) for m in metadata["mean"]]
-        self.std: list[float] = [float(s) for s in metadata["std"]]
-        outputs = [o.name for o in session.get_outputs()]
-        self._output = metadata.get("output_name") if metadata.get("output_name") in outputs else outputs[0]
+    def __init__(self, model: ExportedModel) -> None:
+        self._model = model
+        self.path = model.path
+        self.metadata = model.metadata
+        self.class_names: list[str] = model.class_names
+        self.input_shape: tuple[int, int, int] = model.input_shape
+        self.mean: list[float] = [float(m) for m in self.metadata["mean"]]
+        self.std: list[float] = [float(s) for s in self.metadata["std"]]
 
     @classmethod
     def load(
@@ -87,10 +86,7 @@ class OnnxClassifier:
         if threads is not None and threads < 1:
             raise UsageError(f"threads must be at least 1, got {threads}")
 
-        session = open_session(path, providers=providers, threads=threads)
-        metadata = decode(session.get_modelmeta().custom_metadata_map, path)
-        check_graph(session, metadata, path)
-        return cls(session, metadata, path)
+        return cls(open_model(path, providers=providers, threads=threads))
 
     @property
     def num_classes(self) -> int:
@@ -100,17 +96,9 @@ class OnnxClassifier:
         """Classify uint8 pixels in (H,W), (H,W,C), (C,H,W), (N,H,W), (N,C,H,W) or (N,H,W,C) layout.
 
         The pixels are normalised as the metadata says, x = (pixels / 255 - mean) / std, in float32 and
-        in the same order of operations as training, then run in chunks of CHUNK images."""
-        x = to_nchw(images, self.input_shape)
-        if len(x):
-            logits = onnx_logits(self._session, x, self.mean, self.std, output=self._output)
-        else:
-            logits = np.zeros((0, self.num_classes), np.float32)
-        if logits.ndim != 2 or logits.shape[1] != self.num_classes:
-            raise ZooError(
-                f"{self.path} returns logits of shape {logits.shape[1:]} but its metadata lists "
-                f"{self.num_classes} classes; export it again"
-            )
+        in the same order of operations as training, then run in chunks of CHUNK images; logits that are
+        not one finite number per class are an ExportedModelError, never a prediction."""
+        logits = self._model.logits(to_nchw(images, self.input_shape))
         labels = logits.argmax(axis=1).astype(np.int64)
         return Prediction(
             labels=labels,
@@ -179,6 +167,7 @@ def load_image(path: str | os.PathLike, input_shape: Sequence[int], *, invert: b
     (the aspect ratio is not kept: crop first for non-square photos). MNIST and Fashion-MNIST show
     light objects on a black background: a photo of a dark object on white paper needs
     `invert=True` (pixels -> 255 - pixels) or the model sees its negative and guesses badly.
+    16-bit images are scaled to 8 bits (0..65535 -> 0..255); 32-bit and float images are refused.
     `image_preprocessing` describes these steps for clients; change both together."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -190,8 +179,9 @@ def load_image(path: str | os.PathLike, input_shape: Sequence[int], *, invert: b
         raise UsageError(f"{path} does not exist" if not path.exists() else f"{path} is not a file")
     try:
         with Image.open(path) as image:
+            kind = image.format  # exif_transpose's copy forgets it
             image = ImageOps.exif_transpose(image)  # phone photos store their rotation in EXIF
-            image = image.convert("L" if c == 1 else "RGB")
+            image = _eight_bit(image, kind, path).convert("L" if c == 1 else "RGB")
             if image.size != (w, h):
                 image = image.resize((w, h), Image.Resampling[RESIZE_FILTER.upper()])
             pixels = np.asarray(image, dtype=np.uint8)
@@ -199,6 +189,28 @@ def load_image(path: str | os.PathLike, input_shape: Sequence[int], *, invert: b
         raise UsageError(f"{path} is not an image PIL can read ({first_line(exc)})") from None
     pixels = pixels[None] if c == 1 else pixels.transpose(2, 0, 1)
     return np.ascontiguousarray(255 - pixels if invert else pixels)
+
+
+# 16-bit grayscale: Pillow reads PNG, TIFF and PGM files as "I;16" (or "I;16B", ...), and older Pillows
+# and PGM files with a maxval above 255 as "I" holding 0..65535.
+_SIXTEEN_BIT_AS_I = ("PNG", "PPM")
+
+
+def _eight_bit(image: Any, kind: str | None, path: Path) -> Any:
+    """`image` with 8-bit pixels: 16-bit ones scaled (65535 -> 255) rather than clipped to 255 as
+    Pillow's convert does (a 16-bit photo became white); 32-bit and float pixels, whose range the file
+    does not say, are refused rather than guessed."""
+    from PIL import Image
+
+    if image.mode.startswith("I;16") or (image.mode == "I" and kind in _SIXTEEN_BIT_AS_I):
+        sixteen = np.asarray(image, dtype=np.float64)
+        return Image.fromarray(np.rint(sixteen * (SCALE / 65535)).astype(np.uint8))
+    if image.mode in ("I", "F"):
+        what = "32-bit integer" if image.mode == "I" else "floating-point"
+        raise UsageError(
+            f"{path} holds {what} pixels, whose range zoo cannot know; save it as an 8- or 16-bit image"
+        )
+    return image
 
 
 def image_preprocessing(
@@ -223,7 +235,7 @@ def image_preprocessing(
         },
         "polarity": polarity,
         "invert": "when-dark-on-light" if polarity == "light-on-dark" else "never",
-        "scale": 255.0,
+        "scale": SCALE,
         "mean": [float(m) for m in mean],
         "std": [float(s) for s in std],
         "layout": "NCHW",

@@ -12,8 +12,13 @@ takes it for a run) holding:
 run directory is saved. A killed or interrupted run keeps it, `zoo train NAME --resume` continues it and
 gives the same weights as an uninterrupted run with the same seed on the CPU; nothing is ever unpickled.
 Unfinished runs are listed by `zoo runs` and removed only by `zoo runs clean`.
+
+Each file has one home that writes and validates it: `ResumeRequest` (request.json) and `StateMeta` (the
+state's JSON metadata). Nothing reads them by string keys; a bad file is one line naming the file and the
+key, and `zoo runs` lists such a run as damaged instead of failing.
 """
 
+import dataclasses
 import json
 import os
 import shutil
@@ -21,22 +26,32 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Required
 
 import torch
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
+from typing_extensions import TypedDict
 
 from zoo import paths
-from zoo.checkpoint import cpu_tensors
-from zoo.errors import CheckpointError, UsageError
+from zoo.checkpoint import cpu_tensors, validation_problem
+from zoo.config import resolve
+from zoo.errors import CheckpointError, UsageError, ZooError
 from zoo.fileio import atomic_path, write_json_atomic
-from zoo.names import inside
+from zoo.names import inside, is_valid_name, run_dir_from
+from zoo.registry import get_spec
 
 REQUEST = "request.json"
 STATE = "state.safetensors"
 FORMAT = "zoo.resume/1"
+
+_OPEN = ConfigDict(extra="allow")  # torch's own state dicts: the keys zoo relies on are typed, others kept
+_CLOSED = ConfigDict(extra="forbid")  # nothing else may ride along
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+Count = Annotated[int, Field(ge=0)]
 
 
 def unfinished_root() -> Path:
@@ -45,6 +60,116 @@ def unfinished_root() -> Path:
 
 def unfinished_dir(model: str, run_name: str) -> Path:
     return inside(unfinished_root(), model, run_name, what="run name")
+
+
+def _with_fix(exc: ZooError, folder: Path) -> ZooError:
+    """A damaged unfinished run cannot continue; the fix is to remove it."""
+    return type(exc)(f"{exc}; `zoo runs clean {folder.name}` removes that unfinished run")
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(
+            f"{path.parent} is not an unfinished run (no {path.name}); see `zoo runs`"
+        ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path} is not valid JSON ({exc}); remove it with `zoo runs clean`") from None
+    except OSError as exc:
+        raise CheckpointError(f"{path} cannot be read ({exc.strerror or exc})") from None
+
+
+# ---------------------------------------------------------------------------------- request.json
+
+
+class ExtraRecord(TypedDict, total=False):
+    """What tune adds to a run's record. It is spread into run.json, so no other key (a `model`, a
+    `metrics`) may ride along from a tampered request."""
+
+    __pydantic_config__ = _CLOSED
+    study: str | None
+    trial: int | None
+    retrained: bool
+    ablation: str | None
+
+
+@dataclass
+class ResumeRequest:
+    """request.json: how `train_run` was called, so that `resume_run` can call it again."""
+
+    model: str
+    overrides: dict[str, Any]  # checked by resolve(), as `--set` values are
+    data_dir: str | None
+    run_dir: Path  # only a run folder under the runs root (run_dir_from)
+    evaluate_test: bool
+    extra_record: ExtraRecord
+    epochs: Annotated[int, Field(ge=1)]
+
+    @classmethod
+    def new(cls, **fields: Any) -> "ResumeRequest":
+        """A request zoo is about to write, checked exactly as it will be when read back."""
+        return cls.from_dict({"format": FORMAT, **fields}, "the new resume request")
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str | os.PathLike) -> "ResumeRequest":
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise CheckpointError(f"{source} is not a zoo resume request (expected format {FORMAT})")
+        fields_ = {k: str(v) if isinstance(v, Path) else v for k, v in data.items() if k != "format"}
+        try:
+            # through JSON, so strict mode takes lists for lists and rejects "3" for 3 or true for 1
+            request = _REQUEST.validate_json(json.dumps(fields_), strict=True)
+        except ValidationError as exc:
+            raise CheckpointError(
+                f"{source} is not a valid resume request: {validation_problem(exc)}"
+            ) from None
+        request.run_dir = run_dir_from(fields_["run_dir"], f"{source} key run_dir")
+        problem = request._problem()
+        if problem:
+            raise CheckpointError(f"{source} is not a valid resume request: {problem}")
+        return request
+
+    def _problem(self) -> str | None:
+        """The model must exist and the overrides pass the checks a typed `--set` passes."""
+        if not is_valid_name(self.model):
+            return f"model: {self.model!r} is not a valid name"
+        try:
+            spec = get_spec(self.model)
+        except ZooError as exc:
+            return f"model: {exc}"
+        try:
+            _, config = resolve(spec, self.overrides)
+        except ZooError as exc:
+            return f"overrides: {exc}"
+        if config.epochs != self.epochs:
+            return f"epochs: {self.epochs}, but the overrides train {config.epochs}"
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": FORMAT, **dataclasses.asdict(self), "run_dir": str(self.run_dir)}
+
+    @classmethod
+    def read(cls, folder: Path) -> "ResumeRequest":
+        data = _read_json(folder / REQUEST)
+        try:
+            return cls.from_dict(data, folder / REQUEST)
+        except ZooError as exc:
+            raise _with_fix(exc, folder) from None
+
+    def write(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(folder / REQUEST, self.to_dict())
+
+
+_REQUEST = TypeAdapter(ResumeRequest)
+
+
+def read_request(folder: Path) -> dict[str, Any]:
+    """The validated request as a dict, for callers that index it; ResumeRequest.read gives the class."""
+    return ResumeRequest.read(folder).to_dict()
+
+
+# ---------------------------------------------------------------------------------- listing
 
 
 @dataclass
@@ -58,6 +183,9 @@ class Unfinished:
     epochs: int
     updated: datetime
     request: dict[str, Any]
+    # why it cannot continue (a bad request.json or state): one line naming the file and the key; None
+    # when it can. A damaged run shows its folder's model name and 0/0 epochs; `zoo runs clean` removes it.
+    damaged: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -67,78 +195,60 @@ class Unfinished:
             "epoch": self.epoch,
             "epochs": self.epochs,
             "updated": self.updated.isoformat(timespec="seconds"),
+            "damaged": self.damaged,
         }
 
 
-def write_request(folder: Path, request: dict[str, Any]) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(folder / REQUEST, {"format": FORMAT, **request})
-
-
-def read_request(folder: Path) -> dict[str, Any]:
-    path = folder / REQUEST
+def _updated(folder: Path) -> datetime:
+    """The newest change in `folder`; files vanishing meanwhile (a run finishing) are skipped."""
+    stamps = []
     try:
-        request = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise CheckpointError(f"{folder} is not an unfinished run (no {REQUEST}); see `zoo runs`") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{path} is not valid JSON ({exc}); remove it with `zoo runs clean`") from None
-    if not isinstance(request, dict) or request.get("format") != FORMAT or "model" not in request:
-        raise CheckpointError(f"{path} is not a zoo resume request (format {FORMAT})")
-    return request
+        entries = [folder, *folder.iterdir()]
+    except OSError:
+        entries = [folder]
+    for entry in entries:
+        try:
+            stamps.append(entry.lstat().st_mtime)
+        except OSError:
+            continue
+    return datetime.fromtimestamp(max(stamps, default=0), UTC)
 
 
-def _read_metadata(path: Path) -> tuple[dict[str, str], dict[str, Any]]:
-    """(the state file's safetensors metadata, its decoded JSON state), without loading the tensors."""
-    with safe_open(path, "pt") as f:
-        metadata = f.metadata() or {}
-    return metadata, json.loads(metadata["state"])
-
-
-def _epochs_done(folder: Path) -> int:
+def _describe(folder: Path) -> Unfinished:
+    updated = _updated(folder)
     try:
-        return int(_read_metadata(folder / STATE)[1]["epoch"])
-    except (OSError, SafetensorError, KeyError, ValueError, TypeError):
-        return 0
+        request = ResumeRequest.read(folder)
+        epoch = _epochs_done(folder / STATE)
+    except ZooError as exc:
+        return Unfinished(folder, folder.parent.name, folder.name, 0, 0, updated, {}, damaged=str(exc))
+    return Unfinished(folder, request.model, folder.name, epoch, request.epochs, updated, request.to_dict())
 
 
 def list_unfinished(model: str | None = None) -> list[Unfinished]:
-    """Every unfinished run (of `model`), oldest first."""
+    """Every unfinished run (of `model`), oldest first; a damaged one is listed with its reason."""
     root = unfinished_root()
-    found = []
-    for request_path in sorted(root.glob(f"{model or '*'}/*/{REQUEST}")) if root.is_dir() else []:
-        folder = request_path.parent
-        try:
-            request = read_request(folder)
-        except CheckpointError:
-            continue
-        stamp = max(p.stat().st_mtime for p in folder.iterdir())
-        found.append(
-            Unfinished(
-                folder,
-                request["model"],
-                folder.name,
-                _epochs_done(folder),
-                int(request.get("epochs", 0)),
-                datetime.fromtimestamp(stamp, UTC),
-                request,
-            )
-        )
-    return sorted(found, key=lambda u: u.updated)
+    requests = sorted(root.glob(f"{model or '*'}/*/{REQUEST}")) if root.is_dir() else []
+    return sorted((_describe(path.parent) for path in requests), key=lambda u: u.updated)
 
 
 def newest_unfinished(model: str) -> Unfinished:
     runs = list_unfinished(model)
-    if not runs:
+    usable = [r for r in runs if r.damaged is None]
+    if not usable:
+        damaged = f" that can continue ({len(runs)} damaged: see `zoo runs`)" if runs else ""
         raise UsageError(
-            f"no unfinished run of {model} under {unfinished_root()}; start one with `zoo train {model}`"
+            f"no unfinished run of {model}{damaged} under {unfinished_root()}; "
+            f"start one with `zoo train {model}`"
         )
-    return runs[-1]
+    return usable[-1]
 
 
 def remove_unfinished(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
+    root = Path(os.path.abspath(unfinished_root()))
     for parent in (folder.parent, folder.parent.parent):  # tidy empty <model>/ and .unfinished/
+        if not Path(os.path.abspath(parent)).is_relative_to(root):  # a --resume-from folder elsewhere
+            break
         try:
             parent.rmdir()
         except OSError:
@@ -146,6 +256,154 @@ def remove_unfinished(folder: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------- training state
+
+
+class EpochRecord(TypedDict):
+    """One entry of the history: the fields of zoo.train.EpochStats, which fit rebuilds with
+    `EpochStats(**entry)`, so no other key may appear (a test keeps the two in step)."""
+
+    __pydantic_config__ = _CLOSED
+    epoch: Annotated[int, Field(ge=1)]
+    epochs: Annotated[int, Field(ge=1)]
+    train_loss: float
+    train_acc: float
+    val_loss: float | None
+    val_acc: float | None
+    lr: float
+    seconds: float
+
+
+class OptimizerGroup(TypedDict, total=False):
+    """A torch optimizer's parameter group: the keys zoo's optimizers and schedulers set are typed, because
+    torch takes whatever it is given and fails (or trains wrongly) only at the next step."""
+
+    __pydantic_config__ = _OPEN
+    params: Required[list[Count]]
+    lr: Required[NonNegative]
+    initial_lr: NonNegative
+    max_lr: NonNegative
+    min_lr: NonNegative
+    weight_decay: NonNegative
+    eps: NonNegative
+    momentum: NonNegative
+    dampening: NonNegative
+    max_momentum: NonNegative
+    base_momentum: NonNegative
+    betas: Annotated[list[NonNegative], Field(min_length=2, max_length=2)]
+    amsgrad: bool
+    nesterov: bool
+    maximize: bool
+    capturable: bool
+    differentiable: bool
+    decoupled_weight_decay: bool
+    foreach: bool | None
+    fused: bool | None
+
+
+class SchedulerState(TypedDict, total=False):
+    """A torch learning-rate scheduler's state (load_state_dict copies every key onto the scheduler)."""
+
+    __pydantic_config__ = _OPEN
+    last_epoch: int
+    _step_count: Count
+    total_steps: Annotated[int, Field(ge=1)]
+    T_max: Annotated[int, Field(ge=1)]
+    eta_min: NonNegative
+    base_lrs: list[NonNegative]
+    _last_lr: list[Finite]
+
+
+class ScalerState(TypedDict, total=False):
+    """torch.amp.GradScaler's state; empty when the scaler is disabled (every precision but fp16)."""
+
+    __pydantic_config__ = _CLOSED
+    scale: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    growth_factor: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    backoff_factor: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    growth_interval: Annotated[int, Field(ge=1)]
+    _growth_tracker: Count
+
+
+@dataclass
+class StateMeta:
+    """The JSON metadata of state.safetensors: everything of the training state but the tensors."""
+
+    epoch: Annotated[int, Field(ge=1)]
+    history: list[EpochRecord]
+    best_loss: float | None  # None: no validation loss was better than infinity yet
+    best_epoch: Count
+    stale: Count
+    stopped_early: bool
+    seconds: NonNegative
+    optimizer_groups: Annotated[list[OptimizerGroup], Field(min_length=1)]
+    optimizer_scalars: dict[Annotated[str, Field(pattern=r"^[0-9]+$")], dict[str, Any]]
+    scheduler: SchedulerState | None
+    scaler: ScalerState
+
+    @classmethod
+    def from_json(cls, text: Any, source: str | os.PathLike) -> "StateMeta":
+        if not isinstance(text, str):
+            raise CheckpointError(f"{source} is not a zoo resume state: its metadata has no key state")
+        try:
+            meta = _STATE_META.validate_json(text, strict=True)
+        except ValidationError as exc:
+            raise CheckpointError(
+                f"{source} is not a valid resume state: {validation_problem(exc)}"
+            ) from None
+        if [entry["epoch"] for entry in meta.history] != list(range(1, meta.epoch + 1)):
+            raise CheckpointError(
+                f"{source} is not a valid resume state: history must hold epochs 1 to {meta.epoch}, one each"
+            )
+        return meta
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+
+_STATE_META = TypeAdapter(StateMeta)
+
+
+def _read_metadata(path: Path) -> tuple[dict[str, str], StateMeta]:
+    """(the state file's safetensors metadata, its validated state), from the header alone: the tensors'
+    names and types are checked here too, so a listing judges a state without loading its tensors."""
+    try:
+        with safe_open(path, "pt") as f:
+            metadata = f.metadata() or {}
+            names = f.keys()  # a safe_open handle is no mapping: `in f` does not work
+            dtypes = {key: f.get_slice(key).get_dtype() for key in names}
+    except (OSError, SafetensorError) as exc:
+        raise CheckpointError(
+            f"{path} cannot be read ({exc}); remove the unfinished run with `zoo runs clean`"
+        ) from None
+    if metadata.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a zoo resume state (format {FORMAT})")
+    try:
+        meta = StateMeta.from_json(metadata.get("state"), path)
+    except ZooError as exc:
+        raise _with_fix(exc, path.parent) from None
+    problem = _tensor_problem(dtypes)
+    if problem:
+        raise _with_fix(CheckpointError(f"{path} is not a valid resume state: {problem}"), path.parent)
+    return metadata, meta
+
+
+def _tensor_problem(dtypes: dict[str, str]) -> str | None:
+    """Why the tensors named in a state cannot be what load_state splits them into, or None."""
+    for key in ("rng.torch", "rng.generator"):  # torch and the generator take byte tensors only
+        if dtypes.get(key) != "U8":
+            return f"tensor {key} is missing or not bytes"
+    if not any(key.startswith("model.") for key in dtypes):
+        return "it holds no model tensors"
+    for key in dtypes:
+        index, _, name = key.removeprefix("optim.").partition(".")
+        if key.startswith("optim.") and not (index.isdigit() and name):
+            return f"tensor {key!r} names no optimizer slot"
+    return None
+
+
+def _epochs_done(path: Path) -> int:
+    """Epochs the state in `path` holds; 0 when there is none yet. A bad state raises CheckpointError."""
+    return _read_metadata(path)[1].epoch if path.exists() else 0
 
 
 @dataclass
@@ -197,9 +455,11 @@ def save_state(path: Path, state: TrainingState) -> float:
         "scheduler": state.scheduler,
         "scaler": state.scaler,
     }
+    # validated as it will be read: a state that could not be resumed fails now, not at the resume
+    text = StateMeta.from_json(json.dumps(meta), "the new training state").to_json()
     try:
         with atomic_path(path) as tmp:
-            save_file(tensors, tmp, metadata={"format": FORMAT, "state": json.dumps(meta)})
+            save_file(tensors, tmp, metadata={"format": FORMAT, "state": text})
             with open(tmp, "rb") as f:  # on disk before the rename: a crash leaves the old state or this one
                 os.fsync(f.fileno())
     except (OSError, SafetensorError) as exc:
@@ -210,43 +470,46 @@ def save_state(path: Path, state: TrainingState) -> float:
     return time.perf_counter() - started
 
 
+def _optimizer_tensors(tensors: dict[str, torch.Tensor]) -> dict[int, dict[str, Any]]:
+    """`optim.<index>.<name>` tensors (names checked by _tensor_problem) -> {index: {name: tensor}}."""
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        index, _, name = key.removeprefix("optim.").partition(".")
+        state.setdefault(int(index), {})[name] = value
+    return state
+
+
 def load_state(path: Path) -> TrainingState | None:
     """The saved state, or None when the run was interrupted before its first epoch ended."""
     if not path.is_file():
         return None
+    _, meta = _read_metadata(path)
     try:
-        metadata, meta = _read_metadata(path)
         tensors = load_file(path)
-    except (OSError, SafetensorError, KeyError, ValueError) as exc:
+    except (OSError, SafetensorError) as exc:
         raise CheckpointError(
             f"{path} cannot be read ({exc}); remove the unfinished run with `zoo runs clean`"
         ) from None
-    if metadata.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a zoo resume state (format {FORMAT})")
 
     def prefixed(prefix: str) -> dict[str, torch.Tensor]:
         return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
 
-    optimizer_state: dict[int, dict[str, Any]] = {}
-    for key, value in prefixed("optim.").items():
-        index, name = key.split(".", 1)
-        optimizer_state.setdefault(int(index), {})[name] = value
-    for index, values in meta["optimizer_scalars"].items():
+    optimizer_state = _optimizer_tensors({k: v for k, v in tensors.items() if k.startswith("optim.")})
+    for index, values in meta.optimizer_scalars.items():
         optimizer_state.setdefault(int(index), {}).update(values)
-    best = prefixed("best.")
     return TrainingState(
-        epoch=meta["epoch"],
-        history=meta["history"],
-        best_loss=float("inf") if meta["best_loss"] is None else meta["best_loss"],
-        best_epoch=meta["best_epoch"],
-        stale=meta["stale"],
-        stopped_early=meta["stopped_early"],
-        seconds=meta["seconds"],
+        epoch=meta.epoch,
+        history=[dict(entry) for entry in meta.history],
+        best_loss=float("inf") if meta.best_loss is None else meta.best_loss,
+        best_epoch=meta.best_epoch,
+        stale=meta.stale,
+        stopped_early=meta.stopped_early,
+        seconds=meta.seconds,
         model=prefixed("model."),
-        best_model=best or None,
-        optimizer={"state": optimizer_state, "param_groups": meta["optimizer_groups"]},
-        scheduler=meta["scheduler"],
-        scaler=meta["scaler"],
+        best_model=prefixed("best.") or None,
+        optimizer={"state": optimizer_state, "param_groups": [dict(g) for g in meta.optimizer_groups]},
+        scheduler=None if meta.scheduler is None else dict(meta.scheduler),
+        scaler=dict(meta.scaler),
         torch_rng=tensors["rng.torch"],
         generator_rng=tensors["rng.generator"],
     )

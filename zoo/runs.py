@@ -20,7 +20,7 @@ from zoo.errors import UsageError, ZooError
 from zoo.fileio import check_writable
 from zoo.metrics import classification_metrics
 from zoo.registry import count_parameters, create_model, get_spec, parameter_count
-from zoo.resume import STATE, read_request, remove_unfinished, write_request
+from zoo.resume import STATE, ResumeRequest, remove_unfinished
 from zoo.train import BatchCallback, EpochCallback, evaluate, fit, resolve_precision, select_device
 
 
@@ -97,6 +97,17 @@ def train_run(
     num_params = parameter_count(model_name, **hparams)
     # weights, plus the resume state (weights, best weights and two optimizer moments) while training
     check_writable(run_dir.parent, num_params * 4 * (1 + 4 * (unfinished is not None)) + (1 << 20), "the run")
+    request = None
+    if unfinished is not None:  # checked as it will be read back, before any data is loaded
+        request = ResumeRequest.new(
+            model=spec.name,
+            overrides=jsonable(overrides or {}),
+            data_dir=str(data_dir) if data_dir else None,
+            run_dir=str(run_dir),
+            evaluate_test=evaluate_test,
+            extra_record=extra_record or {},
+            epochs=config.epochs,
+        )
     if data is None:
         data = load(
             spec.dataset,
@@ -107,19 +118,8 @@ def train_run(
         )
     torch.manual_seed(config.seed)
     model = create_model(model_name, **hparams)
-    if unfinished is not None:  # written once the data is there: a failed load leaves nothing to resume
-        write_request(
-            unfinished,
-            {
-                "model": spec.name,
-                "overrides": jsonable(overrides or {}),
-                "data_dir": str(data_dir) if data_dir else None,
-                "run_dir": str(run_dir),
-                "evaluate_test": evaluate_test,
-                "extra_record": extra_record or {},
-                "epochs": config.epochs,
-            },
-        )
+    if request is not None:  # written once the data is there: a failed load leaves nothing to resume
+        request.write(unfinished)
     state_path = unfinished / STATE if unfinished is not None else None
     result = fit(model, data, config, on_epoch=on_epoch, on_batch=on_batch, state_path=state_path)
 
@@ -173,21 +173,21 @@ def train_run(
 def resume_run(
     unfinished: Path, *, on_epoch: EpochCallback | None = None, on_batch: BatchCallback | None = None
 ) -> RunResult:
-    """Continue the unfinished run in `unfinished` (see zoo/resume.py) and save it where it was going."""
-    request = read_request(unfinished)
-    run_dir = Path(request["run_dir"])
-    if (run_dir / RECORD).is_file():
+    """Continue the unfinished run in `unfinished` (see zoo/resume.py) and save it where it was going:
+    a run folder under the runs root, whatever the request says (ResumeRequest checks it)."""
+    request = ResumeRequest.read(unfinished)
+    if (request.run_dir / RECORD).is_file():
         remove_unfinished(unfinished)
-        raise UsageError(f"that run was already saved to {run_dir}; its leftover state was removed")
+        raise UsageError(f"that run was already saved to {request.run_dir}; its leftover state was removed")
     return train_run(
-        request["model"],
-        request["overrides"],
-        data_dir=request["data_dir"],
-        evaluate_test=request["evaluate_test"],
-        run_dir=run_dir,
+        request.model,
+        request.overrides,
+        data_dir=request.data_dir,
+        evaluate_test=request.evaluate_test,
+        run_dir=request.run_dir,
         on_epoch=on_epoch,
         on_batch=on_batch,
-        extra_record=request["extra_record"],
+        extra_record=dict(request.extra_record),
         unfinished=unfinished,
     )
 

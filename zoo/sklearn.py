@@ -1,8 +1,9 @@
 """`ZooClassifier`: any registered variant as a scikit-learn estimator (GridSearchCV, cross_val_score).
 
-Inputs are raw pixels, as numbers 0..255 (uint8 or float), shaped like the variant's dataset: for a
-28x28 grayscale model (N, 28, 28), (N, 784) or (N, 1, 28, 28). Labels may be any values; the network gets
-one output per distinct label seen in `fit`. Training is zoo's own loop (`zoo.train.fit`).
+Inputs are raw pixels, as numbers 0..255 (uint8 or float, rounded to the nearest integer; a value outside
+0..255 is a ValueError, never clipped), shaped like the variant's dataset: for a 28x28 grayscale model
+(N, 28, 28), (N, 784) or (N, 1, 28, 28). Labels may be any values; the network gets one output per
+distinct label seen in `fit`. Training is zoo's own loop (`zoo.train.fit`).
 """
 
 from typing import Any
@@ -102,7 +103,13 @@ class ZooClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"{self.model} takes images of {per_image} pixels {shape}; got n_features = {X.shape[1]}"
             )
-        pixels = np.clip(np.rint(np.asarray(X, dtype=np.float64)), 0, 255).astype(np.uint8)
+        values = np.asarray(X, dtype=np.float64)
+        low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+        if low < 0 or high > 255:  # clipping would change the images without a word
+            raise ValueError(
+                f"{self.model} takes raw pixels in the range 0..255; got values from {low:g} to {high:g}"
+            )
+        pixels = np.rint(values).astype(np.uint8)
         return torch.from_numpy(pixels.reshape(len(X), *shape).copy())
 
     # ------------------------------------------------------------------------------------------ API

@@ -19,7 +19,7 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from zoo import paths
-from zoo.errors import UsageError, ZooError
+from zoo.errors import UsageError, ZooError, first_line
 from zoo.journal import check_journal
 
 # Workers send a heartbeat this often; a RUNNING trial silent for the grace period belongs to a dead
@@ -71,7 +71,12 @@ def redact(url: str) -> str:
 
 
 def open_storage(url: str | None = None, *, heartbeat: bool = True) -> optuna.storages.BaseStorage:
-    """Open (creating when needed) the storage at `url`; default: SQLite in the artifacts folder."""
+    """Open (creating when needed) the storage at `url`; default: SQLite in the artifacts folder.
+
+    Every storage zoo uses is opened here, and every way opening one fails (a file that is no database, a
+    schema of another Optuna, a journal of other records, a folder that cannot be created or written, a
+    server that does not answer) is one line naming the redacted URL and the fix, never a library's
+    traceback. `heartbeat=True` is for workers, which write to the storage."""
     quiet_optuna()
     url = url or default_storage_url()
     if url.startswith("journal:"):
@@ -80,7 +85,7 @@ def open_storage(url: str | None = None, *, heartbeat: bool = True) -> optuna.st
         path = url.removeprefix("sqlite:///")
         if not path or path == ":memory:":
             raise UsageError(f"storage {url!r} names no file; {_HELP}")
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        _check_sqlite_file(Path(path), writes=heartbeat)
         return _rdb(url, heartbeat, {})
     if url.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]  # psycopg 3, whatever SQLAlchemy's default
@@ -88,17 +93,54 @@ def open_storage(url: str | None = None, *, heartbeat: bool = True) -> optuna.st
     raise UsageError(f"unsupported storage URL {redact(url)!r}; {_HELP}")
 
 
+def _make_folder(path: Path, url: str) -> None:
+    """The storage file's folder, created if needed (a path under a file, a read-only mount: one line)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        existing = next(p for p in path.parents if p.exists())  # "File exists" means a file is in the way
+        reason = f"{existing} is a file" if not existing.is_dir() else exc.strerror or str(exc)
+        raise StorageError(
+            f"cannot create the folder {path.parent} of storage {redact(url)} ({reason}); "
+            "pick a writable place with --storage"
+        ) from None
+
+
+def _check_sqlite_file(path: Path, writes: bool) -> None:
+    """SQLite creates the file, and writes a journal beside it: the folder must take both. Checked here
+    because SQLite says only "unable to open database file" or fails at the first write, mid-study."""
+    url = f"sqlite:///{path}"
+    _make_folder(path, url)
+    if path.exists() and not writes:
+        return  # reading a database on a read-only disk is fine
+    blocked = next((p for p in (path.parent, path) if p.exists() and not os.access(p, os.W_OK)), None)
+    if blocked is not None:
+        raise StorageError(
+            f"the study database {url} cannot be written here ({blocked} is read-only); "
+            "pick a writable place with --storage"
+        )
+
+
 def _journal(path: str) -> optuna.storages.BaseStorage:
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
     if not path:
         raise UsageError(f"journal storage needs a file: journal:PATH; {_HELP}")
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    check_journal(Path(path))
+    _make_folder(Path(path), f"journal:{path}")
     try:
+        check_journal(Path(path))  # torn or foreign records: one line each, naming the line
         return JournalStorage(JournalFileBackend(path))
     except OSError as exc:
-        raise StorageError(f"cannot open journal file {path}: {exc.strerror or exc}") from None
+        raise StorageError(
+            f"cannot open the journal file {path} ({exc.strerror or exc}); "
+            "pick a writable place with --storage"
+        ) from None
+    except (KeyError, ValueError, TypeError, AttributeError, IndexError, AssertionError) as exc:
+        # records that are JSON objects with an op_code, yet not operations Optuna can replay
+        raise StorageError(
+            f"journal file {path} holds records Optuna cannot replay ({type(exc).__name__}: "
+            f"{first_line(exc)}); it is not an Optuna journal of this version: pass another file"
+        ) from None
 
 
 def _rdb(url: str, heartbeat: bool, engine_kwargs: dict) -> RDBStorage:
@@ -114,16 +156,40 @@ def _rdb(url: str, heartbeat: bool, engine_kwargs: dict) -> RDBStorage:
                     grace_period=grace,
                     heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
                 )
-            return _create_tables_once(url, engine_kwargs, kwargs)
+            storage = _create_tables_once(url, engine_kwargs, kwargs)
+            storage.get_all_studies()  # tables Optuna cannot read fail here, not in the middle of a study
+            return storage
     except sqlalchemy.exc.ArgumentError as exc:
         raise UsageError(f"malformed storage URL {redact(url)!r} ({exc}); {_HELP}") from None
-    except sqlalchemy.exc.OperationalError as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc).splitlines()[0]
-        raise StorageError(
-            f"cannot reach the study database {redact(url)} ({reason}); check that it runs and the URL"
-        ) from None
     except (ImportError, sqlalchemy.exc.NoSuchModuleError) as exc:
         raise UsageError(f"no driver for storage URL {redact(url)!r} ({exc}); {_HELP}") from None
+    except sqlalchemy.exc.OperationalError as exc:
+        if url.startswith("sqlite:"):
+            raise StorageError(
+                f"cannot open the study database {redact(url)} ({_reason(exc)}); check that the file and "
+                "its folder can be read and written"
+            ) from None
+        raise StorageError(
+            f"cannot reach the study database {redact(url)} ({_reason(exc)}); check that it runs and the URL"
+        ) from None
+    except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as exc:
+        raise StorageError(
+            f"{redact(url)} is not an Optuna study database ({_reason(exc)}); point --storage at a database "
+            "Optuna made, or at a new file"
+        ) from None
+    except RuntimeError:  # Optuna's schema check: tables of another Optuna version
+        raise StorageError(
+            f"the study database {redact(url)} holds a table schema this Optuna ({optuna.__version__}) "
+            "cannot use; if an older Optuna made it, run `optuna storage upgrade --storage URL`, "
+            "else use another storage"
+        ) from None
+
+
+def _reason(exc: BaseException) -> str:
+    """The driver's own first line (SQLAlchemy wraps it in SQL and links; Optuna in its own words)."""
+    while (inner := getattr(exc, "orig", None) or exc.__cause__) is not None:
+        exc = inner
+    return first_line(exc)
 
 
 def _create_tables_once(url: str, engine_kwargs: dict, kwargs: dict) -> RDBStorage:
@@ -212,17 +278,24 @@ def summarize(study: optuna.Study) -> StudySummary:
     stamps = [
         t.datetime_complete or t.datetime_start for t in trials if t.datetime_complete or t.datetime_start
     ]
-    final = study.user_attrs.get("final") or {}
+    final = _attribute(study, "final", dict) or {}
     return StudySummary(
         name=study.study_name,
-        model=study.user_attrs.get("model") or (plan or {}).get("model"),
+        model=_attribute(study, "model", str) or (plan if isinstance(plan, dict) else {}).get("model"),
         kind="ablation" if plan else "tune",
         states=states,
         best_value=best.value if best else None,
         best_trial=best.number if best else None,
-        test_accuracy=final.get("test_accuracy"),
+        test_accuracy=final.get("test_accuracy") if isinstance(final.get("test_accuracy"), float) else None,
         last_update=max(stamps) if stamps else None,
     )
+
+
+def _attribute(study: optuna.Study, key: str, kind: type) -> Any:
+    """A study attribute when it has the type zoo writes, else None: any writer of a shared storage can
+    set one, and a listing shows what it can rather than failing on it."""
+    value = study.user_attrs.get(key)
+    return value if isinstance(value, kind) else None
 
 
 def study_details(study: optuna.Study) -> dict[str, Any]:

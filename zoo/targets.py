@@ -8,7 +8,7 @@ import optuna
 from zoo import paths
 from zoo.checkpoint import RECORD, WEIGHTS, read_record
 from zoo.errors import CheckpointError, UsageError, ZooError
-from zoo.names import check_name
+from zoo.names import check_name, run_dir_from
 from zoo.registry import list_models
 from zoo.studies import best_trial, default_storage_url, load_study, open_storage
 
@@ -29,29 +29,39 @@ def _from_run_dir(path: Path) -> RunTarget:
     return RunTarget(path, name, record.model, study, trial)
 
 
+def _final_run(study: optuna.Study) -> tuple[Path, int] | None:
+    """(run folder, trial) of the study's final run as its attribute `final` names them, checked: any
+    worker can write that attribute, and what it names is loaded and exported."""
+    final = study.user_attrs.get("final") or {}
+    source = f"study {study.study_name!r} attribute final"
+    if not isinstance(final, dict):
+        raise ZooError(f"{source} is not an object; run `zoo tune` on the study again to rewrite it")
+    if not final.get("run_dir"):
+        return None
+    trial = final.get("trial")
+    if not isinstance(trial, int) or isinstance(trial, bool) or trial < 0:
+        raise ZooError(f"{source}.trial {trial!r} is not a trial number; run `zoo tune` on the study again")
+    return run_dir_from(final["run_dir"], f"{source}.run_dir"), trial
+
+
 def _from_study(study: optuna.Study) -> RunTarget | None:
     """The study's final (retrained) run when its weights exist, else its best trial (whose weights
-    `zoo tune` always keeps) when they were not deleted by hand."""
-    final = study.user_attrs.get("final") or {}
-    if final.get("run_dir") and (Path(final["run_dir"]) / WEIGHTS).is_file():
-        return RunTarget(
-            Path(final["run_dir"]),
-            f"{study.study_name}-t{final['trial']}",
-            study.user_attrs.get("model", "?"),
-            study.study_name,
-            final["trial"],
-        )
+    `zoo tune` always keeps) when they were not deleted by hand. A run folder the study names outside
+    the runs root is refused (UntrustedPath), never loaded."""
+    model = study.user_attrs.get("model", "?")  # display only: the run's own record names its model
+    final = _final_run(study)
+    if final is not None and (final[0] / WEIGHTS).is_file():
+        run_dir, trial = final
+        return RunTarget(run_dir, f"{study.study_name}-t{trial}", model, study.study_name, trial)
     best = best_trial(study)
-    run_dir = best.user_attrs.get("run_dir") if best else None
-    if not run_dir or not (Path(run_dir) / WEIGHTS).is_file():
+    if best is None or "run_dir" not in best.user_attrs:
         return None
-    return RunTarget(
-        Path(run_dir),
-        f"{study.study_name}-t{best.number}",
-        study.user_attrs.get("model", "?"),
-        study.study_name,
-        best.number,
+    run_dir = run_dir_from(
+        best.user_attrs["run_dir"], f"study {study.study_name!r} trial {best.number} attribute run_dir"
     )
+    if not (run_dir / WEIGHTS).is_file():
+        return None
+    return RunTarget(run_dir, f"{study.study_name}-t{best.number}", model, study.study_name, best.number)
 
 
 def _storage(url: str | None):

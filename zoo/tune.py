@@ -23,12 +23,12 @@ from zoo import paths
 from zoo.checkpoint import WEIGHTS, load_run, update_record
 from zoo.config import TRAIN_KEYS, default_for, parse_value, resolve
 from zoo.data import DataSplits, load
-from zoo.errors import TrainingDiverged, UsageError
+from zoo.errors import TrainingDiverged, UntrustedPath, UsageError, ZooError
 from zoo.fileio import check_writable
-from zoo.names import check_name, inside
+from zoo.names import check_name, inside, run_dir_from
 from zoo.params import check_value, rule_for, unknown_key
 from zoo.registry import ModelSpec, get_spec, parameter_count, search_space_params
-from zoo.resume import REQUEST, read_request, remove_unfinished, unfinished_dir
+from zoo.resume import REQUEST, ResumeRequest, remove_unfinished, unfinished_dir
 from zoo.runs import RunResult, evaluate_run, jsonable, resume_run, train_run
 from zoo.studies import (
     StorageError,
@@ -82,6 +82,14 @@ class TuneCallbacks:
     epoch_done: Callable[[int, EpochStats], None] | None = None  # (trial number, stats)
     trial_done: Callable[[optuna.Study, FrozenTrial], None] | None = None
     retrain_started: Callable[[FrozenTrial], None] | None = None
+    # one line each: something read from the study that zoo refused to act on; None: the `zoo` logger
+    warning: Callable[[str], None] | None = None
+
+    def warn(self, message: str) -> None:
+        if self.warning:
+            self.warning(message)
+        else:
+            logging.getLogger("zoo").warning("warning: %s", message)
 
 
 @dataclass
@@ -369,20 +377,38 @@ def make_objective(
 # ---------------------------------------------------------------- disk: keep the best K
 
 
-def prune_checkpoints(study: optuna.Study, keep: int) -> list[Path]:
-    """Delete the weights of completed trials outside the best `keep`; run.json stays as the record."""
+def trial_source(study: optuna.Study, trial: FrozenTrial, attribute: str = "run_dir") -> str:
+    """Where a value was read, for messages: `study 'x' trial 3 attribute run_dir`."""
+    return f"study {study.study_name!r} trial {trial.number} attribute {attribute}"
+
+
+def prune_checkpoints(
+    study: optuna.Study, keep: int, on_refused: Callable[[int, str], None] | None = None
+) -> list[Path]:
+    """Delete the weights of completed trials outside the best `keep`; run.json stays as the record.
+
+    A trial's `run_dir` is written by whichever worker ran it (or anyone who can write the storage), so
+    only a run folder under this machine's runs root is touched; any other is left alone and reported
+    through `on_refused(trial number, message)`."""
     complete = completed_trials(study)
     complete.sort(key=lambda t: t.value, reverse=True)
     removed = []
     for trial in complete[keep:]:
-        run_dir = trial.user_attrs.get("run_dir")
-        if not run_dir or not (Path(run_dir) / WEIGHTS).exists():
+        if "run_dir" not in trial.user_attrs:
             continue
-        (Path(run_dir) / WEIGHTS).unlink(missing_ok=True)
+        try:
+            run_dir = run_dir_from(trial.user_attrs["run_dir"], trial_source(study, trial))
+        except UntrustedPath as exc:
+            if on_refused:
+                on_refused(trial.number, f"kept its weights: {exc}")
+            continue
+        if not (run_dir / WEIGHTS).exists():
+            continue
+        (run_dir / WEIGHTS).unlink(missing_ok=True)
         # The record is informational; a concurrent worker may be updating it at the same moment.
         with contextlib.suppress(Exception):
             update_record(run_dir, weights_deleted=f"not among the best {keep} trials of {study.study_name}")
-        removed.append(Path(run_dir))
+        removed.append(run_dir)
     return removed
 
 
@@ -414,8 +440,15 @@ def tune(cfg: TuneConfig, callbacks: TuneCallbacks | None = None) -> TuneResult:
     if cfg.sampler == "grid":
         study.set_user_attr("grid", cfg.grid)
 
+    refused: set[int] = set()
+
+    def refuse(number: int, message: str) -> None:
+        if number not in refused:  # the study is scanned after every trial: say it once per trial
+            refused.add(number)
+            callbacks.warn(message)
+
     def after_trial(study: optuna.Study, trial: FrozenTrial) -> None:
-        prune_checkpoints(study, cfg.keep)
+        prune_checkpoints(study, cfg.keep, refuse)
         if callbacks.trial_done:
             callbacks.trial_done(study, trial)
 
@@ -486,7 +519,12 @@ def finish(
 ) -> RunResult:
     """Retrain the best configuration on the full training split (or reload its checkpoint) and
     evaluate it once on the test set; store the figures on the study."""
-    config = dict(best.user_attrs.get("config") or {})
+    config = best.user_attrs.get("config") or {}
+    if not isinstance(config, dict):
+        raise ZooError(
+            f"{trial_source(study, best, 'config')} is not an object of settings; tune a new study"
+        )
+    config = dict(config)  # its keys and values are checked by train_run, as --set values are
     if callbacks.retrain_started:
         callbacks.retrain_started(best)
     if cfg.retrain:
@@ -494,7 +532,7 @@ def finish(
         config["epochs"] = retrain_epochs(cfg, best)
         # An interrupted retraining of this trial with this configuration continues where it stopped.
         unfinished = unfinished_dir(spec.name, f"{cfg.study_name}-best-t{best.number:04d}")
-        if (unfinished / REQUEST).is_file() and read_request(unfinished)["overrides"] == jsonable(config):
+        if (unfinished / REQUEST).is_file() and ResumeRequest.read(unfinished).overrides == jsonable(config):
             final = resume_run(unfinished)
         else:
             remove_unfinished(unfinished)
@@ -512,7 +550,7 @@ def finish(
                 unfinished=unfinished,
             )
     else:
-        run_dir = Path(best.user_attrs["run_dir"])
+        run_dir = run_dir_from(best.user_attrs.get("run_dir"), trial_source(study, best))
         model, record = load_run(run_dir)
         data = load(
             spec.dataset,
