@@ -19,6 +19,7 @@ from cli import runs as runs_commands
 from cli import studies as studies_commands
 from cli import train as train_commands
 from cli import tune as tune_commands
+from cli import weights as weights_commands
 from cli.console import printable, stop_on_sigterm
 from cli.crash import report_crash
 from cli.streams import OutputFailed, exit_code, guard_streams
@@ -68,6 +69,7 @@ app.command("report")(report_commands.report)
 app.add_typer(studies_commands.app, name="studies")
 app.add_typer(runs_commands.app, name="runs")
 app.add_typer(data_commands.app, name="data")
+app.add_typer(weights_commands.app, name="weights")
 
 
 def run() -> None:

@@ -7,19 +7,19 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cli.console import expected_errors, out
+from cli.console import expected_errors, out, safe
 from cli.render import fits_wrapped
 from zoo.registry import count_parameters, create_model, get_spec, list_models, search_space_params
 
 
 def _settings(items: dict) -> str:
-    return ", ".join(f"{k}={_fmt(v)}" for k, v in items.items())
+    return safe(", ".join(f"{k}={_fmt(v)}" for k, v in items.items()))
 
 
 def _defaults_text(spec) -> str:
     text = _settings({**spec.hparams, **spec.train})
     for name, overrides in spec.budgets.items():
-        text += f"; --budget {name}: " + _settings(overrides)
+        text += f"; --budget {safe(name)}: " + _settings(overrides)
     return text
 
 
@@ -50,13 +50,14 @@ def models(
                 "search_space": sorted(search_space_params(spec)),
                 "provenance": spec.provenance,
                 "recorded": dataclasses.asdict(spec.recorded) if spec.recorded else None,
+                "weights": dataclasses.asdict(spec.weights) if spec.weights else None,
             }
         )
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
     if not rows:
-        out.print(f"no model matches {pattern!r}; run `zoo models` to list them all")
+        out.print(f"no model matches {safe(repr(pattern))}; run `zoo models` to list them all")
         raise typer.Exit(code=1)
     table = _wide_table(rows)
     if fits_wrapped(table, out):
@@ -73,33 +74,46 @@ def _wide_table(rows: list[dict]) -> Table:
     table.add_column("params", justify="right")
     table.add_column("defaults", ratio=3)
     table.add_column("search", justify="right")
-    table.add_column("recorded test accuracy", ratio=2)
+    table.add_column("test accuracy", ratio=2)
     table.add_column("provenance", ratio=3)
     for row in rows:
         spec = get_spec(row["name"])
         table.add_row(
-            row["name"],
-            row["dataset"],
+            safe(row["name"]),
+            safe(row["dataset"]),
             f"{row['num_params']:,}",
             _defaults_text(spec),
             f"{len(row['search_space'])} params",
-            spec.recorded.summary() if spec.recorded else "-",
-            row["provenance"],
+            _recorded(spec),
+            safe(row["provenance"]),
         )
     return table
 
 
 def _model_block(row: dict) -> Table:
     spec = get_spec(row["name"])
-    block = Table(title=row["name"], title_justify="left", show_header=False, expand=True)
+    block = Table(title=safe(row["name"]), title_justify="left", show_header=False, expand=True)
     block.add_column("field", style="dim", no_wrap=True)
     block.add_column("value", overflow="fold")
-    block.add_row("dataset", f"{row['dataset']} ({row['family']}, {row['num_params']:,} parameters)")
+    dataset = f"{safe(row['dataset'])} ({safe(row['family'])}, {row['num_params']:,} parameters)"
+    block.add_row("dataset", dataset)
     block.add_row("architecture", _settings(spec.hparams))
     block.add_row("training", _settings(spec.train))
     for name, overrides in spec.budgets.items():
-        block.add_row(f"--budget {name}", _settings(overrides))
-    block.add_row("search space", ", ".join(row["search_space"]))
-    block.add_row("recorded", spec.recorded.summary() if spec.recorded else "-")
-    block.add_row("provenance", row["provenance"])
+        block.add_row(f"--budget {safe(name)}", _settings(overrides))
+    block.add_row("search space", safe(", ".join(row["search_space"])))
+    block.add_row("recorded", _recorded(spec))
+    block.add_row("provenance", safe(row["provenance"]))
     return block
+
+
+def _recorded(spec) -> str:
+    """The shipped model's figure first (`zoo weights verify` re-measures it), then the recorded
+    multi-seed figure where one was measured."""
+    parts = []
+    if spec.weights:
+        w = spec.weights
+        parts.append(f"shipped {w.test_accuracy:.2%} (seed 0, {w.size / 2**20:.1f} MiB)")
+    if spec.recorded:
+        parts.append(safe(spec.recorded.summary()))
+    return "; ".join(parts) or "-"

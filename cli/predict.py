@@ -5,17 +5,21 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from cli.console import expected_errors, out
+from cli.console import expected_errors, out, safe
+from zoo import pretrained
 from zoo.predict import OnnxClassifier, classify_files
 
 
 @expected_errors
 def predict(
     model: Annotated[
-        Path, typer.Argument(help="An exported model.onnx (see `zoo export`).", show_default=False)
+        str,
+        typer.Argument(
+            help="An exported model.onnx (see `zoo export`), or a variant's name for its shipped model.",
+            show_default=False,
+        ),
     ],
     images: Annotated[
         list[Path], typer.Argument(help="Image files (PNG, JPEG, anything PIL reads).", show_default=False)
@@ -31,21 +35,22 @@ def predict(
     as_json: Annotated[bool, typer.Option("--json", help="Print the predictions as JSON on stdout.")] = False,
 ) -> None:
     """Classify images with an exported ONNX model; resizing and normalisation come from its metadata."""
-    classifier = OnnxClassifier.load(model)
+    classifier = OnnxClassifier.load(pretrained.model_file(model))
     rows = classify_files(classifier, images, invert=invert, top=top)
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
     meta = classifier.metadata
     c, h, w = classifier.input_shape
-    table = Table(title=f"{meta['model']} ({meta['dataset']}, {c}x{h}x{w}{', inverted' if invert else ''})")
+    inverted = ", inverted" if invert else ""
+    table = Table(title=f"{safe(meta['model'])} ({safe(meta['dataset'])}, {c:d}x{h:d}x{w:d}{inverted})")
     table.add_column("image")
     table.add_column("prediction")
     table.add_column("probability", justify="right")
-    table.add_column(f"top {top}")
+    table.add_column(f"top {top:d}")
     for row in rows:
-        best = ", ".join(f"{escape(t['class_name'])} {t['probability']:.3f}" for t in row["top"])
+        best = ", ".join(f"{safe(t['class_name'])} {t['probability']:.3f}" for t in row["top"])
         table.add_row(
-            escape(row["path"]), f"[bold]{escape(row['class_name'])}[/]", f"{row['probability']:.4f}", best
+            safe(row["path"]), f"[bold]{safe(row['class_name'])}[/]", f"{row['probability']:.4f}", best
         )
     out.print(table)

@@ -6,14 +6,16 @@ import shutil
 import pytest
 import torch
 from httpserve import ShortHandler, serve
+from typer.testing import CliRunner
 
 import zoo
+from cli.main import app
 from zoo import pretrained
 from zoo.checkpoint import RECORD, WEIGHTS, load_run, read_record
 from zoo.errors import UsageError
 from zoo.fileio import sha256_file
 from zoo.pretrained import WeightsError
-from zoo.registry import Weights, get_spec, list_models
+from zoo.registry import Weights
 from zoo.runs import evaluate_run, train_run
 from zoo.shipped import SHIPPED
 
@@ -189,3 +191,71 @@ def test_every_shipped_model_re_measures_its_figure_exactly(name, monkeypatch):
     monkeypatch.delenv("ZOO_DATA_DIR")
     result = pretrained.verify(name)
     assert result.n == 10_000 and result.correct == result.expected, (result.correct, result.expected)
+
+
+def test_cli_lists_pulls_and_verifies(ship, tmp_path, monkeypatch):
+    import json
+
+    folder, weights = ship
+    monkeypatch.setenv("COLUMNS", "200")
+    runner = CliRunner()
+    listed = json.loads(runner.invoke(app, ["weights", "list", "fashion-*", "--json"]).stdout)
+    mlp = next(r for r in listed if r["name"] == "fashion-mlp")
+    assert mlp["weights"]["sha256"] == weights.sha256 and mlp["where"] == "package"
+    wide = next(r for r in listed if r["name"] == "fashion-resnet-wide")
+    assert wide["weights"] is None and "GPU" in wide["reason"]
+    table = runner.invoke(app, ["weights", "list", "fashion-mlp"])
+    assert f"{weights.test_accuracy:.2%}" in table.stdout and weights.tag in table.stdout
+    verified = runner.invoke(app, ["weights", "verify", "fashion-mlp"])
+    assert verified.exit_code == 0 and f"{weights.correct:,}/500 correct" in verified.stdout
+    monkeypatch.setitem(SHIPPED, "fashion-mlp", Weights(**{**weights.__dict__, "correct": 1}))
+    (folder / RECORD).write_bytes((folder / RECORD).read_bytes())  # same bytes: the record still matches
+    assert runner.invoke(app, ["weights", "verify", "fashion-mlp"]).exit_code == 1
+    refused = runner.invoke(app, ["weights", "pull", "mnist-cnn"])
+    assert (
+        refused.exit_code == 1 and refused.stderr.count("\n") == 1 and "zoo train mnist-cnn" in refused.stderr
+    )
+
+
+def test_predict_takes_a_variant_name_for_its_shipped_model(ship, tmp_path, monkeypatch):
+    """An empty artifacts folder, no network: the shipped run is exported into the cache once."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    image = tmp_path / "shoe.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 30), dtype=np.uint8)).save(image)
+    runner = CliRunner()
+    args = ["--artifacts", str(tmp_path / "empty"), "predict", "fashion-mlp", str(image), "--json"]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)[0]["class_name"]
+    onnx_file = pretrained.export_folder("fashion-mlp") / "model.onnx"
+    stamp = onnx_file.stat().st_mtime_ns
+    again = runner.invoke(app, args)
+    assert again.stdout == first.stdout and onnx_file.stat().st_mtime_ns == stamp  # up to date: not rebuilt
+    assert not (tmp_path / "empty").exists()
+
+
+def test_the_results_table_and_readme_say_what_the_registry_ships():
+    """benchmarks/results-fashion-mnist.csv (timm's results table) and README's copy of it."""
+    import csv
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("results_table", root / "benchmarks" / "results_table.py")
+    results_table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(results_table)
+    text = (root / "benchmarks" / "results-fashion-mnist.csv").read_text()
+    rows = {r["model"]: r for r in csv.DictReader(text.splitlines())}
+    assert set(rows) == set(SHIPPED)
+    for name, weights in SHIPPED.items():
+        row = rows[name]
+        assert row["sha256"] == weights.sha256 and row["top1"] == f"{100 * weights.test_accuracy:.2f}"
+        assert float(row["top1"]) + float(row["top1_err"]) == pytest.approx(100.0)
+        assert int(row["param_count"]) == read_record(pretrained.package_dir(name)).num_params
+        assert float(row["mflops"]) > 0 and row["machine"] and name in row["command"]
+    readme = (root / "README.md").read_text()
+    assert results_table.readme_with(text, readme) == readme, "run benchmarks/results_table.py"

@@ -51,10 +51,11 @@ def shipped_weights(name: str) -> Weights:
     spec = get_spec(name)
     if spec.weights is not None:
         return spec.weights
-    raise WeightsError(f"{name} has no shipped weights: {no_weights_reason(spec)}")
+    raise WeightsError(f"{name} has no shipped weights: {no_weights_reason(spec).replace('NAME', name)}")
 
 
 def no_weights_reason(spec: ModelSpec) -> str:
+    """Why `spec` has no shipped weights, in words that fit every variant with the same reason."""
     from zoo.shipped import NO_WEIGHTS
 
     if spec.name in NO_WEIGHTS:
@@ -62,9 +63,9 @@ def no_weights_reason(spec: ModelSpec) -> str:
     if spec.dataset != "fashion-mnist":
         return (
             f"zoo ships weights for Fashion-MNIST variants only ({spec.dataset} is not on the machines that "
-            f"train them); train it with `zoo train {spec.name} --data-dir DIR`"
+            "train them); train one with `zoo train NAME --data-dir DIR`"
         )
-    return f"none were made for this variant yet; train it with `zoo train {spec.name}`"
+    return "none were made for this variant yet; train one with `zoo train NAME`"
 
 
 def folder_problem(folder: Path, weights: Weights) -> str | None:
@@ -153,6 +154,29 @@ def create_model(name: str, pretrained: bool = False, **hparams) -> nn.Module:
         )
     model, _ = load_run(locate(name).folder)
     return model
+
+
+def export_folder(name: str) -> Path:
+    return home() / "exports" / f"{name}-{shipped_weights(name).tag}"
+
+
+def exported(name: str, *, data_dir: str | None = None) -> Path:
+    """model.onnx of `name`'s shipped weights, exported into the cache on first use with export's parity
+    checks (which read the test split); later calls find it up to date and write nothing."""
+    from zoo.export import ExportOptions, export_run
+
+    folder = export_folder(name)
+    export_run(locate(name).folder, ExportOptions(out=folder), data_dir=data_dir)
+    return folder / "model.onnx"
+
+
+def model_file(arg: str | os.PathLike) -> Path:
+    """What `zoo predict` takes: an ONNX file, or a variant's name for its shipped model (an existing
+    path of the same name wins: it is what the user pointed at)."""
+    path = Path(arg)
+    if path.exists() or str(arg) not in list_models():
+        return path
+    return exported(str(arg))
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ from zoo.registry import Weights
 
 NO_WEIGHTS: dict[str, str] = {
     "fashion-resnet-wide": (
-        "its recipe needs a GPU or a long resumable CPU run, not yet made; train it with "
-        "`zoo train fashion-resnet-wide` (resumable with --resume)"
+        "its recipe needs a GPU or a long resumable CPU run, not yet made; train one with "
+        "`zoo train NAME` (resumable with --resume)"
     ),
 }
 
