@@ -5,8 +5,8 @@ model, from its files (zoo/weights/<name>/) and the registry, written to benchma
 
 Columns: model, top1 and top1_err (%, the shipped run on the official test split), log_loss, param_count,
 mflops (forward FLOPs of one image by torch.utils.flop_counter, in millions), the weights' sha256, epochs
-trained, train_seconds, machine and command (from shipped.json). tests/test_pretrained.py checks the file
-against the registry; README's table of shipped models is this file's content.
+trained, train_seconds, machine and command (from shipped.json); README's table of shipped models is
+rewritten from it. tests/test_pretrained.py checks both against the registry.
 """
 
 import argparse
@@ -33,6 +33,8 @@ from zoo.registry import (  # noqa: E402
 from zoo.shipped import SHIPPED  # noqa: E402
 
 CSV_PATH = ROOT / "benchmarks" / "results-fashion-mnist.csv"
+README = ROOT / "README.md"
+README_START, README_END = "<!-- results-fashion-mnist.csv -->", "<!-- /results-fashion-mnist.csv -->"
 COLUMNS = [
     "model",
     "top1",
@@ -85,14 +87,36 @@ def table() -> str:
     return out.getvalue()
 
 
+def markdown(csv_text: str) -> str:
+    """README's table of the shipped models: the CSV's figures, without the long columns."""
+    lines = [
+        "| model | top-1 % | log loss | parameters | MFLOPs | epochs | train s | sha256 |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for r in csv.DictReader(io.StringIO(csv_text)):
+        lines.append(
+            f"| `{r['model']}` | {r['top1']} | {r['log_loss']} | {int(r['param_count']):,} | {r['mflops']} "
+            f"| {r['epochs']} | {r['train_seconds']} | `{r['sha256'][:8]}` |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def readme_with(csv_text: str, readme: str) -> str:
+    head, rest = readme.split(README_START, 1)
+    tail = rest.split(README_END, 1)[1]
+    return head + README_START + "\n" + markdown(csv_text) + README_END + tail
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--out", type=Path, default=CSV_PATH)
     args = parser.parse_args()
-    args.out.write_text(table())
-    print(args.out.read_text(), end="")
+    text = table()
+    args.out.write_text(text)
+    README.write_text(readme_with(text, README.read_text()))
+    print(text, end="")
 
 
 if __name__ == "__main__":

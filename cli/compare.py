@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from cli.console import expected_errors, out, safe
+from cli.options import Pretrained
 from cli.render import fits, letters
 from zoo.compare import compare as compare_entries
 
@@ -46,9 +47,12 @@ def compare(
     latency: Annotated[bool, typer.Option(help="Measure batch-1 CPU latency of each.")] = True,
     data_dir: Annotated[Path | None, typer.Option(help="Folder with the dataset's files.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    pretrained: Pretrained = False,
 ) -> None:
     """Compare models side by side on the test set."""
-    result = compare_entries(items, data_dir=str(data_dir) if data_dir else None, measure_latency=latency)
+    result = compare_entries(
+        items, data_dir=str(data_dir) if data_dir else None, measure_latency=latency, pretrained=pretrained
+    )
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from cli.console import err, expected_errors, out, safe
-from cli.options import AsJson, DataDir, OnlyStudy, Storage, within
+from cli.options import AsJson, DataDir, OnlyStudy, Pretrained, Storage, within
 from cli.render import first_fitting, transposed
 from zoo.export import ExportOptions, ExportOutcome, export_targets
 from zoo.params import Rule
@@ -95,6 +95,7 @@ def export(
     ] = False,
     data_dir: DataDir = None,
     as_json: AsJson = False,
+    pretrained: Pretrained = False,
 ) -> None:
     """Export trained models to ONNX: metadata inside, parity against PyTorch on the full test set.
 
@@ -116,6 +117,7 @@ def export(
         storage=storage,
         study=study,
         data_dir=str(data_dir) if data_dir else None,
+        pretrained=pretrained,
         on_start=lambda t: console.print(
             f"exporting {safe(t.model)} from {safe(t.run_dir)}", highlight=False
         ),

@@ -18,6 +18,10 @@ Storage = Annotated[
 ]
 DataDir = Annotated[Path | None, typer.Option(help="Folder with the dataset's files.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of tables.")]
+Pretrained = Annotated[
+    bool,
+    typer.Option("--pretrained", help="A variant's name means its shipped weights (`zoo weights list`)."),
+]
 OnlyStudy = Annotated[str | None, typer.Option(help="With `best`: only this study.")]
 Assignments = Annotated[
     list[str] | None,

@@ -6,6 +6,7 @@ from typing import Annotated
 import typer
 
 from cli.console import err, expected_errors, out, safe
+from cli.options import Pretrained
 
 
 @expected_errors
@@ -18,6 +19,7 @@ def report(
     storage: Annotated[str | None, typer.Option(help="Study storage URL (default artifacts/zoo.db).")] = None,
     image_index: Annotated[int, typer.Option(help="Test image whose feature maps are shown.")] = 0,
     data_dir: Annotated[Path | None, typer.Option(help="Folder with the dataset's files.")] = None,
+    pretrained: Pretrained = False,
 ) -> None:
     """One HTML page per run: learning curves, confusion matrix, filters, feature maps, examples, study.
 
@@ -32,6 +34,7 @@ def report(
         study=study,
         image_index=image_index,
         data_dir=data_dir,
+        pretrained=pretrained,
         on_start=lambda t: err.print(f"reporting {safe(t.model)} from {safe(t.run_dir)}", highlight=False),
         on_note=lambda note: err.print(f"[yellow]note:[/] {safe(note)}", highlight=False, soft_wrap=True),
     )

@@ -259,3 +259,32 @@ def test_the_results_table_and_readme_say_what_the_registry_ships():
         assert float(row["mflops"]) > 0 and row["machine"] and name in row["command"]
     readme = (root / "README.md").read_text()
     assert results_table.readme_with(text, readme) == readme, "run benchmarks/results_table.py"
+
+
+def test_export_report_and_compare_take_the_shipped_run_by_name(ship, shipped_run, tmp_path, monkeypatch):
+    import json
+
+    from zoo.exported import read_metadata
+
+    folder, weights = ship
+    monkeypatch.setenv("COLUMNS", "200")
+    runner = CliRunner()
+    art = tmp_path / "art"
+    exported = runner.invoke(app, ["--artifacts", str(art), "export", "fashion-mlp", "--pretrained"])
+    assert exported.exit_code == 0, exported.output
+    onnx_file = art / "models" / "fashion-mlp" / "fashion-mlp-pretrained" / "model.onnx"
+    assert read_metadata(onnx_file)["weights_sha256"] == weights.sha256
+    compared = runner.invoke(
+        app,
+        ["--artifacts", str(art), "compare", str(shipped_run[0]), "fashion-mlp", "--pretrained", "--json"],
+    )
+    assert compared.exit_code == 0, compared.output
+    accuracies = {e["accuracy"] for e in json.loads(compared.stdout)["entries"]}
+    assert accuracies == {weights.test_accuracy}  # the same weights twice
+    reported = runner.invoke(app, ["--artifacts", str(art), "report", "fashion-mlp", "--pretrained"])
+    assert reported.exit_code == 0, reported.output
+    assert (art / "reports" / "fashion-mlp-pretrained" / "report.html").is_file()
+    assert (
+        list(folder.iterdir()) == list(folder.iterdir())
+        and sha256_file(folder / RECORD) == weights.record_sha256
+    )

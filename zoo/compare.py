@@ -48,8 +48,12 @@ def _latest_run(model: str) -> Path:
     return runs[-1]
 
 
-def _kind(arg: str) -> tuple[str, Path]:
+def _kind(arg: str, pretrained: bool = False) -> tuple[str, Path]:
     path = Path(arg)
+    if pretrained and arg in list_models() and not path.exists():
+        from zoo.pretrained import locate
+
+        return "run", locate(arg).folder
     if path.suffix == ".onnx" and path.is_file():
         return "onnx", path
     if path.is_dir() and (path / "model.onnx").is_file():
@@ -86,8 +90,10 @@ def _entry(
     )
 
 
-def entry(arg: str, *, data_dir: str | None = None, measure_latency: bool = True) -> Entry:
-    kind, path = _kind(arg)
+def entry(
+    arg: str, *, data_dir: str | None = None, measure_latency: bool = True, pretrained: bool = False
+) -> Entry:
+    kind, path = _kind(arg, pretrained)
     options = BenchOptions(warmup=20, iters=200, min_seconds=0.3)
     if kind == "run":
         model, record = load_run(path)
@@ -125,10 +131,15 @@ def _same_classes(entries: list[Entry]) -> None:
             )
 
 
-def compare(args: list[str], *, data_dir: str | None = None, measure_latency: bool = True) -> dict[str, Any]:
+def compare(
+    args: list[str], *, data_dir: str | None = None, measure_latency: bool = True, pretrained: bool = False
+) -> dict[str, Any]:
+    """`pretrained`: a variant's name stands for its shipped weights, not its latest run here."""
     if len(args) < 2:
         raise UsageError("compare needs at least two things to compare")
-    entries = [entry(a, data_dir=data_dir, measure_latency=measure_latency) for a in args]
+    entries = [
+        entry(a, data_dir=data_dir, measure_latency=measure_latency, pretrained=pretrained) for a in args
+    ]
     datasets = {e.dataset for e in entries}
     if len(datasets) > 1:
         raise UsageError(

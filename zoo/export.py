@@ -486,12 +486,13 @@ def export_targets(
     study: str | None = None,
     data_dir: str | None = None,
     on_start: Any = None,
+    pretrained: bool = False,
 ) -> list[ExportOutcome]:
     """Export every run TARGET names (`best`, a study, a model or a run directory).
 
     One target: its error is raised. Several (`best` over many studies): each is exported when it can
     be, and a conflict or failure of one is recorded in its outcome without stopping the others."""
-    targets = resolve_targets(target, storage=storage, study=study)
+    targets = resolve_targets(target, storage=storage, study=study, pretrained=pretrained)
     if options.out is not None and len(targets) > 1:
         raise UsageError(f"{target} names {len(targets)} models; --out takes one: add --study NAME")
     outcomes = []

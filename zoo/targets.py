@@ -74,7 +74,21 @@ def _storage(url: str | None):
     return open_storage(url, heartbeat=False)
 
 
-def resolve_targets(target: str, *, storage: str | None = None, study: str | None = None) -> list[RunTarget]:
+def pretrained_target(name: str) -> RunTarget:
+    """The run directory of `name`'s shipped weights (found and hash-checked by zoo.pretrained); its
+    exports and reports are named `<name>-pretrained`."""
+    from zoo.pretrained import locate
+
+    if name not in list_models():
+        raise UsageError(f"--pretrained takes a variant's name, not {name!r}; `zoo weights list` shows them")
+    return RunTarget(locate(name).folder, f"{name}-pretrained", name)
+
+
+def resolve_targets(
+    target: str, *, storage: str | None = None, study: str | None = None, pretrained: bool = False
+) -> list[RunTarget]:
+    if pretrained:
+        return [pretrained_target(target)]
     if study is not None:
         check_name(study, "study")
     path = Path(target)

@@ -197,13 +197,14 @@ def report_targets(
     study: str | None = None,
     image_index: int = 0,
     data_dir: str | Path | None = None,
+    pretrained: bool = False,
     on_start=None,
     on_note=None,
 ) -> list[Path]:
     """Resolve TARGET like `zoo export` and report each run: artifacts/reports/<name>/ by default, or
     `out` (one run) / `out/<name>` (several). `on_start(RunTarget)` lets a front end show progress,
     `on_note(str)` what a report had to leave out."""
-    targets = resolve_targets(target, storage=storage, study=study)
+    targets = resolve_targets(target, storage=storage, study=study, pretrained=pretrained)
     reports = []
     for t in targets:
         if out is None:
