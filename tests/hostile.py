@@ -13,18 +13,9 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-FASHION = [
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-]
+from zoo.data.catalog import get_dataset_info
+
+FASHION = list(get_dataset_info("fashion-mnist").class_names)
 
 
 def metadata(**changes: Any) -> dict[str, Any]:
