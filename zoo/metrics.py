@@ -4,12 +4,15 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from sklearn.metrics import classification_report, confusion_matrix
 
 
 def classification_metrics(logits: torch.Tensor, labels: torch.Tensor, class_names: Sequence[str]) -> dict:
     """Accuracy, log loss, per-class precision/recall/F1/support with macro and weighted averages, and
     the confusion matrix (rows: true class, columns: predicted), all JSON-able."""
+    # Imported here: scikit-learn pulls in scipy.stats, most of a second that every `zoo` command paid
+    # at start-up, also those that never compute a metric.
+    from sklearn.metrics import classification_report, confusion_matrix
+
     y_true = labels.numpy()
     y_pred = logits.argmax(1).numpy()
     indices = list(range(len(class_names)))
