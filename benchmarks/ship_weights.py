@@ -34,7 +34,8 @@ def _recipe_mismatch(record) -> list[str]:
     """Keys where the run differs from its variant's registered recipe and architecture (seed aside)."""
     hparams, recipe = resolve(get_spec(record.model))  # what `zoo train NAME` would run
     ran = record.train_config
-    differs = [k for k, v in vars(recipe).items() if k != "seed" and k in ran and ran[k] != v]
+    recipe = json.loads(json.dumps(vars(recipe)))  # as run.json stores it: tuples become lists
+    differs = [k for k, v in recipe.items() if k != "seed" and k in ran and ran[k] != v]
     # through JSON, as run.json stores them (tuples become lists)
     hparams = json.loads(json.dumps(hparams))
     return sorted(differs + [k for k, v in hparams.items() if record.hyperparameters.get(k) != v])

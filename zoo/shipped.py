@@ -21,11 +21,32 @@ SHIPPED: dict[str, Weights] = {
         correct=9234,
         n=10000,
     ),
+    "fashion-cnn-baseline": Weights(
+        sha256="a16ea7493e1f5fb2e4ac1edf9dda352c6084ee19238e5d0b5f17d401b8bf1c38",
+        record_sha256="2a54ea14f963bcb2c460fe87eb1e0daa3a99b0834d543877dc58c48bb5d1b9c4",
+        size=931480,
+        correct=8334,
+        n=10000,
+    ),
+    "fashion-cnn-better": Weights(
+        sha256="89d727e8b340479f51f9d85d7c149b1503eb5d789981e32481ccea4bb8b95b4b",
+        record_sha256="e42e5eabf8c8731f65fd2d898ae900ee8cd12f401784f2b7a97c9c1a11f66db3",
+        size=931480,
+        correct=9070,
+        n=10000,
+    ),
     "fashion-cnn-fast": Weights(
         sha256="ad623dcaad08f5d96def6104fbd9909311ce019a30628c80321aea21020fc85d",
         record_sha256="54d9a585b838ee6844d97308edaa14386a1497205fa1eb39db21f7d04c1a1239",
         size=1689152,
         correct=9227,
+        n=10000,
+    ),
+    "fashion-cnn2-grid": Weights(
+        sha256="fc30fce9b8ff724fd99fe01595d035be13fd02166b45658a46311826a47ab458",
+        record_sha256="49ab8fe08d24e9cb0824d0d454ccf49ca0b4669b70f15c0256aebbe6d29d96e4",
+        size=1687296,
+        correct=9184,
         n=10000,
     ),
     "fashion-mlp": Weights(
@@ -40,6 +61,13 @@ SHIPPED: dict[str, Weights] = {
         record_sha256="7085003edf02eafc58af2fe9a574db8533ced1ab00c37ec44b5fcd366d3dcf87",
         size=1474808,
         correct=8912,
+        n=10000,
+    ),
+    "fashion-mlp4-aug": Weights(
+        sha256="8efaf4c13153773ad9bf96d41f69c2753bf2c7429c16140ac72caabc89413043",
+        record_sha256="ca732344af76c2c7392e33d208dc673bc50ddc5d3aa135b8348807627dd383f2",
+        size=1474808,
+        correct=8882,
         n=10000,
     ),
 }
