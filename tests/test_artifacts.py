@@ -27,6 +27,19 @@ from zoo.runs import train_run
 
 runner = CliRunner()
 QUICK = dict(batch_sizes=(1,), warmup=0, iters=2, min_seconds=0.0)
+# what is checked is which exports are measured, not how fast: one batch size, two timed calls
+QUICK_CLI = [
+    "--runtime",
+    "onnxruntime",
+    "--batch-sizes",
+    "1",
+    "--iters",
+    "2",
+    "--warmup",
+    "0",
+    "--min-seconds",
+    "0",
+]
 ZOO = str(Path(sys.executable).parent / "zoo")
 # what is checked here is folders and files: the small official-format files keep every export fast
 pytestmark = pytest.mark.usefixtures("fake_fashion_dir")
@@ -142,9 +155,9 @@ def test_an_interrupted_export_leaves_the_old_folder_and_does_not_poison_bench(s
         assert len(leftovers) == 1  # a killed process cannot clean up ...
 
     for target in ([], ["fashion-mlp"]):
-        bench = _zoo(art, "bench", *target, "--runtime", "onnxruntime", "--iters", "2", "--warmup", "0")
+        bench = _zoo(art, "bench", *target, *QUICK_CLI)
         assert bench.exit_code == 0, bench.output
-    results = json.loads(_zoo(art, "bench", "--runtime", "onnxruntime", "--iters", "2", "--json").stdout)
+    results = json.loads(_zoo(art, "bench", *QUICK_CLI, "--json").stdout)
     assert {r["export"] for r in results["results"]} == {str(folder)}
 
     again = _zoo(art, "export", str(run))  # ... so the next export does
@@ -285,7 +298,7 @@ def test_a_garbage_variant_is_an_unavailable_row_and_the_rest_is_measured(runs, 
     (listed / SUMS).write_text(
         "".join(f"{sha256_file(p)}  {p.name}\n" for p in sorted(listed.iterdir()) if p.name != SUMS)
     )
-    result = _zoo(art, "bench", "--runtime", "onnxruntime", "--iters", "2", "--warmup", "0", "--json")
+    result = _zoo(art, "bench", *QUICK_CLI, "--json")
     assert result.exit_code == 0, result.output
     rows = {(Path(r["export"]).name, r["variant"]): r for r in json.loads(result.stdout)["results"]}
     assert rows[("good", "fp32")]["available"] and rows[("listed", "fp32")]["available"]
