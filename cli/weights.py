@@ -106,10 +106,15 @@ def verify_command(
         if row.weights is None:
             continue
         result = pretrained.verify(row.name, data_dir=data_dir)
-        mark = "[green]ok[/]" if result.ok else "[bold red]MISMATCH[/]"
+        if result.exact:
+            mark = "[green]exact[/]"
+        elif result.ok:
+            mark = f"[yellow]within the {result.near_ties:d} near ties another CPU may decide otherwise[/]"
+        else:
+            mark = "[bold red]MISMATCH[/]"
         out.print(
             f"{safe(row.name)}: {result.correct:,}/{result.n:,} correct ({result.accuracy:.2%}), "
-            f"registry {result.expected:,}: {mark}",
+            f"registry {result.expected:,}: {mark} ({result.near_ties:d} near ties)",
             highlight=False,
         )
         if not result.ok:

@@ -170,11 +170,12 @@ def test_a_truncated_transfer_and_a_404_are_one_line_each(mirror, monkeypatch):
 def test_verify_counts_the_correct_predictions_and_catches_a_wrong_figure(ship, monkeypatch):
     _folder, weights = ship
     result = pretrained.verify("fashion-mlp")
-    assert result.ok and result.correct == weights.correct and result.n == 500
+    assert result.exact and result.correct == weights.correct and result.n == 500
     monkeypatch.setitem(
         SHIPPED, "fashion-mlp", Weights(**{**weights.__dict__, "correct": weights.correct + 1})
     )
-    assert not pretrained.verify("fashion-mlp").ok
+    wrong_by_one = pretrained.verify("fashion-mlp")
+    assert not wrong_by_one.exact and wrong_by_one.ok == (wrong_by_one.near_ties >= 1)
 
 
 @pytest.mark.parametrize("name", ["mnist-cnn", "cifar10-cnn", "fashion-resnet-wide"])
@@ -187,10 +188,11 @@ def test_variants_without_weights_say_why_in_one_line(name):
 
 @pytest.mark.parametrize("name", sorted(SHIPPED))
 def test_every_shipped_model_re_measures_its_figure_exactly(name, monkeypatch):
-    """The official test split, CPU fp32: the registry's count of correct predictions, not one fewer."""
+    """The official test split, CPU fp32: the registry's count of correct predictions, exactly on the CPU
+    that made it; elsewhere only images whose two best logits are within 1e-3 may be decided otherwise."""
     monkeypatch.delenv("ZOO_DATA_DIR")
     result = pretrained.verify(name)
-    assert result.n == 10_000 and result.correct == result.expected, (result.correct, result.expected)
+    assert result.n == 10_000 and result.ok, (result.correct, result.expected, result.near_ties)
 
 
 def test_cli_lists_pulls_and_verifies(ship, tmp_path, monkeypatch):

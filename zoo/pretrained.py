@@ -179,16 +179,27 @@ def model_file(arg: str | os.PathLike) -> Path:
     return exported(str(arg))
 
 
+# Logits closer than this at the top can swap places on another CPU: fp32 kernels differ in summation order
+# (a relative 1e-6 on logits of size ~10), so those images are the only ones whose verdict may move.
+NEAR_TIE = 1e-3
+
+
 @dataclass(frozen=True)
 class Verification:
     name: str
     correct: int
     expected: int
     n: int
+    near_ties: int  # images whose two best logits are within NEAR_TIE
+
+    @property
+    def exact(self) -> bool:
+        return self.correct == self.expected
 
     @property
     def ok(self) -> bool:
-        return self.correct == self.expected
+        """Exact, or off by no more than the near ties another CPU's kernels may decide otherwise."""
+        return abs(self.correct - self.expected) <= self.near_ties
 
     @property
     def accuracy(self) -> float:
@@ -197,14 +208,16 @@ class Verification:
 
 def verify(name: str, *, data_dir: str | None = None) -> Verification:
     """Evaluate `name`'s shipped weights on the official test split and count the correct predictions,
-    to compare with the registry's figure (they must match exactly on a CPU in fp32)."""
+    to compare with the registry's figure (on the CPU that made them, in fp32, they match exactly)."""
     from zoo.runs import evaluate_run
 
     weights = shipped_weights(name)
     model, record = load_run(locate(name, fetch=False).folder)
     result = evaluate_run(model.float().cpu(), record, data_dir=data_dir)
     correct = int((result.predictions == result.labels).sum())
-    return Verification(name, correct, weights.correct, len(result.labels))
+    top2 = result.logits.topk(2, dim=1).values
+    near_ties = int(((top2[:, 0] - top2[:, 1]) < NEAR_TIE).sum())
+    return Verification(name, correct, weights.correct, len(result.labels), near_ties)
 
 
 @dataclass(frozen=True)
