@@ -49,6 +49,20 @@ SHIPPED: dict[str, Weights] = {
         correct=9184,
         n=10000,
     ),
+    "fashion-cnn3": Weights(
+        sha256="7b1449328f88ba72721544b028b61f22943276cba071cea2aff13f641487d61e",
+        record_sha256="796f39cc2aeedd64d2cd9b3fcca4d912fcbb068488d760725e06ce86c5ffd1b2",
+        size=763544,
+        correct=9229,
+        n=10000,
+    ),
+    "fashion-cnn3-aug": Weights(
+        sha256="6ada2e08a52118787f987d0e4de7dd3a5f3572ea4112730c8435c0c7bf9e196f",
+        record_sha256="e48cee748759bf3d890d0e7684491ea50b6b88e030499042a2edb5f2ed96ee38",
+        size=763544,
+        correct=9210,
+        n=10000,
+    ),
     "fashion-mlp": Weights(
         sha256="c79ff0ef49db65a6b8968c0f742d8a58cbda6bb8bd363df9fa58acadc5b03351",
         record_sha256="48fad64063b0976e444cbfa70ef5203cc1ac5d34a0000e9224356f3ccd722a7a",
