@@ -1,6 +1,7 @@
 """Consoles, the one way to print untrusted text, and the one place expected errors become a one-line
 message and an exit code."""
 
+import errno
 import functools
 import re
 import signal
@@ -67,6 +68,11 @@ def fail(text: str, code: int) -> NoReturn:
     raise typer.Exit(code=code) from None
 
 
+# Paths the user gave that no file system can hold (pathlib's exists() and is_dir() raise these on Python
+# 3.11 instead of answering False): a bad input, wherever in a command the path is first touched.
+_BAD_PATH = {errno.ENAMETOOLONG, errno.ELOOP}
+
+
 def expected_errors(fn: F) -> F:
     """Turn a ZooError into `error: <message>` on stderr and its exit code, with no traceback."""
 
@@ -76,6 +82,10 @@ def expected_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except ZooError as exc:
             fail(str(exc), exc.exit_code)
+        except OSError as exc:
+            if exc.errno not in _BAD_PATH:
+                raise  # the crash handler's: an unexpected failure of the machine, not of the input
+            fail(f"{exc.filename}: {exc.strerror}; pass a shorter or existing path", 2)
         except KeyboardInterrupt:
             err.print("interrupted; nothing partial was saved", highlight=False)
             raise typer.Exit(code=interrupted_exit_code()) from None

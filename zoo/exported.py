@@ -53,6 +53,10 @@ _Printable = Annotated[
 ]
 _Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 _Size = Annotated[int, Field(gt=0)]
+# A class name is a label people read (and bench draws as a tick label): a 30,000-character one exhausted
+# memory while drawing the confusion matrix.
+MAX_CLASS_NAME = 200
+_ClassName = Annotated[_Printable, Field(max_length=MAX_CLASS_NAME)]
 
 
 class Resize(TypedDict):
@@ -95,7 +99,7 @@ ModelMetadata = with_config(ConfigDict(extra="allow"))(
             "zoo.format": str,
             "model": _Printable,
             "dataset": _Printable,
-            "class_names": Annotated[list[_Printable], Field(min_length=1)],
+            "class_names": Annotated[list[_ClassName], Field(min_length=1)],
             "input_name": str,
             "output_name": str,
             "input_shape": Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=3, max_length=3)],
