@@ -65,6 +65,17 @@ def runs(fake_fashion, tmp_path_factory):
     ]
 
 
+@pytest.fixture(scope="module")
+def real_run(fashion_small, tmp_path_factory):
+    """fashion-mlp, one epoch on 2,700 real images: its export checks parity on the 10,000 real test
+    images, which takes long enough for a signal to land mid-export (on the small files it often finished
+    first)."""
+    root = tmp_path_factory.mktemp("real")
+    return train_run(
+        "fashion-mlp", {"epochs": 1, "subset": 3000}, data=fashion_small, run_dir=root / "r0"
+    ).run_dir
+
+
 def _zoo(artifacts: Path, *args: str):
     return runner.invoke(app, ["--artifacts", str(artifacts), *args])
 
@@ -136,10 +147,13 @@ def _export_then_interrupt(art: Path, run: Path, sig: int) -> tuple[subprocess.P
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
-def test_an_interrupted_export_leaves_the_old_folder_and_does_not_poison_bench(sig, runs, tmp_path):
+def test_an_interrupted_export_leaves_the_old_folder_and_does_not_poison_bench(
+    sig, real_run, tmp_path, monkeypatch
+):
+    monkeypatch.delenv("ZOO_DATA_DIR")  # the real test set: the export must still be running when signalled
     art = tmp_path / "a"
     run = tmp_path / "r0"
-    shutil.copytree(runs[0], run)
+    shutil.copytree(real_run, run)
     result = _zoo(art, "export", str(run))
     assert result.exit_code == 0, result.output
     folder = art / "models" / "fashion-mlp" / "r0"
