@@ -84,4 +84,11 @@ SHIPPED: dict[str, Weights] = {
         correct=8882,
         n=10000,
     ),
+    "fashion-resnet-compact": Weights(
+        sha256="1aaa18f30bfe84a416d00c9bd865b74d1d73095ca92300c4397c79330ee9bd0c",
+        record_sha256="fbcdff53aac66bc36e398d86b97d6806098f4e512491b4203ceea5c193ce1d8c",
+        size=336280,
+        correct=9402,
+        n=10000,
+    ),
 }
