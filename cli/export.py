@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cli.console import err, expected_errors, out, safe
+from cli.console import err, expected_errors, fail, out, safe
 from cli.options import AsJson, DataDir, OnlyStudy, Pretrained, Storage, within
 from cli.render import first_fitting, transposed
 from zoo.export import ExportOptions, ExportOutcome, export_targets
@@ -126,12 +126,7 @@ def export(
     failed = [o for o in outcomes if o.error is not None]
     if failed:
         hint = " (pass --force to replace those folders)" if any("--force" in o.error for o in failed) else ""
-        err.print(
-            f"[bold red]error:[/] {len(failed):d} of {len(outcomes):d} exports failed{hint}",
-            highlight=False,
-            soft_wrap=True,
-        )
-        raise typer.Exit(code=1)
+        fail(f"{len(failed):d} of {len(outcomes):d} exports failed{hint}", 1)
 
 
 def _render(outcomes: list[ExportOutcome], as_json: bool, console) -> None:

@@ -7,7 +7,7 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 from rich.table import Table
 
-from cli.console import err, expected_errors, out, safe
+from cli.console import err, expected_errors, fail, out, safe
 from zoo import pretrained
 
 app = typer.Typer(
@@ -120,7 +120,4 @@ def verify_command(
         if not result.ok:
             failed.append(row.name)
     if failed:
-        err.print(
-            f"[bold red]error:[/] {len(failed):d} shipped model(s) do not re-measure their recorded figure"
-        )
-        raise typer.Exit(code=1)
+        fail(f"{len(failed):d} shipped model(s) do not re-measure their recorded figure", 1)
