@@ -1,10 +1,13 @@
 """Consoles, the one way to print untrusted text, and the one place expected errors become a one-line
 message and an exit code."""
 
+import _thread
 import errno
 import functools
 import re
 import signal
+import sys
+import threading
 from collections.abc import Callable
 from typing import NoReturn, TypeVar
 
@@ -106,10 +109,29 @@ def _terminate(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
+# Python runs a signal handler between any two bytecodes, also inside a weakref callback or a __del__
+# (torch and onnxruntime run many during an export). There the KeyboardInterrupt it raises is printed as
+# "Exception ignored" and dropped, and the command would finish as if never interrupted. Delivered again a
+# moment later, the interrupt lands in ordinary code; the delay lets the finalizer return first.
+_REDELIVER_AFTER_S = 0.01
+
+
+def _redeliver_swallowed_interrupt(unraisable) -> None:
+    if unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt):
+        signum = _received.get("signal", signal.SIGINT)
+        timer = threading.Timer(_REDELIVER_AFTER_S, _thread.interrupt_main, args=(signum,))
+        timer.daemon = True
+        timer.start()
+        return
+    sys.__unraisablehook__(unraisable)
+
+
 def stop_on_sigterm() -> None:
     """Make SIGTERM (`kill`, `timeout`, a scheduler ending a job) unwind like Ctrl-C, so every
-    temporary folder is removed on the way out instead of being left behind."""
+    temporary folder is removed on the way out instead of being left behind; an interrupt that lands in
+    a finalizer is delivered again instead of being lost."""
     signal.signal(signal.SIGTERM, _terminate)
+    sys.unraisablehook = _redeliver_swallowed_interrupt
 
 
 def key_value_pairs(items: list[str] | None, option: str) -> dict[str, str]:

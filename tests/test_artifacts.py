@@ -160,7 +160,7 @@ def test_an_interrupted_export_leaves_the_old_folder_and_does_not_poison_bench(
     before = {p.name: sha256_file(p) for p in folder.iterdir()}
 
     proc, _ = _export_then_interrupt(art, run, sig)
-    assert proc.returncode == (143 if sig == signal.SIGTERM else -9)
+    assert proc.returncode == (143 if sig == signal.SIGTERM else -9), proc.stderr
     assert {p.name: sha256_file(p) for p in folder.iterdir()} == before and _sums_verify(folder)
     leftovers = [p for p in folder.parent.iterdir() if p.name.startswith(".")]
     if sig == signal.SIGTERM:

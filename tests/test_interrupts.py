@@ -1,0 +1,50 @@
+"""An interrupt must end the command wherever it lands, also inside a finalizer (a weakref callback or a
+__del__), where Python prints "Exception ignored" and drops the KeyboardInterrupt a handler raises."""
+
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+CHILD = textwrap.dedent(
+    """
+    import sys, time, weakref
+    from cli.console import interrupted_exit_code, stop_on_sigterm
+
+    stop_on_sigterm()
+
+    class Thing:
+        pass
+
+    def busy_finalizer(ref):
+        print("in finalizer", flush=True)  # the parent signals now, while this callback runs
+        end = time.monotonic() + 1.5
+        while time.monotonic() < end:
+            pass
+
+    try:
+        thing = Thing()
+        ref = weakref.ref(thing, busy_finalizer)
+        del thing  # the callback runs here, and the signal lands inside it
+        for _ in range(300):  # ordinary code after it: where the interrupt must arrive
+            time.sleep(0.01)
+        print("finished as if never interrupted", flush=True)
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+        sys.exit(interrupted_exit_code())
+    """
+)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_an_interrupt_that_lands_in_a_finalizer_still_ends_the_command(sig):
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout.readline() == "in finalizer\n"
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=30)
+    assert out == "interrupted\n", err
+    assert proc.returncode == 128 + sig
