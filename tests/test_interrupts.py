@@ -10,9 +10,11 @@ import pytest
 
 CHILD = textwrap.dedent(
     """
-    import sys, time, weakref
+    import signal, sys, time, weakref
     from cli.console import interrupted_exit_code, stop_on_sigterm
 
+    # a terminal's Ctrl-C: a child of a background job (the suite run with `&`) inherits SIGINT ignored
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     stop_on_sigterm()
 
     class Thing:
