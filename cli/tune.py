@@ -10,11 +10,22 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from cli.console import err, expected_errors, interrupted_exit_code, key_value_pairs, out, printable, safe
+from cli.console import (
+    err,
+    expected_errors,
+    fail,
+    interrupted_exit_code,
+    key_value_pairs,
+    out,
+    printable,
+    safe,
+)
 from cli.options import AsJson, Assignments, DataDir, Storage, within
 from cli.render import classification_table, params_text
+from zoo.errors import UsageError
 from zoo.params import Rule
 from zoo.studies import open_storage
+from zoo.time_budget import parse_duration
 from zoo.tune import TuneCallbacks, TuneConfig, TuneResult, check_config, tune
 
 RECENT = 8
@@ -110,6 +121,26 @@ Timeout = Annotated[
         callback=within(Rule(float, low=0, low_open=True, high=366 * 24 * 3600)),
     ),
 ]
+
+
+def _duration(param: typer.CallbackParam, value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except UsageError as exc:
+        fail(f"--time-budget: {exc}", code=2)
+
+
+TimeBudgetOption = Annotated[
+    str | None,
+    typer.Option(
+        "--time-budget",
+        help="Wall time for the search and the retraining together: 10m, 90s, 1h30m. Trials start while "
+        "one more and the retraining (timed on the best trial) still fit.",
+        callback=_duration,
+    ),
+]
 StudyName = Annotated[str | None, typer.Option(help="Study name (default: the model name).")]
 Sampler = Annotated[
     str | None, typer.Option(help="tpe, random, grid, gp or cmaes (default tpe; grid with --grid).")
@@ -140,6 +171,7 @@ def tune_command(
     name: Annotated[str, typer.Argument(help="A registered model, e.g. fashion-cnn.")],
     trials: Trials = 30,
     timeout: Timeout = None,
+    time_budget: TimeBudgetOption = None,
     study: StudyName = None,
     storage: Storage = None,
     sampler: Sampler = None,
@@ -160,6 +192,7 @@ def tune_command(
         model=name,
         trials=trials,
         timeout=timeout,
+        time_budget=time_budget,
         study=study,
         storage=storage,
         sampler=sampler,
@@ -194,6 +227,7 @@ def _run_live(cfg: TuneConfig, console) -> TuneResult:
         retrain_started=view.retrain_started,
         # above the live view: a run folder the study names but zoo refuses to touch
         warning=lambda message: console.print(f"warning: {safe(message)}", highlight=False, soft_wrap=True),
+        note=lambda message: console.print(safe(message), highlight=False, soft_wrap=True),
     )
     try:
         if plain:

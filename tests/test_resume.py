@@ -128,7 +128,7 @@ def test_resume_refuses_new_options(tmp_path):
 def test_a_disk_that_fills_during_training_keeps_the_last_state_and_resume_finishes(small_tmpfs):
     small_disk = small_tmpfs("16m")
     art = small_disk / "a"
-    proc = _start(art, "train", "fashion-mlp", "--epochs", "8", "--subset", "20000")
+    proc = _start(art, "train", "fashion-mlp", "--epochs", "8", "--subset", "8000")
     folder = _wait_for_state(art, proc)
     filler = small_disk / "filler"
     with open(filler, "wb") as f:  # take every free byte but a few KiB

@@ -10,6 +10,7 @@ import contextlib
 import logging
 import math
 import secrets
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -38,6 +39,7 @@ from zoo.studies import (
     open_storage,
     summarize,
 )
+from zoo.time_budget import MAX_TIME_BUDGET, TimeBudget, format_duration
 from zoo.train import EpochStats
 
 SAMPLERS = ("tpe", "random", "grid", "gp", "cmaes")
@@ -52,6 +54,8 @@ class TuneConfig:
     model: str
     trials: int = 30
     timeout: float | None = None
+    # seconds for the search and the retraining together (--time-budget); see zoo/time_budget.py
+    time_budget: float | None = None
     study: str | None = None  # default: the model name
     storage: str | None = None  # default: sqlite:///<artifacts>/zoo.db
     sampler: str | None = None  # default: tpe, or grid when a grid is given or the variant has one only
@@ -84,6 +88,14 @@ class TuneCallbacks:
     retrain_started: Callable[[FrozenTrial], None] | None = None
     # one line each: something read from the study that zoo refused to act on; None: the `zoo` logger
     warning: Callable[[str], None] | None = None
+    # one line each: what the time budget plans and decides; None: the `zoo` logger
+    note: Callable[[str], None] | None = None
+
+    def say(self, message: str) -> None:
+        if self.note:
+            self.note(message)
+        else:
+            logging.getLogger("zoo").info("%s", message)
 
     def warn(self, message: str) -> None:
         if self.warning:
@@ -283,6 +295,8 @@ def _check(cfg: TuneConfig, spec: ModelSpec) -> None:
         raise UsageError(f"unknown pruner {cfg.pruner!r}; choose one of: {', '.join(PRUNERS)}")
     if cfg.trials < 1:
         raise UsageError(f"--trials must be at least 1, got {cfg.trials}")
+    if cfg.time_budget is not None and not 0 < cfg.time_budget <= MAX_TIME_BUDGET:
+        raise UsageError(f"--time-budget must be more than 0 s and at most a year, got {cfg.time_budget!r}")
     if cfg.epochs < 1:
         raise UsageError(f"--epochs must be at least 1, got {cfg.epochs}")
     if cfg.keep < 1:
@@ -418,6 +432,7 @@ def prune_checkpoints(
 def tune(cfg: TuneConfig, callbacks: TuneCallbacks | None = None) -> TuneResult:
     """Run `cfg.trials` more trials (resuming the study if it exists), then retrain and test the best."""
     callbacks = callbacks or TuneCallbacks()
+    started = time.monotonic()
     spec = check_config(cfg)
     pinned, overrides = split_fixed(spec, cfg.fixed) if cfg.fixed else ({}, {})
     if cfg.sampler == "grid":
@@ -440,6 +455,7 @@ def tune(cfg: TuneConfig, callbacks: TuneCallbacks | None = None) -> TuneResult:
     if cfg.sampler == "grid":
         study.set_user_attr("grid", cfg.grid)
 
+    budget = _time_budget(cfg, data, base_config.val_fraction, started, callbacks)
     refused: set[int] = set()
 
     def refuse(number: int, message: str) -> None:
@@ -451,6 +467,25 @@ def tune(cfg: TuneConfig, callbacks: TuneCallbacks | None = None) -> TuneResult:
         prune_checkpoints(study, cfg.keep, refuse)
         if callbacks.trial_done:
             callbacks.trial_done(study, trial)
+        if budget is not None:
+            best = best_trial(study)
+            epochs = retrain_epochs(cfg, best) if best is not None else 0
+            fits, retrain = budget.room_for_another_trial(study.trials[done_before:], best, epochs)
+            if not fits:
+                left = max(budget.left(), 0)
+                if retrain > left:
+                    callbacks.say(
+                        f"time budget: retraining trial {best.number} takes about "
+                        f"{format_duration(retrain)}, "
+                        f"more than the {format_duration(left)} left; no more trials (a shorter retraining: "
+                        "--retrain-epochs N, or --no-retrain)"
+                    )
+                else:
+                    callbacks.say(
+                        f"time budget: {format_duration(left)} left, kept for retraining trial "
+                        f"{best.number} (about {format_duration(retrain)}); no more trials"
+                    )
+                study.stop()
 
     objective = make_objective(cfg, spec, data, overrides, callbacks)
     n_trials = min(cfg.trials, grid_size(cfg.grid)) if cfg.sampler == "grid" else cfg.trials
@@ -459,7 +494,7 @@ def tune(cfg: TuneConfig, callbacks: TuneCallbacks | None = None) -> TuneResult:
             study.optimize(
                 objective,
                 n_trials=n_trials,
-                timeout=cfg.timeout,
+                timeout=min((t for t in (cfg.timeout, cfg.time_budget) if t), default=None),
                 catch=(Exception,),
                 callbacks=[after_trial],
                 gc_after_trial=False,
@@ -479,6 +514,29 @@ def tune(cfg: TuneConfig, callbacks: TuneCallbacks | None = None) -> TuneResult:
     best = best_trial(study)
     final = finish(cfg, spec, study, best, callbacks) if best is not None else None
     return TuneResult(study, best, final, new_trials)
+
+
+def _time_budget(
+    cfg: TuneConfig, data: DataSplits, val_fraction: float, started: float, callbacks: TuneCallbacks
+) -> TimeBudget | None:
+    """The budget of `--time-budget`, said up front with what it keeps for the retraining."""
+    if not cfg.time_budget:
+        return None
+    pool = data.pool_size or len(data.train) + len(data.val)
+    retrain_images = round(pool * (1 - val_fraction)) if cfg.retrain else 0
+    budget = TimeBudget(cfg.time_budget, len(data.train), retrain_images, started=started)
+    if cfg.retrain:
+        what = (
+            f"then retrains the best configuration on {retrain_images:,} images (its time estimated from "
+            "the best trial's own speed)"
+        )
+    else:
+        what = "(no retraining)"
+    callbacks.say(
+        f"time budget {format_duration(cfg.time_budget)}: trials start while the time left fits one more, "
+        f"{what}"
+    )
+    return budget
 
 
 def retrain_epochs(cfg: TuneConfig, best: FrozenTrial) -> int:

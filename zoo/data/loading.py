@@ -122,4 +122,5 @@ def load(
         std=std,
         source=source,
         fingerprint=fingerprint,
+        pool_size=len(full_train),
     )

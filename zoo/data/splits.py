@@ -43,6 +43,8 @@ class DataSplits:
     std: tuple[float, ...]
     source: str  # folder the files were read from
     fingerprint: dict
+    # the training images before any --subset (what a full-size run splits into train and val)
+    pool_size: int | None = None
 
 
 def stratified_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
