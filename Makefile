@@ -30,10 +30,10 @@ lint: install
 # The whole journey: a small study (a few minutes on 2 cores), export its best model, benchmark it,
 # then one HTML report of it all (its path is the last line printed).
 demo: install data
-	$(BIN)/zoo tune fashion-cnn --study demo --trials 6 --epochs 2 --subset 10000 --retrain-epochs 5
+	$(BIN)/zoo tune fashion-cnn-fast --study demo --trials 6 --epochs 2 --subset 10000 --set val_fraction=0.1 --retrain-epochs 3
 	$(BIN)/zoo studies
 	$(BIN)/zoo export best --study demo --int8 --force
-	$(BIN)/zoo bench fashion-cnn
+	$(BIN)/zoo bench fashion-cnn-fast
 	$(BIN)/zoo report best --study demo
 
 clean-artifacts:
