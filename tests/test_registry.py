@@ -203,3 +203,21 @@ def test_every_point_of_the_fast_recipes_space_is_the_same_network():
         hparams, config = resolve(spec, values)
         assert parameter_count(spec.name, **hparams) == default
         assert hparams["filters"] == (32, 64) and config.epochs == 3 and config.schedule == "onecycle"
+
+
+def test_no_point_of_fashion_cnns_space_costs_more_than_its_budget_allows():
+    """The 10-minute study (issue 29) holds only if no trial, and no winner to retrain, is much dearer than
+    the fast recipe's network: the widest point costs at most 1.5x fashion-cnn-fast's forward FLOPs."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    def mflops(name: str, hparams: dict) -> float:
+        model = create_model(name, **hparams).eval()
+        with FlopCounterMode(display=False) as counter, torch.inference_mode():
+            model(torch.zeros(1, *input_shape_of(get_spec(name))))
+        return counter.get_total_flops() / 1e6
+
+    fast = mflops("fashion-cnn-fast", {})
+    spec = get_spec("fashion-cnn")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    costs = [mflops(spec.name, resolve(spec, spec.search_space(study.ask()))[0]) for _ in range(40)]
+    assert max(costs) <= 1.5 * fast, (max(costs), fast)

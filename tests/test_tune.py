@@ -313,6 +313,35 @@ def test_a_tuned_epochs_is_the_retrained_epochs_and_bounds_hyperband():
     assert tune(explicit).final.record.train_config["epochs"] == 1  # --retrain-epochs still wins
 
 
+def _winner(params: dict) -> optuna.trial.FrozenTrial:
+    return optuna.trial.create_trial(
+        value=0.9,
+        params=params,
+        distributions={k: optuna.distributions.CategoricalDistribution([v]) for k, v in params.items()},
+    )
+
+
+def test_the_retraining_adds_the_variants_settings_unless_the_user_or_the_search_decided():
+    spec = tune_module.get_spec("fashion-cnn")
+    assert spec.retrain == {"epochs": 15, "augment_hflip": True, "test_time_flip": True}
+    trial = {"lr": 0.003, "epochs": 3, "subset": 15000, "augment_hflip": False}
+    plain = tune_module.retrain_config(TuneConfig(model=spec.name), spec, _winner({"lr": 0.003}), trial)
+    assert plain == {"lr": 0.003, "epochs": 15, "augment_hflip": True, "test_time_flip": True}
+    mine = TuneConfig(model=spec.name, fixed={"augment_hflip": "false"}, retrain_epochs=4)
+    kept = tune_module.retrain_config(mine, spec, _winner({"lr": 0.003}), trial)
+    assert kept["augment_hflip"] is False and kept["epochs"] == 4 and kept["test_time_flip"] is True
+    searched = tune_module.retrain_config(
+        TuneConfig(model=spec.name), spec, _winner({"epochs": 7, "test_time_flip": False}), trial
+    )
+    assert searched["epochs"] == 7 and "test_time_flip" not in searched  # the search decided those
+    mlp = tune_module.get_spec("fashion-mlp")  # no retraining settings: the trial's own, 15 epochs
+    assert tune_module.retrain_config(TuneConfig(model=mlp.name), mlp, _winner({}), trial) == {
+        "lr": 0.003,
+        "epochs": 15,
+        "augment_hflip": False,
+    }
+
+
 def test_hyperband_bound_follows_the_trials_own_epochs():
     spec = tune_module.get_spec("fashion-cnn2-grid")
     grid_cfg = TuneConfig(model=spec.name, sampler="grid", grid={"epochs": [5, 10]}, epochs=4)

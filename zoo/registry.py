@@ -89,6 +89,9 @@ class ModelSpec:
     # built its layers otherwise, such as block_order), "short" a cut-down one. The registered recipe is
     # the budget called "default".
     budgets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # What `zoo tune` changes when it retrains the winner: its epochs and what short trials cannot judge
+    # (augmentation pays only over many epochs). `--retrain-epochs` and `--set` still win.
+    retrain: dict[str, Any] = field(default_factory=dict)
 
     def hyperparameters(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         """The architecture hyperparameters with `overrides` applied; unknown keys are an error."""

@@ -60,8 +60,8 @@ class TuneConfig:
     storage: str | None = None  # default: sqlite:///<artifacts>/zoo.db
     sampler: str | None = None  # default: tpe, or grid when a grid is given or the variant has one only
     pruner: str = "hyperband"
-    epochs: int = 4  # per trial, while tuning
-    subset: int | None = 20_000  # training images while tuning (stratified); None = all
+    epochs: int = 3  # per trial, while tuning
+    subset: int | None = 15_000  # training images while tuning (stratified); None = all
     seed: int = 0
     fixed: dict[str, Any] = field(default_factory=dict)  # --set: fixed values, removed from the search
     # --grid: the axes of a grid search, each a list of values or "v1,v2" text; empty with sampler
@@ -469,7 +469,7 @@ def tune(cfg: TuneConfig, callbacks: TuneCallbacks | None = None) -> TuneResult:
             callbacks.trial_done(study, trial)
         if budget is not None:
             best = best_trial(study)
-            epochs = retrain_epochs(cfg, best) if best is not None else 0
+            epochs = retrain_epochs(cfg, best, spec) if best is not None else 0
             fits, retrain = budget.room_for_another_trial(study.trials[done_before:], best, epochs)
             if not fits:
                 left = max(budget.left(), 0)
@@ -539,14 +539,25 @@ def _time_budget(
     return budget
 
 
-def retrain_epochs(cfg: TuneConfig, best: FrozenTrial) -> int:
+def retrain_epochs(cfg: TuneConfig, best: FrozenTrial, spec: ModelSpec) -> int:
     """`--retrain-epochs` when given; else the winner's own epochs when the search tuned them (the tuned
-    value is part of what won), else the default retraining length."""
+    value is part of what won), else the variant's retraining length, else the default one."""
     if cfg.retrain_epochs:
         return cfg.retrain_epochs
     if "epochs" in best.params:
         return int(best.params["epochs"])
-    return DEFAULT_RETRAIN_EPOCHS
+    return int(spec.retrain.get("epochs", DEFAULT_RETRAIN_EPOCHS))
+
+
+def retrain_config(cfg: TuneConfig, spec: ModelSpec, best: FrozenTrial, trial_config: dict) -> dict:
+    """The winner's configuration for its retraining: on the full training split, for retrain_epochs,
+    with the variant's retraining settings except where the user's own `--set` or the search decided."""
+    config = dict(trial_config)
+    config.pop("subset", None)
+    decided = set(cfg.fixed) | set(best.params)
+    config.update({k: v for k, v in spec.retrain.items() if k != "epochs" and k not in decided})
+    config["epochs"] = retrain_epochs(cfg, best, spec)
+    return config
 
 
 class _TrialFailureFilter(logging.Filter):
@@ -586,8 +597,7 @@ def finish(
     if callbacks.retrain_started:
         callbacks.retrain_started(best)
     if cfg.retrain:
-        config.pop("subset", None)
-        config["epochs"] = retrain_epochs(cfg, best)
+        config = retrain_config(cfg, spec, best, config)
         # An interrupted retraining of this trial with this configuration continues where it stopped.
         unfinished = unfinished_dir(spec.name, f"{cfg.study_name}-best-t{best.number:04d}")
         if (unfinished / REQUEST).is_file() and ResumeRequest.read(unfinished).overrides == jsonable(config):
