@@ -93,11 +93,20 @@ def markdown(csv_text: str) -> str:
         "| model | top-1 % | log loss | parameters | MFLOPs | epochs | train s | sha256 |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
+    names = []
     for r in csv.DictReader(io.StringIO(csv_text)):
+        names.append(r["model"])
         lines.append(
             f"| `{r['model']}` | {r['top1']} | {r['log_loss']} | {int(r['param_count']):,} | {r['mflops']} "
             f"| {r['epochs']} | {r['train_seconds']} | `{r['sha256'][:8]}` |"
         )
+    size = sum(p.stat().st_size for name in names for p in (PACKAGE_DIR / name).iterdir() if p.is_file())
+    lines += [
+        "",
+        f"The {len(names)} shipped models take {size / 1e6:.1f} MB in the repository and the installed "
+        "package "
+        "(safetensors weights, `run.json` and `shipped.json`; no optimizer state).",
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -61,6 +61,12 @@ def machine() -> str:
     return f"{model}, {len(os.sched_getaffinity(0))} cores"
 
 
+def _rows(path: Path) -> list[str]:
+    if not path.is_file():
+        return []
+    return [line for line in path.read_text().splitlines() if line.startswith("| `")]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -119,7 +125,10 @@ def main() -> None:
             f"{name}: parity {parity['fp32']['passed']}, onnxruntime {correct}/{SHIPPED[name].correct}",
             flush=True,
         )
-    OUT.write_text("\n".join(lines) + "\n")
+    # rows of models not measured this time stay (a newly shipped model is timed alone), in name order
+    kept = [row for row in _rows(OUT) if row.split("`")[1] not in args.names]
+    header, rows = lines[:6], lines[6:]
+    OUT.write_text("\n".join(header + sorted(kept + rows, key=lambda r: r.split("`")[1])) + "\n")
     if failed:
         print("\n".join(failed), file=sys.stderr)
         sys.exit(1)
