@@ -290,3 +290,11 @@ def test_export_report_and_compare_take_the_shipped_run_by_name(ship, shipped_ru
         list(folder.iterdir()) == list(folder.iterdir())
         and sha256_file(folder / RECORD) == weights.record_sha256
     )
+
+
+def test_every_fashion_variant_ships_weights_or_says_why():
+    from zoo.registry import get_spec, list_models
+    from zoo.shipped import NO_WEIGHTS
+
+    for name in list_models("fashion-*"):
+        assert (get_spec(name).weights is not None) != (name in NO_WEIGHTS), name

@@ -84,6 +84,13 @@ SHIPPED: dict[str, Weights] = {
         correct=8882,
         n=10000,
     ),
+    "fashion-resnet": Weights(
+        sha256="d555462995f08327b16318b0d6eb8cfcf169c377071c2071ecfafc00fdfd4f12",
+        record_sha256="7db00b03e2a5b2c0355fc6770167c6f923f9fa4d83654ea72c78d3b265d38ce6",
+        size=2797488,
+        correct=9498,
+        n=10000,
+    ),
     "fashion-resnet-compact": Weights(
         sha256="1aaa18f30bfe84a416d00c9bd865b74d1d73095ca92300c4397c79330ee9bd0c",
         record_sha256="fbcdff53aac66bc36e398d86b97d6806098f4e512491b4203ceea5c193ce1d8c",
