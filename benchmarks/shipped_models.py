@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from zoo import paths  # noqa: E402
 from zoo.bench import BenchOptions, run_bench  # noqa: E402
+from zoo.checkpoint import read_record  # noqa: E402
 from zoo.data import load_raw  # noqa: E402
 from zoo.export import ExportError, ExportOptions, export_targets  # noqa: E402
 from zoo.pretrained import locate  # noqa: E402
@@ -91,8 +92,7 @@ def main() -> None:
     for name in args.names:
         int8_refused = ""
         # a record measured with test-time flips is matched by the flip-averaged graph (`--tta`)
-        record = json.loads((locate(name).folder / "run.json").read_text())
-        tta = bool(record["train_config"].get("test_time_flip"))
+        tta = bool(read_record(locate(name).folder).train_config.get("test_time_flip"))
         try:
             (outcome,) = export_targets(name, ExportOptions(int8=True, tta=tta), pretrained=True)
         except ExportError as exc:  # the int8 gate: the fp32 and its figures still count

@@ -25,7 +25,7 @@ from cli.render import classification_table, params_text
 from zoo.errors import UsageError
 from zoo.params import Rule
 from zoo.studies import open_storage
-from zoo.time_budget import parse_duration
+from zoo.time_budget import MAX_TIME_BUDGET, parse_duration
 from zoo.tune import TuneCallbacks, TuneConfig, TuneResult, check_config, tune
 
 RECENT = 8
@@ -118,7 +118,7 @@ Timeout = Annotated[
     float | None,
     typer.Option(
         help="Stop starting trials after S seconds.",
-        callback=within(Rule(float, low=0, low_open=True, high=366 * 24 * 3600)),
+        callback=within(Rule(float, low=0, low_open=True, high=MAX_TIME_BUDGET)),
     ),
 ]
 
