@@ -1,5 +1,6 @@
 """zoo tune on tiny budgets: fashion-mlp, 1,000 images, 1 epoch, a few trials."""
 
+import contextlib
 import json
 import math
 from pathlib import Path
@@ -350,6 +351,25 @@ def test_hyperband_bound_follows_the_trials_own_epochs():
     assert tune_module.max_trial_epochs(TuneConfig(model="fashion-mlp", epochs=4), spec, {}) == 10  # space
 
 
+def _running_trials(database: Path, study: str) -> int:
+    """Trials running in `study`, read-only (optuna.load_study would create the tables the child may be
+    creating): 0 while the database, its tables or the study do not exist yet."""
+    import sqlite3
+
+    if not database.is_file():
+        return 0
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5)) as db:
+            (count,) = db.execute(
+                "SELECT count(*) FROM trials JOIN studies USING (study_id) "
+                "WHERE study_name = ? AND state = 'RUNNING'",
+                (study,),
+            ).fetchone()
+    except sqlite3.OperationalError:  # no such table yet, or locked by the writer for longer than 5 s
+        return 0
+    return count
+
+
 def test_sigterm_ends_a_study_with_143_and_keeps_it(tmp_path):
     """`kill` mid-study: 128 + SIGTERM, as `zoo train` (it was 130, Ctrl-C's code, whatever the signal)."""
     import os
@@ -362,14 +382,16 @@ def test_sigterm_ends_a_study_with_143_and_keeps_it(tmp_path):
     zoo = str(Path(sys.executable).parent / "zoo")
     args = ["tune", "fashion-mlp", "--trials", "50", "--subset", "2000", "--epochs", "30", "--no-retrain"]
     proc = subprocess.Popen([zoo, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    database = tmp_path / "art" / "zoo.db"
     deadline = time.monotonic() + 120
-    while not (tmp_path / "art" / "zoo.db").is_file():
+    # into the first trial's training: the database file alone appears before the study is in it (on a
+    # busy machine a fixed sleep after it was not enough)
+    while not _running_trials(database, "fashion-mlp"):
         assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "the study was never created"
-        time.sleep(0.05)
-    time.sleep(2)  # into the first trial's training
+        assert time.monotonic() < deadline, "the study never started a trial"
+        time.sleep(0.1)
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 143, stderr
     assert "Traceback" not in stderr and "run the same command to resume it" in stderr
-    assert optuna.load_study(study_name="fashion-mlp", storage=f"sqlite:///{tmp_path / 'art' / 'zoo.db'}")
+    assert optuna.load_study(study_name="fashion-mlp", storage=f"sqlite:///{database}")
