@@ -279,7 +279,7 @@ def add(
         TimeRemainingColumn(),
         console=err,
         transient=True,
-        disable=as_json,
+        disable=as_json or not err.is_terminal,  # a log gets the summary, not a redrawn bar
     ) as progress:
         tasks: dict[str, int] = {}
 

@@ -180,8 +180,22 @@ def _run(
             yield bounds, result
             if on_progress:
                 on_progress(bounds[1], len(paths))
-    finally:
-        executor.shutdown(wait=False, cancel_futures=True)
+    except BaseException:  # Ctrl-C, a kill, a full disk: the workers' chunks are no longer wanted
+        _stop_workers(executor)
+        raise
+    executor.shutdown(wait=True)
+
+
+def _stop_workers(executor: ProcessPoolExecutor) -> None:
+    """End the workers now rather than after the chunks they hold (seconds of large photos)."""
+    stop = getattr(executor, "terminate_workers", None)  # Python 3.14
+    if stop is not None:
+        stop()
+        return
+    processes = list((getattr(executor, "_processes", None) or {}).values())  # shutdown forgets them
+    executor.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
 
 
 def decode_files(

@@ -8,6 +8,11 @@ from collections.abc import Sequence
 
 from zoo.data.manifest import Duplicates, Manifest
 
+# Pillow modes that already are what the conversion makes, give or take an alpha channel or a palette
+_SAME_COLOR = {
+    "grayscale": ("L", "LA", "1", "I;16", "I;16B", "I;16L", "I"),
+    "rgb": ("RGB", "RGBA", "P", "RGBX"),
+}
 IMBALANCE_WARNING = 10.0  # largest / smallest class in the training split
 EXAMPLES = 3  # file names shown per finding
 
@@ -66,8 +71,8 @@ def warnings(manifest: Manifest) -> list[str]:
     if ratio > IMBALANCE_WARNING:
         big, small = train.index(max(train)), train.index(min(train))
         found.append(
-            f"class imbalance {ratio:.0f}:1 in the training split: {manifest.class_names[big]!r} has "
-            f"{train[big]:,} images, {manifest.class_names[small]!r} {train[small]:,}; accuracy will flatter "
+            f"class imbalance {ratio:.0f}:1 in the training split: '{manifest.class_names[big]}' has "
+            f"{train[big]:,} images, '{manifest.class_names[small]}' {train[small]:,}; accuracy will flatter "
             "a model that ignores the small classes: add images of them, and read the per-class figures"
         )
     dup = manifest.checks["duplicates"]
@@ -104,6 +109,10 @@ def notes(manifest: Manifest) -> list[str]:
             f"images of {len(sizes)} sizes ({by_size}{', ' + more if more else ''}) and {len(modes)} "
             f"mode(s) ({by_mode}), all converted to {target}"
         )
+    elif modes and next(iter(modes)) not in _SAME_COLOR[conversion["color"]]:
+        mode = next(iter(modes))
+        other = "--channels 3 keeps the colour" if conversion["color"] == "grayscale" else "--channels 1"
+        found.append(f"the images are {mode}, converted to {conversion['color']} ({other})")
     not_square = sum(v for k, v in sizes.items() if len(set(k.split("x"))) > 1)
     if not_square:
         found.append(

@@ -153,6 +153,15 @@ class FolderStatus:
     check: str  # "ok", "mismatch" (the tensor file is not the one recorded) or "missing"
 
 
+def _tensors_ok(folder: Path, manifest: Manifest) -> bool:
+    from zoo.fileio import sha256_file
+
+    try:
+        return sha256_file(folder / TENSORS) == manifest.tensors_sha256
+    except OSError:
+        return False
+
+
 def folder_status(name: str) -> FolderStatus:
     """The manifest (or why it is unreadable) and a fresh check of the tensor file's sha256."""
     from zoo.fileio import sha256_file
@@ -269,11 +278,20 @@ def _conversion(layout: str, size: int, channels: int, test_fraction: float, see
     }
 
 
-def _settings_text(source: str, conversion: Conversion) -> str:
-    text = f"{shown(source)} (--size {conversion['size']} --channels {conversion['channels']}"
-    if conversion["test_fraction"] is not None:
-        text += f" --test-fraction {conversion['test_fraction']:g} --seed {conversion['seed']}"
-    return text + ")"
+def _differences(manifest: Manifest, source: str, conversion: Conversion) -> list[str]:
+    """What differs between how `manifest` was built and what is asked now, as "what: was -> now"."""
+    found = []
+    if manifest.source != source:
+        found.append(f"source: {shown(manifest.source)} -> {shown(source)}")
+    # a folder that gained or lost its test/ changes layout: that is a change of files, not of settings
+    for key in ("size", "channels", "test_fraction", "seed"):
+        was, now = manifest.conversion[key], conversion[key]  # type: ignore[literal-required]
+        if was != now and now is not None and was is not None:
+            found.append(f"--{key.replace('_', '-')}: {was:g} -> {now:g}")
+    steps = ("color", "exif_orientation", "sixteen_bit", "resize", "antialias", "keep_aspect_ratio")
+    if not found and any(manifest.conversion[k] != conversion[k] for k in steps):  # type: ignore[literal-required]
+        found.append("conversion: the images were converted by another version of zoo")
+    return found
 
 
 def _existing(folder: Path, name: str, force: bool) -> Manifest | None:
@@ -287,10 +305,10 @@ def _existing(folder: Path, name: str, force: bool) -> Manifest | None:
         )
     try:
         return read_manifest(folder, name)
-    except DataError as exc:
+    except DataError:
         if force:
             return None
-        raise DataError(f"{exc} (`zoo data add --force` replaces it)") from None
+        raise
 
 
 def _fingerprint_files(files: list[SourceFile], digests: list[str | None]) -> dict[str, str]:
@@ -421,7 +439,7 @@ def _build(
     for split, r in rows.items():
         tensors.append(TensorSource(f"{split}.images", decoded.images, r))
         tensors.append(TensorSource(f"{split}.labels", labels, r))
-    sha, nbytes = write_tensors(tmp / TENSORS, tensors, {"format": FORMAT, "name": name})
+    sha, nbytes = write_tensors(tmp / TENSORS, tensors, {"format": FORMAT})
     fingerprint = _fingerprint_files(files, [r.sha256 for r in decoded.results])
     skipped = [{"path": s.relative, "reason": s.reason, "detail": s.detail} for s in scan_.skipped]
     skipped += [{"path": p, "reason": reason, "detail": detail} for p, reason, detail in failed]
@@ -478,19 +496,19 @@ def add_folder_dataset(
     workers = _plan_workers(name, len(scanned.files), channels, size, workers)
 
     if existing is not None and not force:
-        before = _settings_text(existing.source, existing.conversion)
-        now = _settings_text(str(scanned.root), conversion)
-        if before != now:
+        differences = _differences(existing, str(scanned.root), conversion)
+        if differences:
             raise UsageError(
-                f"dataset {name} was added from {before}; this asks for {now}: pass --force to replace it, "
-                "or pick another name"
+                f"dataset {name} exists and was made otherwise ({'; '.join(differences)}): pass --force to "
+                "replace it, or pick another name"
             )
         progress = (lambda done, total: on_progress("hashing", done, total)) if on_progress else None
         digests = decode.hash_files([f.path for f in scanned.files], workers=workers, on_progress=progress)
         changes = compare_files(
             existing.source_fingerprint["files"], _fingerprint_files(scanned.files, digests)
         )
-        if not changes:
+        tensors_ok = _tensors_ok(folder, existing)
+        if not changes and tensors_ok:
             return AddResult(
                 name,
                 folder,
@@ -501,8 +519,10 @@ def add_folder_dataset(
                 workers,
                 len(digests),
             )
-        if say:
+        if say and changes:
             say(f"{shown(str(scanned.root))} changed since {name} was added: {changes.summary()}; rebuilding")
+        elif say:
+            say(f"{folder / TENSORS} is not the file {name} was built with; rebuilding")
     else:
         changes = None
 

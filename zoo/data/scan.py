@@ -157,7 +157,7 @@ class _Walker:
 def _check_class_name(name: str, where: str) -> None:
     if _CONTROL.search(name):
         raise DataError(
-            f"class folder {where}{shown(name)!r} holds control or bidi characters, which would garble "
+            f"class folder '{where}{shown(name)}' holds control or bidi characters, which would garble "
             "every report; rename the folder"
         )
     if len(name) > MAX_CLASS_NAME:
@@ -177,7 +177,7 @@ def _class_folders(walker: _Walker, folder: str, relative: str, where: str) -> d
         raise DataError(f"cannot list {folder}: {exc.strerror or exc}; check its permissions") from None
     if bad:
         raise DataError(
-            f"class folder {where}{shown(bad[0])!r} has a name that is not UTF-8, and class names must be "
+            f"class folder '{where}{shown(bad[0])}' has a name that is not UTF-8, and class names must be "
             "text; rename the folder"
         )
     folders, files = walker.entries(folder, relative)
@@ -261,7 +261,7 @@ def _split_layout(
         lacking = sorted(train - set(per_split[split]))
         if lacking:
             raise DataError(
-                f"class {shown(lacking[0])!r} has a folder in train/ but none in {split}/ "
+                f"class '{shown(lacking[0])}' has a folder in train/ but none in {split}/ "
                 f"({len(lacking)} such); every class needs {split} images: add {split}/{shown(lacking[0])}/"
             )
         extra = sorted(set(per_split[split]) - train)
