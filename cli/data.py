@@ -160,7 +160,7 @@ def _folders_table(folders: list[FolderStatus]) -> Table:
     table.add_column("classes", justify="right")
     table.add_column("shape", no_wrap=True)
     table.add_column("images", no_wrap=True)
-    table.add_column("source")
+    table.add_column("source", overflow="fold")  # a path cut to `…` would name another folder
     table.add_column("size", justify="right", no_wrap=True)
     table.add_column("check", no_wrap=True)
     for f in folders:
@@ -202,7 +202,7 @@ def _folder_dict(f: FolderStatus) -> dict:
 
 def _counts_table(manifest: Manifest) -> Table:
     table = Table(title="images per class and split")
-    table.add_column("class")
+    table.add_column("class", overflow="fold")
     for split in manifest.splits:
         table.add_column(safe(split), justify="right")
     table.add_column("total", justify="right")
@@ -289,7 +289,7 @@ def add(
             progress.update(tasks[stage], completed=done)
 
         def say(text: str) -> None:
-            progress.console.print(safe(text), highlight=False, soft_wrap=True)
+            progress.console.print(safe(text), highlight=False)
 
         result = add_folder_dataset(
             name,
@@ -311,21 +311,20 @@ def add(
             f"[bold cyan]{safe(result.name)}[/] is up to date: the {result.files:,} files of "
             f"{safe(m.source)} are unchanged since {safe(m.created_at)}; nothing to do (--force rebuilds it)",
             highlight=False,
-            soft_wrap=True,
         )
         return
     out.print(_counts_table(m))
     for line in notes(m):
-        out.print(f"note: {safe(line)}", highlight=False, soft_wrap=True)
+        out.print(f"note: {safe(line)}", highlight=False)
     for line in warnings(m):
-        out.print(f"[bold yellow]warning:[/] {safe(line)}", highlight=False, soft_wrap=True)
+        out.print(f"[bold yellow]warning:[/] {safe(line)}", highlight=False)
     c, h, w = m.image_shape
     out.print(
         f"[bold cyan]{safe(result.name)}[/] {safe(result.status)}: {len(m.class_names):d} classes, "
         f"{safe(_counts_text(m))} images of {c:d}x{h:d}x{w:d}, from {result.files:,} files in "
-        f"{result.seconds:.1f} s ({result.workers:d} processes) -> {safe(result.folder)}",
+        f"{result.seconds:.1f} s ({result.workers:d} process{'es' if result.workers != 1 else ''}) "
+        f"-> {safe(result.folder)}",
         highlight=False,
-        soft_wrap=True,
     )
 
 

@@ -599,6 +599,17 @@ def test_list_remove_and_fetch(tmp_path):
     assert "no folder datasets yet" in zoo("data", "list").stdout
 
 
+def test_add_and_list_read_well_at_80_columns(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    names = {"a-rather-long-class-name-without-any-spaces-in-it-at-all": 12, "short": 3}
+    root = make_image_folder(tmp_path / "a-source-folder-with-a-long-name" / "and-deeper-still", names)
+    for args in (["data", "add", "wrapped", str(root)], ["data", "list"]):
+        result = zoo(*args)
+        assert result.exit_code == 0, result.output
+        assert "…" not in result.stdout, result.stdout  # nothing cut off
+        assert max(len(line) for line in result.stdout.splitlines()) <= 80, result.stdout
+
+
 def test_an_unknown_dataset_says_how_to_list_and_add():
     with pytest.raises(UsageError) as info:
         get_dataset_info("pest")

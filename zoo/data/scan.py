@@ -123,13 +123,17 @@ class _Walker:
             self.skipped.append(Skip(shown(rel), HIDDEN))
             return None
         try:
-            if entry.is_symlink():
-                if not self._inside(os.path.realpath(entry.path)):
-                    self.skipped.append(Skip(shown(rel), OUTSIDE))
-                    return None
-                mode = os.stat(entry.path).st_mode  # follows the link
-            else:
-                mode = entry.stat(follow_symlinks=False).st_mode
+            if not entry.is_symlink():  # the type the directory listing gives: no system call per file
+                if entry.is_file(follow_symlinks=False):
+                    return "file"
+                if entry.is_dir(follow_symlinks=False):
+                    return "dir"
+                self.skipped.append(Skip(shown(rel), SPECIAL))  # a FIFO would block the read forever
+                return None
+            if not self._inside(os.path.realpath(entry.path)):
+                self.skipped.append(Skip(shown(rel), OUTSIDE))
+                return None
+            mode = os.stat(entry.path).st_mode  # follows the link
         except FileNotFoundError:
             self.skipped.append(Skip(shown(rel), BROKEN_LINK))
             return None
