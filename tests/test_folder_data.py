@@ -139,6 +139,33 @@ def test_pixels_are_exactly_those_zoo_predict_reads(tmp_path, shape):
             assert np.array_equal(decode_image(f, *shape).pixels, expected), name
 
 
+def _photos(folder: Path, per_class: int, classes=("a", "b")) -> Path:
+    """Links to one 4000 x 4000 photo, which takes ~0.1 s to decode: work long enough to interrupt."""
+    ramp = np.linspace(0, 255, 4000)
+    photo = folder.parent / f"{folder.name}-photo.jpg"
+    Image.fromarray((ramp[None] / 2 + ramp[:, None] / 2).astype(np.uint8)).save(photo)
+    for cls in classes:
+        (folder / cls).mkdir(parents=True)
+        for i in range(per_class):
+            os.link(photo, folder / cls / f"{i}.jpg")
+    return folder
+
+
+def test_a_decoding_process_that_dies_is_one_line(tmp_path):
+    import multiprocessing
+
+    from zoo.data.decode import decode_files
+
+    paths = sorted(str(p) for p in _photos(tmp_path / "p", 8).rglob("*.jpg"))
+
+    def kill_a_worker(done, total):
+        for child in multiprocessing.active_children():
+            os.kill(child.pid, signal.SIGKILL)  # what the OOM killer does
+
+    with pytest.raises(DataError, match="a process decoding the images ended unexpectedly"):
+        decode_files(paths, 1, 8, workers=2, on_progress=kill_a_worker)
+
+
 def test_decode_refusals_say_why(tmp_path):
     (tmp_path / "text.png").write_text("hello")
     with pytest.raises(ImageRefused) as info:
@@ -434,6 +461,13 @@ def test_a_class_folder_name_that_is_not_utf8_is_refused(tmp_path):
     result = zoo("data", "add", "latin", str(root))
     assert_clean_error(result, 1, "class folder '\\xffb' has a name that is not UTF-8")
     assert "rename the folder" in result.stderr
+    os.rename(os.path.join(os.fsencode(root), b"\xffb"), root / "b")
+    os.rename(root, os.path.join(os.fsencode(tmp_path), b"sr\xe7"))
+    assert_clean_error(
+        zoo("data", "add", "latin", os.fsdecode(os.path.join(os.fsencode(tmp_path), b"sr\xe7"))),
+        2,
+        "sr\\xe7 is not UTF-8 text",
+    )
 
 
 @pytest.mark.parametrize(
@@ -690,15 +724,7 @@ def test_an_interrupted_add_leaves_nothing_and_the_old_dataset_intact(tmp_path, 
     env = {**os.environ, "COLUMNS": "200"}  # ZOO_ARTIFACTS: this test's
     before = {p.name: p.read_bytes() for p in (art / "data" / "ds").iterdir()}
 
-    # 4000 x 4000 photos take ~0.1 s each to decode: seconds in all, time enough to be interrupted
-    slow = tmp_path / "slow"
-    ramp = np.linspace(0, 255, 4000)
-    photo = tmp_path / "photo.jpg"
-    Image.fromarray((ramp[None] / 2 + ramp[:, None] / 2).astype(np.uint8)).save(photo)
-    for cls in ("a", "b"):
-        (slow / cls).mkdir(parents=True)
-        for i in range(60):
-            os.link(photo, slow / cls / f"{i}.jpg")
+    slow = _photos(tmp_path / "slow", 60)  # seconds of decoding
     proc = subprocess.Popen(
         [sys.executable, "-m", "cli", "data", "add", "ds", str(slow), "--size", "8", "--force"],
         env=env,

@@ -16,12 +16,14 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from zoo.data.pixels import UNREADABLE, ImageRefused, decode_image
+from zoo.errors import DataError
 
 ProgressFn = Callable[[int, int], None]  # (files done, files in all)
 
@@ -173,7 +175,14 @@ def _run(
                 break
         while pending:
             bounds, future = pending.pop(0)
-            result = future.result()
+            try:
+                result = future.result()
+            except BrokenProcessPool:
+                raise DataError(
+                    "a process decoding the images ended unexpectedly (killed, or out of memory: the system "
+                    "ends the largest process first); run again, with a smaller --size or fewer images if "
+                    "memory is short"
+                ) from None
             for nxt in todo:
                 pending.append((nxt, executor.submit(fn, paths[nxt[0] : nxt[1]], *args)))
                 break

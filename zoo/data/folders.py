@@ -493,7 +493,6 @@ def add_folder_dataset(
     existing = _existing(folder, name, force)
     scanned = scan(path)
     conversion = _conversion(scanned.layout, size, channels, test_fraction, seed)
-    workers = _plan_workers(name, len(scanned.files), channels, size, workers)
 
     if existing is not None and not force:
         differences = _differences(existing, str(scanned.root), conversion)
@@ -503,6 +502,7 @@ def add_folder_dataset(
                 "replace it, or pick another name"
             )
         progress = (lambda done, total: on_progress("hashing", done, total)) if on_progress else None
+        # hashing holds one file at a time per process: no memory plan needed (nothing may need building)
         digests = decode.hash_files([f.path for f in scanned.files], workers=workers, on_progress=progress)
         changes = compare_files(
             existing.source_fingerprint["files"], _fingerprint_files(scanned.files, digests)
@@ -516,7 +516,7 @@ def add_folder_dataset(
                 existing,
                 None,
                 time.perf_counter() - started,
-                workers,
+                workers or decode.default_workers(len(digests)),
                 len(digests),
             )
         if say and changes:
@@ -526,6 +526,7 @@ def add_folder_dataset(
     else:
         changes = None
 
+    workers = _plan_workers(name, len(scanned.files), channels, size, workers)
     images_bytes, _ = estimate_memory(len(scanned.files), channels, size, 0)
     # the manifest: a path and a sha256 per file
     check_writable(data_root(), images_bytes + 200 * len(scanned.files), what=f"dataset {name}")

@@ -44,14 +44,14 @@ _ClassName = Annotated[
         pattern=r"^[^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]*$",
     ),
 ]
-_OPEN = ConfigDict(extra="forbid")
+_STRICT = ConfigDict(extra="forbid")  # a key this version does not know is a newer format: refused
 
 
 class Conversion(TypedDict):
     """How each file became pixels (zoo.data.pixels, the same steps as `zoo predict`) and how the test
     split was drawn (null where the folder had its own test/)."""
 
-    __pydantic_config__ = _OPEN
+    __pydantic_config__ = _STRICT
     size: Annotated[int, Field(gt=0, le=MAX_SIDE)]
     channels: Literal[1, 3]
     color: Literal["grayscale", "rgb"]
@@ -65,13 +65,13 @@ class Conversion(TypedDict):
 
 
 class SourceFingerprint(TypedDict):
-    __pydantic_config__ = _OPEN
+    __pydantic_config__ = _STRICT
     sha256: _Sha256  # over every "path\0sha256\n" line, sorted by path
     files: dict[str, _Sha256]  # every file read (decoded or refused): relative path -> sha256 of its bytes
 
 
 class Skipped(TypedDict):
-    __pydantic_config__ = _OPEN
+    __pydantic_config__ = _STRICT
     path: str  # relative to the source, printable (undecodable bytes and controls escaped)
     reason: str
     detail: str
@@ -80,7 +80,7 @@ class Skipped(TypedDict):
 class Duplicates(TypedDict):
     """Images of one split that are also in another: leakage that inflates test accuracy."""
 
-    __pydantic_config__ = _OPEN
+    __pydantic_config__ = _STRICT
     count: _Count
     same_bytes: _Count
     same_pixels: _Count  # different files, the same pixels once converted
@@ -88,7 +88,7 @@ class Duplicates(TypedDict):
 
 
 class Checks(TypedDict):
-    __pydantic_config__ = _OPEN
+    __pydantic_config__ = _STRICT
     imbalance: Annotated[float, Field(ge=1, allow_inf_nan=False)]  # largest / smallest class, train split
     duplicates: Duplicates
     sizes: dict[str, _Count]  # "WxH" as stored -> images

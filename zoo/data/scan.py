@@ -208,6 +208,8 @@ def scan(path: str | os.PathLike) -> Scan:
     if not root.is_dir():
         raise UsageError(f"{root} is not a folder; pass the folder that holds one folder per class")
     root = root.resolve()
+    if not is_utf8(str(root)):  # it is recorded in the manifest, which is text
+        raise UsageError(f"the path {shown(str(root))} is not UTF-8 text; rename the folder")
     walker = _Walker(root)
     top = _class_folders(walker, str(root), "", "")
     split_names = [s for s in SPLIT_FOLDERS if s in top]
