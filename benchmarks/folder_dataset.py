@@ -7,12 +7,15 @@ FOLDER receives train/ and test/, each with one folder per class (the class name
 (the files in /usr/share/datasets/fashion-mnist); a folder that already holds all 70,000 is reused.
 Then `zoo data add NAME FOLDER --size 28 --channels 1 --force` runs as a subprocess `--repeats` times
 (in a temporary artifacts folder): wall time from start to exit, Python's start-up and imports included,
-as a user sees it. The median is printed as a markdown row with the machine and its cores. `--size 28`
+as a user sees it. The median is printed as a markdown row with the machine, its cores, the CPU seconds
+the command and its workers used (what a busy machine does not inflate) and the load average after the
+runs (other work on the machine slows the wall time). `--size 28`
 keeps the pixels identical to the built-in dataset's, so training on either compares like with like.
 """
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -53,8 +56,15 @@ def write_pngs(folder: Path) -> None:
             Image.fromarray(image[0], "L").save(folder / split / names[label] / f"{i:05d}.png")
 
 
-def time_add(folder: Path, name: str, artifacts: Path) -> float:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_add(folder: Path, name: str, artifacts: Path) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the command and its worker processes)."""
     env = {**os.environ, "ZOO_ARTIFACTS": str(artifacts)}
+    cpu = _children_cpu()
     command = [
         sys.executable,
         "-m",
@@ -73,7 +83,7 @@ def time_add(folder: Path, name: str, artifacts: Path) -> float:
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         sys.exit(f"zoo data add failed ({done.returncode}): {done.stderr.strip()}")
-    return seconds
+    return seconds, _children_cpu() - cpu
 
 
 def main() -> None:
@@ -87,12 +97,18 @@ def main() -> None:
     if count_pngs(args.folder) != EXPECTED:
         sys.exit(f"{args.folder} does not hold exactly {EXPECTED} PNG files; empty it and run again")
     with tempfile.TemporaryDirectory() as artifacts:
-        times = [time_add(args.folder, args.name, Path(artifacts)) for _ in range(args.repeats)]
+        measured = [time_add(args.folder, args.name, Path(artifacts)) for _ in range(args.repeats)]
+    times = [wall for wall, _ in measured]
+    cpu = statistics.median(c for _, c in measured)
     machine = cpu_info("model name") or "unknown CPU"
     runs = " / ".join(f"{t:.1f}" for t in times)
-    print("| machine | cores | files | `zoo data add`, median | runs (s) |")
-    print("| --- | ---: | ---: | ---: | --- |")
-    print(f"| {machine} | {cpu_count()} | 70,000 PNG | **{statistics.median(times):.1f} s** | {runs} |")
+    load = os.getloadavg()[0]
+    print("| machine | cores | files | `zoo data add`, median | runs (s) | CPU s, median | load avg |")
+    print("| --- | ---: | ---: | ---: | --- | ---: | ---: |")
+    print(
+        f"| {machine} | {cpu_count()} | 70,000 PNG | **{statistics.median(times):.1f} s** | {runs} | "
+        f"{cpu:.1f} | {load:.1f} |"
+    )
 
 
 if __name__ == "__main__":
