@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from zoo.data.catalog import DatasetSpec, get_dataset_spec
+from zoo.data.catalog import DatasetSpec, get_dataset_info, get_dataset_spec
 from zoo.data.cifar import read_cifar
+from zoo.data.folders import FolderData, is_folder_dataset, read_folder_dataset
 from zoo.data.idx import read_idx_pair
 from zoo.data.locate import find_dataset, idx_file
 from zoo.data.splits import DataSplits, Split, channel_stats, stratified_split, stratified_subset
@@ -31,8 +32,26 @@ def _read_idx(spec: DatasetSpec, folder: Path) -> tuple[np.ndarray, ...]:
     return train_x[:, None], train_y, test_x[:, None], test_y
 
 
+def _folder_data(name: str, data_dir: PathLike | None) -> FolderData:
+    if data_dir is not None:
+        raise UsageError(
+            f"{name} is a folder dataset (zoo data add); --data-dir names where a built-in dataset's "
+            "official files are, and does not apply to it: leave it out"
+        )
+    return read_folder_dataset(name)
+
+
+def _split(data: FolderData, split: str) -> Split:
+    stored = data.splits[split]
+    return Split(stored.images, stored.labels)
+
+
 def load_raw(name: str, data_dir: PathLike | None = None) -> tuple[Split, Split, str]:
-    """(train, test, source folder): the full official sets, validated."""
+    """(train, test, source folder): the full official sets, validated; for a folder dataset, its
+    train and test splits (its val/ split, if any, `load` returns) and its folder under artifacts/data."""
+    if is_folder_dataset(name):
+        data = _folder_data(name, data_dir)
+        return _split(data, "train"), _split(data, "test"), str(data.folder)
     spec = get_dataset_spec(name)
     folder = find_dataset(spec.info.name, data_dir)
     try:
@@ -86,12 +105,28 @@ def load(
     """Load `name` and split its training set into train/val, stratified and seeded.
 
     `subset` first keeps a stratified sample of that many training images (for quick runs). The same
-    arguments always give the same splits.
+    arguments always give the same splits. A folder dataset (`zoo data add`) loads the same way; where
+    its folder had a val/ split, that is the validation set and `val_fraction` splits nothing off.
     """
-    spec = get_dataset_spec(name)
-    info = spec.info
+    info = get_dataset_info(name)
     check_load_args(val_fraction, seed, subset, len(info.class_names))
-    full_train, test, source = load_raw(info.name, data_dir)
+    given_val: Split | None = None
+    extra: dict = {}
+    if is_folder_dataset(info.name):
+        data = _folder_data(info.name, data_dir)
+        full_train, test, source = _split(data, "train"), _split(data, "test"), str(data.folder)
+        if "val" in data.splits:
+            given_val = _split(data, "val")
+        extra = {
+            "kind": "folder",
+            "images_from": data.manifest.source,
+            "source_sha256": data.manifest.source_fingerprint["sha256"],
+            "tensors_sha256": data.manifest.tensors_sha256,
+            # the folder's own val/ is the validation set: val_fraction split nothing off the training images
+            "val_from": "val/ folder" if given_val is not None else "train split",
+        }
+    else:
+        full_train, test, source = load_raw(info.name, data_dir)
     if subset is not None and subset > len(full_train):
         raise UsageError(
             f"subset={subset} is larger than the {len(full_train)} training images of {info.name}"
@@ -99,19 +134,25 @@ def load(
 
     labels = full_train.labels.numpy()
     kept = stratified_subset(labels, subset, seed) if subset is not None else np.arange(len(labels))
-    train_pos, val_pos = stratified_split(labels[kept], float(val_fraction), seed)
-    train, val = full_train.take(kept[train_pos]), full_train.take(kept[val_pos])
+    if given_val is None:
+        train_pos, val_pos = stratified_split(labels[kept], float(val_fraction), seed)
+        train, val = full_train.take(kept[train_pos]), full_train.take(kept[val_pos])
+    else:
+        train, val = full_train.take(kept), given_val
     mean, std = channel_stats(train.images)
     fingerprint = {
         "dataset": info.name,
         "source": source,
-        "sha256": content_sha256(full_train, test),
+        "sha256": content_sha256(full_train, test)
+        if given_val is None
+        else content_sha256(full_train, given_val, test),
         "val_fraction": float(val_fraction),
         "split_seed": int(seed),
         "subset": None if subset is None else int(subset),
         "n_train": len(train),
         "n_val": len(val),
         "n_test": len(test),
+        **extra,
     }
     return DataSplits(
         info=info,
