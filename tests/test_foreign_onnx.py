@@ -216,6 +216,18 @@ def test_a_static_batch_axis_is_timed_at_batch_1_only_and_says_so(files, tmp_pat
     assert row["accuracy"] == dynamic.accuracy
 
 
+@pytest.mark.parametrize("file, layout", [("nhwc", "nhwc"), ("static", None)])
+def test_openvino_runs_the_file_as_it_is_fp32_only(files, file, layout):
+    pytest.importorskip("openvino", reason="the openvino extra is not installed")
+    options = BenchOptions(runtimes=["onnxruntime", "openvino"], foreign=_feed(layout=layout), **QUICK)
+    rows = {(r.runtime, r.variant): r for r in run_bench(str(files[file]), options).results}
+    assert set(rows) == {("onnxruntime", "fp32"), ("openvino", "fp32")}  # no bf16: zoo made no such file
+    ov = rows[("openvino", "fp32")]
+    assert ov.available and ov.inference_precision == "f32", ov
+    assert ov.metrics.confusion_matrix == rows[("onnxruntime", "fp32")].metrics.confusion_matrix
+    assert [lat.batch_size for lat in ov.latency] == ([1] if file == "static" else [1, 8])
+
+
 def test_class_names_map_permuted_outputs_onto_the_datasets_labels(files, fake_fashion):
     names = list(fake_fashion[1].info.class_names)
     mapped = _bench(files["permuted"], class_names=[names[j] for j in PERM])["onnxruntime"]
@@ -352,6 +364,11 @@ OPTIONS = [
     ("nchw", ["--mean", "a"], "--mean takes one number or one per channel"),
     ("nchw", ["--layout", "nwhc"], "--layout: input should be 'nchw' or 'nhwc'"),
     ("nchw", ["--size", "0"], "--size: input should be greater than 0"),
+    (
+        "nchw",
+        ["--variants", "int8"],
+        "a foreign ONNX file is benchmarked as it is: --variants must include fp32",
+    ),
 ]
 
 
@@ -381,6 +398,13 @@ def test_compare_and_predict_say_the_same(
 ):
     result = _invoke(command, {**files, **odd_files}[file], extra, zoo_export, tmp_path)
     assert_clean_error(result, 2, message)
+
+
+def test_the_feeding_options_describe_one_file_zoo_did_not_export(files, zoo_export):
+    folder = runner.invoke(app, ["bench", str(files["nchw"].parent), *FEED])
+    assert_clean_error(folder, 2, "describe one .onnx file zoo did not export; pass its path")
+    export = runner.invoke(app, ["bench", str(zoo_export[1] / "model.onnx"), *FEED])
+    assert_clean_error(export, 2, "is a zoo export: its metadata says how to feed it")
 
 
 def test_a_foreign_file_needs_its_normalisation_said(files):
@@ -444,6 +468,27 @@ def test_a_foreign_files_rows_never_enter_a_runs_report(net, zoo_export, tmp_pat
     notes = " ".join(p.text for p in section.parts if hasattr(p, "text"))
     assert not section.images() and "No benchmark results for exports of this run's weights" in notes
     assert "older zoo" not in notes
+
+
+class _Overflowing(nn.Module):
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return self.net(x) * 1e38 * 1e38
+
+
+def test_infinite_logits_are_refused_not_turned_into_predictions(net, tmp_path):
+    path = _export(_Overflowing(net), tmp_path / "overflowing.onnx", (1, 1, 28, 28))
+    row = _bench(path)["onnxruntime"]
+    assert (
+        not row.available and "NaN or infinite logits" in row.reason and "check --mean, --std" in row.reason
+    )
+    image = tmp_path / "x.png"
+    Image.new("L", (28, 28), 200).save(image)
+    result = runner.invoke(app, ["predict", str(path), str(image), *FEED])
+    assert_clean_error(result, 1, "returns NaN or infinite logits on these images")
 
 
 def test_a_file_name_that_is_not_a_model_name_is_refused(net, tmp_path):

@@ -590,8 +590,9 @@ def check_memory(models: list[BenchModel], batch_sizes: tuple[int, ...]) -> None
     (the other half for the data, the runtime and the rest), else one line rather than a MemoryError."""
     if not batch_sizes:
         return
-    batch, free = max(batch_sizes), available_memory()
+    free = available_memory()
     for model in models:
+        batch = 1 if model.feed is not None and model.feed.static_batch else max(batch_sizes)
         need = batch_bytes(model.metadata, batch)
         if need > free // 2:
             c, h, w = model.metadata["input_shape"]
