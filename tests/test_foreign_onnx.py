@@ -495,3 +495,30 @@ def test_a_file_name_that_is_not_a_model_name_is_refused(net, tmp_path):
     path = _export(net, tmp_path / "my model.onnx", (1, 1, 28, 28))
     with pytest.raises(ZooError, match="'my model' becomes the model's name"):
         run_bench(str(path), BenchOptions(runtimes=["onnxruntime"], foreign=_feed(), **QUICK))
+
+
+def test_results_files_of_older_zoos_still_read_and_a_bad_feed_is_named(tmp_path):
+    import benchfiles
+
+    from zoo.bench_results import BenchResultsError
+
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(benchfiles.old_file()))
+    assert all(r.foreign is None and r.file_sha256 is None for r in read_results(old).results)
+    doc = benchfiles.old_file()
+    feed = {
+        "dataset": "fashion-mnist",
+        "class_names": ["a"],
+        "mean": [0.5],
+        "std": [0.5],
+        "layout": "nwhc",
+        "input_shape": [1, 28, 28],
+        "input_name": "x",
+        "output_name": "y",
+        "static_batch": False,
+    }
+    doc["results"] = [benchfiles.measured("onnxruntime", file_sha256="cd" * 32, foreign=feed)]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(doc))
+    with pytest.raises(BenchResultsError, match=r"results\.0\.foreign\.layout: input should be 'nchw' or"):
+        read_results(bad)
