@@ -7,10 +7,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from cli import foreign
 from cli.console import err, expected_errors, out, safe
 from cli.options import within
 from cli.render import classification_table, fits, print_confusion
-from zoo.bench import VARIANTS, BenchOptions, check_results_folder, run_bench, save_results
+from zoo.bench import VARIANTS, BenchOptions, check_results_folder, foreign_lines, run_bench, save_results
 from zoo.bench_results import BenchResults, Measured
 from zoo.errors import UsageError
 from zoo.params import Rule
@@ -64,7 +65,7 @@ def latency_table(report: BenchResults) -> Table:
             ips = f"{lat.throughput_ips:,.0f}"
             speed = f"{lat.speedup_vs_torch_cpu:.2f}x" if lat.speedup_vs_torch_cpu else "-"
             table.add_row(
-                safe(r.model),
+                safe(r.shown),
                 safe(r.runtime),
                 safe(r.variant),
                 safe(r.provider),
@@ -118,7 +119,10 @@ def latency_tables_narrow(report: BenchResults) -> list[Table]:
 
 
 def _export(r) -> str:
-    """`model (file.onnx)` of a result, safe: both are read from results and metadata."""
+    """`model (folder)` of a result, `model (foreign ONNX: file.onnx)` of a foreign file's, safe: both are
+    read from results and metadata."""
+    if r.foreign is not None:
+        return f"{safe(r.model)} (foreign ONNX: {safe(Path(r.export).name)})"
     return f"{safe(r.model)} ({safe(Path(r.export).name)})"
 
 
@@ -157,9 +161,9 @@ def accuracy_table(report: BenchResults) -> Table:
     for r in report.results:
         if not isinstance(r, Measured):
             reason = f"[yellow]unavailable[/]: {safe(r.reason)}"
-            table.add_row(safe(r.model), safe(r.runtime), safe(r.variant), reason, "", "", "")
+            table.add_row(safe(r.shown), safe(r.runtime), safe(r.variant), reason, "", "", "")
             continue
-        table.add_row(safe(r.model), *_accuracy_cells(r))
+        table.add_row(safe(r.shown), *_accuracy_cells(r))
     if report.unavailable:
         unavailable = (f"{safe(k)} ({safe(v)})" for k, v in report.unavailable.items())
         table.caption = "unavailable: " + "; ".join(unavailable)
@@ -181,7 +185,8 @@ def bench(
     target: Annotated[
         str | None,
         typer.Argument(
-            help="An exported .onnx, a folder of exports or a model name (default: every export)."
+            help="An exported .onnx, a folder of exports or a model name (default: every export); or an "
+            ".onnx file zoo did not export, with --dataset, --mean and --std."
         ),
     ] = None,
     runtime: Annotated[
@@ -208,8 +213,20 @@ def bench(
     ] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Folder with the dataset's files.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results JSON on stdout.")] = False,
+    dataset: foreign.Dataset = None,
+    mean: foreign.Mean = None,
+    std: foreign.Std = None,
+    layout: foreign.Layout = None,
+    size: foreign.Size = None,
+    class_names: foreign.ClassNames = None,
+    preprocessing: foreign.Sidecar = None,
 ) -> None:
-    """Benchmark exported models: accuracy, per-class report and latency for each runtime."""
+    """Benchmark exported models: accuracy, per-class report and latency for each runtime.
+
+    Any ONNX image classifier too: `zoo bench model.onnx --dataset fashion-mnist --mean 0.286 --std 0.353`
+    measures a file zoo did not export on that dataset's test set (onnxruntime and openvino, as it is; no
+    torch rows, since there are no PyTorch weights; batch 1 only when its batch axis is static)."""
+    described = foreign.feeding(dataset, mean, std, layout, size, class_names, preprocessing)
     options = BenchOptions(
         runtimes=[r.strip() for item in (runtime or ["all"]) for r in item.split(",")],
         batch_sizes=_ints(batch_sizes, "--batch-sizes"),
@@ -219,6 +236,7 @@ def bench(
         threads=threads,
         variants=tuple(v.strip() for v in variants.split(",") if v.strip()),
         data_dir=str(data_dir) if data_dir else None,
+        foreign=described,
     )
     check_results_folder(out_dir)
     console = err if as_json else out
@@ -230,6 +248,8 @@ def bench(
         return
     _print_test_reports(report)
     _print_tables(report)
+    for line in foreign_lines(report):
+        out.print(safe(line), highlight=False, soft_wrap=True)
     for line in report.summary:
         out.print(safe(line), highlight=False)
     for warning in report.machine.noise.warnings:

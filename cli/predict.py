@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from cli import foreign
 from cli.console import expected_errors, out, safe
 from zoo import pretrained
 from zoo.predict import OnnxClassifier, classify_files
@@ -33,9 +34,20 @@ def predict(
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the predictions as JSON on stdout.")] = False,
+    dataset: foreign.Dataset = None,
+    mean: foreign.Mean = None,
+    std: foreign.Std = None,
+    layout: foreign.Layout = None,
+    size: foreign.Size = None,
+    class_names: foreign.ClassNames = None,
+    preprocessing: foreign.Sidecar = None,
 ) -> None:
-    """Classify images with an exported ONNX model; resizing and normalisation come from its metadata."""
-    classifier = OnnxClassifier.load(pretrained.model_file(model))
+    """Classify images with an exported ONNX model; resizing and normalisation come from its metadata.
+
+    Any ONNX image classifier too: `zoo predict theirs.onnx shoe.png --dataset fashion-mnist --mean 0.286
+    --std 0.353` (the dataset gives the class names and the image shape, --size the model's side)."""
+    described = foreign.feeding(dataset, mean, std, layout, size, class_names, preprocessing)
+    classifier = OnnxClassifier.load(pretrained.model_file(model), preprocessing=described)
     rows = classify_files(classifier, images, invert=invert, top=top)
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
@@ -43,7 +55,8 @@ def predict(
     meta = classifier.metadata
     c, h, w = classifier.input_shape
     inverted = ", inverted" if invert else ""
-    table = Table(title=f"{safe(meta['model'])} ({safe(meta['dataset'])}, {c:d}x{h:d}x{w:d}{inverted})")
+    kind = ", foreign ONNX" if classifier.foreign else ""
+    table = Table(title=f"{safe(meta['model'])} ({safe(meta['dataset'])}, {c:d}x{h:d}x{w:d}{inverted}{kind})")
     table.add_column("image")
     table.add_column("prediction")
     table.add_column("probability", justify="right")

@@ -8,6 +8,10 @@ with its mirror, so its torch rows do too, and agreement and speed-ups compare t
 Nothing is trusted: a file that does not load, is not listed in the folder's SHA256SUMS or belongs to
 other weights becomes a row marked unavailable with the reason, and everything else is still measured.
 
+An ONNX file zoo did not export (zoo.foreign) is benched when its user says how to feed it
+(`BenchOptions.foreign`): onnxruntime and OpenVINO rows of the file as it is (fp32), torch rows unavailable
+(there are no PyTorch weights), and only batch 1 timed when its batch axis is static.
+
 Latency follows the common tools: the first call is reported apart, then warm-up, then timed calls
 (at least `iters` and `min_seconds`), p50/p90/p99, mean, stdev and throughput; the thread count and
 execution provider are recorded with every figure.
@@ -50,9 +54,11 @@ from zoo.exported import (
     flip_averaged,
     normalise,
     open_model,
+    open_session,
     read_sums,
 )
 from zoo.fileio import check_writable, sha256_file, write_bytes_atomic, write_text_atomic
+from zoo.foreign import KIND, ForeignFeed, Preprocessing, inspect, open_any
 from zoo.layers import FlipAveraged
 from zoo.metrics import classification_metrics
 from zoo.names import discover, inside
@@ -79,6 +85,8 @@ class BenchOptions:
     threads: int | None = None  # default: every core for onnxruntime and torch
     variants: tuple[str, ...] = VARIANTS
     data_dir: str | None = None
+    # how to feed a target ONNX file zoo did not export (zoo.foreign); None: targets are zoo exports
+    foreign: Preprocessing | None = None
 
 
 def default_threads() -> int:
@@ -134,13 +142,27 @@ class BenchModel:
     variants: dict[str, Path]
     # variants found beside model.onnx that cannot be trusted: {variant: reason}
     rejected: dict[str, str] = field(default_factory=dict)
+    # a file zoo did not export, and how to feed it; None: a zoo export, fed as its metadata says
+    feed: ForeignFeed | None = None
 
     @property
     def label(self) -> str:
+        if self.feed is not None:
+            return self.feed.label
         return f"{self.metadata['model']}/{self.path.parent.name}"
 
     def row(self, runtime: str, variant: str) -> dict[str, Any]:
-        """What names a row of this export: the model, the folder and the export's identity."""
+        """What names a row of this export: the model, the folder and the export's identity (a foreign
+        file: the file, the sha256 of its bytes and how it was fed)."""
+        if self.feed is not None:
+            return {
+                "model": self.feed.name,
+                "export": str(self.path),
+                "file_sha256": self.feed.file_sha256,
+                "foreign": self.feed.record(),
+                "runtime": runtime,
+                "variant": variant,
+            }
         return {
             "model": self.metadata["model"],
             "export": str(self.path.parent),
@@ -155,7 +177,7 @@ def _read(path: Path) -> dict[str, Any]:
     """The metadata of a file that passed the whole contract (metadata, graph, limits) and fits the test
     set it will run on; the session is not kept: each runtime opens the file its own way."""
     try:
-        meta = open_model(path).metadata
+        meta = open_any(path, None).metadata  # the contract; a file without zoo metadata hears of --dataset
         check_dataset(meta, path)
     except ExportedModelError as exc:
         raise BenchError(str(exc)) from None
@@ -197,10 +219,30 @@ def _files(target: str | None) -> list[Path]:
     return files
 
 
-def find_models(target: str | None, variants: tuple[str, ...]) -> tuple[list[BenchModel], list[Unavailable]]:
+def foreign_model(target: str | None, variants: tuple[str, ...], prep: Preprocessing) -> BenchModel:
+    """The one file zoo did not export that TARGET names, checked as its user described it; only as it is
+    (fp32): zoo made no int8 or fp16 copy of it, and OpenVINO's bf16 is offered for zoo's exports only."""
+    if target is None or not Path(target).is_file():
+        raise UsageError(
+            f"--dataset, --mean, --std and the other feeding options describe one .onnx file zoo did not "
+            f"export; pass its path (got {target or 'no target'})"
+        )
+    if "fp32" not in variants:
+        raise UsageError(f"a {KIND} file is benchmarked as it is: --variants must include fp32")
+    path = Path(target)
+    feed = inspect(path, prep)
+    return BenchModel(path, feed.metadata, {"fp32": path}, feed=feed)
+
+
+def find_models(
+    target: str | None, variants: tuple[str, ...], foreign: Preprocessing | None = None
+) -> tuple[list[BenchModel], list[Unavailable]]:
     """The exports TARGET names, and one unavailable row for each export that cannot be read.
 
-    When nothing at all can be read, the first reason is raised instead."""
+    When nothing at all can be read, the first reason is raised instead. With `foreign`, TARGET is one
+    ONNX file zoo did not export, fed as described."""
+    if foreign is not None:
+        return [foreign_model(target, variants, foreign)], []
     models, broken = [], []
     for f in _files(target):
         try:
@@ -278,9 +320,29 @@ def openvino_runner(path: Path, variant: str, threads: int) -> Runner:
     )
 
 
+def foreign_onnx_runner(feed: ForeignFeed, runtime: str, threads: int) -> Runner:
+    """onnxruntime on a foreign file: its run takes batches in the graph's layout (ForeignFeed.batch)."""
+    provider = "CUDAExecutionProvider" if runtime == "onnxruntime-cuda" else "CPUExecutionProvider"
+    started = time.perf_counter()
+    try:
+        session = open_session(feed.path, providers=[provider], threads=threads, sequential=True)
+    except ExportedModelError as exc:
+        raise BenchError(str(exc)) from None
+    load = time.perf_counter() - started
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return session.run([feed.output_name], {feed.input_name: x})[0]
+
+    return Runner(runtime, "fp32", session.get_providers()[0], threads, load, run)
+
+
 def make_runner(model: "BenchModel", runtime: str, variant: str, threads: int) -> Runner:
     if runtime.startswith("torch"):
+        if model.feed is not None:
+            raise BenchError(f"no PyTorch weights: {model.path.name} is not a zoo export ({KIND})")
         return torch_runner(model.metadata, runtime, threads)
+    if model.feed is not None and runtime != "openvino":
+        return foreign_onnx_runner(model.feed, runtime, threads)
     path = model.path if variant in DERIVED_VARIANTS else model.variants[variant]
     if runtime == "openvino":
         return openvino_runner(path, variant, threads)
@@ -374,11 +436,13 @@ def bench_model(
     data: DataSplits,
     progress: Callable[[str], None] | None = None,
 ) -> list[Row]:
-    meta = model.metadata
+    meta, feed = model.metadata, model.feed
     pixels = data.test.images.numpy()
     mean, std = meta["mean"], meta["std"]
     labels = data.test.labels
     threads = options.threads or default_threads()
+    # a static batch axis takes one image per call: larger batches would time a Python loop
+    batch_sizes = (1,) if feed is not None and feed.static_batch else options.batch_sizes
     plan: list[tuple[str, str]] = []
     for runtime in runtimes:
         if runtime.startswith("torch"):
@@ -388,7 +452,7 @@ def bench_model(
         plan += [
             (runtime, v)
             for v, where in DERIVED_VARIANTS.items()
-            if v in options.variants and runtime in where
+            if v in options.variants and runtime in where and feed is None
         ]
     results: list[Row] = []
     reference = None
@@ -401,8 +465,11 @@ def bench_model(
             continue
         try:
             runner = make_runner(model, runtime, variant, threads)
-            logits = chunked_logits(runner.run, pixels, mean, std)
-            check_logits(logits, len(meta["class_names"]), model.variants.get(variant, model.path))
+            if feed is not None:
+                logits = feed.logits(runner.run, pixels)
+            else:
+                logits = chunked_logits(runner.run, pixels, mean, std)
+                check_logits(logits, len(meta["class_names"]), model.variants.get(variant, model.path))
         except (BenchError, ExportedModelError) as exc:
             results.append(Unavailable(**names, available=False, reason=str(exc)))
             continue
@@ -430,12 +497,19 @@ def bench_model(
                 if reference is not None
                 else None,
                 latency=[
-                    latency(runner, normalise(pixels[np.arange(b) % len(pixels)], mean, std), options)
-                    for b in options.batch_sizes
+                    latency(runner, _latency_batch(model, pixels[np.arange(b) % len(pixels)]), options)
+                    for b in batch_sizes
                 ],
             )
         )
     return results
+
+
+def _latency_batch(model: BenchModel, pixels: np.ndarray) -> np.ndarray:
+    """What the timed calls take: normalised pixels (a foreign file's also resized and in its layout)."""
+    if model.feed is not None:
+        return model.feed.batch(pixels)
+    return normalise(pixels, model.metadata["mean"], model.metadata["std"])
 
 
 def run_bench(
@@ -452,7 +526,7 @@ def run_bench(
     if options.threads is not None and options.threads < 1:
         raise UsageError(f"--threads must be at least 1, got {options.threads}")
     runtimes, unavailable = select_runtimes(options.runtimes)
-    models, broken = find_models(target, tuple(options.variants))
+    models, broken = find_models(target, tuple(options.variants), options.foreign)
     check_memory(models, options.batch_sizes)
     cache: dict[str, DataSplits] = {}
     results: list[Row] = list(broken)
@@ -516,8 +590,9 @@ def check_memory(models: list[BenchModel], batch_sizes: tuple[int, ...]) -> None
     (the other half for the data, the runtime and the rest), else one line rather than a MemoryError."""
     if not batch_sizes:
         return
-    batch, free = max(batch_sizes), available_memory()
+    free = available_memory()
     for model in models:
+        batch = 1 if model.feed is not None and model.feed.static_batch else max(batch_sizes)
         need = batch_bytes(model.metadata, batch)
         if need > free // 2:
             c, h, w = model.metadata["input_shape"]
@@ -543,11 +618,13 @@ def fastest_lines(results: list[Measured], batch_sizes: tuple[int, ...]) -> list
         mine = [r for r in results if r.export == export]
         for b in batch_sizes:
             rows = [(r, lat) for r in mine for lat in r.latency if lat.batch_size == b]
+            if not rows:  # a static batch axis: only batch 1 was timed
+                continue
             best, lat = max(rows, key=lambda row: row[1].throughput_ips)
             base = [x for r, x in rows if r.runtime == "onnxruntime" and r.variant == "fp32"]
             ratio = f", {lat.throughput_ips / base[0].throughput_ips:.2f}x onnxruntime fp32" if base else ""
             lines.append(
-                f"batch {b}: fastest {best.model} {best.runtime} {best.variant}: "
+                f"batch {b}: fastest {best.shown} {best.runtime} {best.variant}: "
                 f"{lat.throughput_ips:,.0f} images/s, p50 {lat.p50_ms * 1e3:,.0f} µs{ratio}, "
                 f"accuracy {best.accuracy:.2%}"
             )
@@ -589,7 +666,7 @@ def save_results(report: BenchResults, out: Path | None = None) -> Path:
     for i, r in enumerate(report.results):
         if isinstance(r, Measured):
             png = f"confusion-{i:02d}-{r.model}-{r.runtime}-{r.variant}.png"
-            title = f"{r.model} · {r.runtime} · {r.variant}"
+            title = f"{r.shown} · {r.runtime} · {r.variant}"
             write_bytes_atomic(
                 # the name is built from a row's text: checked, so it stays one file in `folder`
                 inside(folder, png, what="confusion matrix file"),
@@ -614,6 +691,7 @@ def markdown(report: BenchResults) -> str:
         lines.append(f"- {name}: unavailable ({reason})")
     for warning in machine.noise.warnings:
         lines.append(f"- **warning**: {warning}")
+    lines += [f"- {line}" for line in foreign_lines(report)]
     lines += [f"- {line}" for line in report.summary]
     lines += [
         "",
@@ -623,14 +701,34 @@ def markdown(report: BenchResults) -> str:
     ]
     for r in report.results:
         if not isinstance(r, Measured):
-            lines.append(f"| {r.model} | {r.runtime} | {r.variant} | unavailable: {r.reason} |" + " |" * 7)
+            lines.append(f"| {r.shown} | {r.runtime} | {r.variant} | unavailable: {r.reason} |" + " |" * 7)
             continue
         agree = f"{r.agreement_with_torch_cpu:.4f}" if r.agreement_with_torch_cpu is not None else "-"
         for lat in r.latency:
             speed = f"{lat.speedup_vs_torch_cpu:.2f}x" if lat.speedup_vs_torch_cpu else "-"
             lines.append(
-                f"| {r.model} | {r.runtime} | {r.variant} | {r.accuracy:.4f} | {agree} | "
+                f"| {r.shown} | {r.runtime} | {r.variant} | {r.accuracy:.4f} | {agree} | "
                 f"{lat.batch_size} | {lat.p50_ms:.3f} | {lat.p90_ms:.3f} | {lat.p99_ms:.3f} | "
                 f"{lat.throughput_ips:,.0f} | {speed} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def foreign_lines(report: BenchResults) -> list[str]:
+    """One line per foreign file of a report: what identifies it and how it was fed, since its figures
+    depend on that as much as on the file."""
+    lines = []
+    foreign = {r.file_sha256: (r, r.foreign) for r in report.results if r.foreign is not None}
+    for r, feed in foreign.values():
+        c, h, w = feed.input_shape
+        batch = "static batch axis: batch 1 only" if feed.static_batch else "dynamic batch axis"
+        lines.append(
+            f"{r.model} ({KIND}, {Path(r.export).name}, sha256 {(r.file_sha256 or '?')[:12]}…): "
+            f"{feed.dataset} test set, input {feed.input_name!r} {c}x{h}x{w} {feed.layout}, "
+            f"mean {_numbers(feed.mean)}, std {_numbers(feed.std)}, output {feed.output_name!r}, {batch}"
+        )
+    return lines
+
+
+def _numbers(values: list[float]) -> str:
+    return ",".join(f"{v:g}" for v in values)

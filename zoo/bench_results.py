@@ -9,6 +9,10 @@ know are kept, so a newer zoo's file is not emptied by being read and written ag
 Each row names the export it measured twice over: `export` (the folder) and `weights_sha256` (the weights
 in the ONNX metadata), with `tta` (whether the graph averages each image with its mirror). The folder may
 since hold another export; the sha256 is what ties a row to a run.
+
+A row of an ONNX file zoo did not export (zoo.foreign) has no weights_sha256: `export` is the file itself,
+`file_sha256` the sha256 of its bytes (what identifies it), and `foreign` how it was fed (dataset, class
+order, normalisation, layout, input shape, whether its batch axis is static: then only batch 1 is timed).
 """
 
 import json
@@ -21,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, Validatio
 from zoo import jsontext
 from zoo.errors import ZooError, first_line
 from zoo.fileio import write_text_atomic
+from zoo.foreign import KIND
 
 SCHEMA = "zoo.bench/1"
 RESULTS = "results.json"
@@ -75,15 +80,39 @@ class Metrics(BaseModel):
     weighted_avg: ClassCounts | None = None
 
 
+class ForeignInput(BaseModel):
+    """How bench fed an ONNX file zoo did not export: what its figures depend on besides the file."""
+
+    model_config = _OPEN
+    dataset: str
+    class_names: list[str]  # the model's outputs in order (a mapping onto the dataset's labels)
+    mean: list[float]
+    std: list[float]
+    layout: Literal["nchw", "nhwc"]
+    input_shape: Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=3, max_length=3)]  # C, H, W
+    input_name: str
+    output_name: str
+    # the graph takes one image per call: only batch 1 was timed, whatever batch sizes were asked
+    static_batch: bool
+
+
 class _Row(BaseModel):
     model_config = _OPEN
     model: str
-    export: str  # the export folder
+    export: str  # the export folder; for a foreign file, the file
     runtime: str
     variant: str
-    # None: a file written before rows recorded their export's identity, or an export that cannot be read
+    # None: a file written before rows recorded their export's identity, an export that cannot be read,
+    # or a foreign file (which file_sha256 identifies)
     weights_sha256: _Sha256 | None = None
     tta: bool | None = None
+    file_sha256: _Sha256 | None = None
+    foreign: ForeignInput | None = None
+
+    @property
+    def shown(self) -> str:
+        """The model as tables and Markdown name it: a foreign file says so."""
+        return f"{self.model} ({KIND})" if self.foreign is not None else self.model
 
 
 class Measured(_Row):

@@ -1,4 +1,6 @@
-"""`zoo compare A B ...`: variants, run directories or exported models side by side."""
+"""`zoo compare A B ...`: variants, run directories or exported models side by side, and ONNX files zoo did
+not export (zoo.foreign) when told how to feed them, on the same test set: accuracy, per-class F1, and how
+often each model predicts what the first one predicts."""
 
 from dataclasses import asdict, dataclass
 from itertools import zip_longest
@@ -11,9 +13,11 @@ import torch
 from zoo import paths
 from zoo.bench import BenchOptions, Runner, latency, torch_runner
 from zoo.checkpoint import RECORD, WEIGHTS, RunRecord, load_run
-from zoo.data import load
+from zoo.data import load_raw
+from zoo.data.splits import Split
 from zoo.errors import UsageError
-from zoo.exported import check_dataset, normalise, open_model
+from zoo.exported import ExportedModel, check_dataset, is_zoo_export, normalise
+from zoo.foreign import ForeignModel, Preprocessing, open_any
 from zoo.metrics import classification_metrics
 from zoo.names import discover
 from zoo.registry import list_models
@@ -23,7 +27,7 @@ from zoo.runs import evaluate_run
 @dataclass
 class Entry:
     label: str
-    kind: str  # run | onnx
+    kind: str  # run | onnx | foreign (an ONNX file zoo did not export)
     model: str
     dataset: str
     accuracy: float
@@ -31,6 +35,8 @@ class Entry:
     num_params: int | None
     train_seconds: float | None
     latency_ms: float | None  # batch-1 p50 on the CPU (torch eager for runs, onnxruntime for exports)
+    # the share of test images on which it predicts the class the first entry predicts (1.0 for the first)
+    agreement: float | None = None
 
 
 def _latest_run(model: str) -> Path:
@@ -55,7 +61,7 @@ def _kind(arg: str, pretrained: bool = False) -> tuple[str, Path]:
 
         return "run", locate(arg).folder
     if path.suffix == ".onnx" and path.is_file():
-        return "onnx", path
+        return ("onnx" if is_zoo_export(path) else "foreign"), path
     if path.is_dir() and (path / "model.onnx").is_file():
         return "onnx", path / "model.onnx"
     if path.is_dir() and (path / RECORD).is_file():
@@ -90,33 +96,80 @@ def _entry(
     )
 
 
-def entry(
-    arg: str, *, data_dir: str | None = None, measure_latency: bool = True, pretrained: bool = False
-) -> Entry:
-    kind, path = _kind(arg, pretrained)
+class _TestSets:
+    """The official test set of each dataset, read once however many entries use it."""
+
+    def __init__(self, data_dir: str | None) -> None:
+        self.data_dir = data_dir
+        self._sets: dict[str, Split] = {}
+
+    def __call__(self, dataset: str) -> Split:
+        if dataset not in self._sets:
+            self._sets[dataset] = load_raw(dataset, self.data_dir)[1]
+        return self._sets[dataset]
+
+
+def _measured(
+    kind: str,
+    path: Path,
+    test_sets: _TestSets,
+    measure_latency: bool,
+    foreign: Preprocessing | None,
+    predict: bool = True,
+) -> tuple[Entry, np.ndarray | None]:
+    """An entry and its test-set predictions for a run directory or an ONNX file; a run with recorded
+    test figures is evaluated only when `predict` asks for its predictions."""
     options = BenchOptions(warmup=20, iters=200, min_seconds=0.3)
     if kind == "run":
         model, record = load_run(path)
-        metrics = record.test_metrics
-        if metrics is None:  # a tuning trial: evaluate once on the test set
-            metrics = evaluate_run(model, record, data_dir=data_dir).metrics
+        # the figures recorded at training time when there are some (what `zoo train` printed)
+        metrics, predictions = record.test_metrics, None
+        if metrics is None or predict:  # a tuning trial has none: evaluate once on the test set
+            evaluation = evaluate_run(model, record, test=test_sets(record.dataset))
+            metrics, predictions = metrics or evaluation.metrics, evaluation.predictions.numpy()
         lat = None
         if measure_latency:
             runner = torch_runner({"run_dir": str(path)}, "torch-cpu", torch.get_num_threads())
             lat = latency(runner, np.zeros((1, *record.input_shape), np.float32), options).p50_ms
-        return _entry(kind, path.name, record, metrics, lat, train_seconds=record.train_seconds)
-    exported = open_model(path, threads=2, sequential=True)  # the contract, before any data is loaded
-    meta = exported.metadata
-    check_dataset(meta, path)
-    data = load(meta["dataset"], data_dir=data_dir)
-    pixels = data.test.images.numpy()
-    logits = exported.logits(pixels)
-    metrics = classification_metrics(torch.from_numpy(logits), data.test.labels, meta["class_names"])
+        entry = _entry(kind, path.name, record, metrics, lat, train_seconds=record.train_seconds)
+        return entry, predictions
+    # the contract (or the user's description), checked before any data is loaded
+    opened = open_any(path, foreign if kind == "foreign" else None, threads=2, sequential=True)
+    meta = opened.metadata
+    if isinstance(opened, ExportedModel):
+        check_dataset(meta, path)
+    test = test_sets(meta["dataset"])
+    pixels = test.images.numpy()
+    logits = opened.logits(pixels)
+    metrics = classification_metrics(torch.from_numpy(logits), test.labels, meta["class_names"])
     lat = None
     if measure_latency:
-        runner = Runner("onnxruntime", "fp32", "CPUExecutionProvider", 2, 0.0, exported.run)
-        lat = latency(runner, normalise(pixels[:1], meta["mean"], meta["std"]), options).p50_ms
-    return _entry(kind, path.parent.name, meta, metrics, lat)
+        runner = Runner("onnxruntime", "fp32", "CPUExecutionProvider", 2, 0.0, opened.run)
+        lat = latency(runner, _first_image(opened, pixels), options).p50_ms
+    entry = _entry(kind, path.parent.name, meta, metrics, lat)
+    if isinstance(opened, ForeignModel):
+        entry.label = opened.feed.label
+    return entry, logits.argmax(1)
+
+
+def _first_image(model: ExportedModel | ForeignModel, pixels: np.ndarray) -> np.ndarray:
+    """The batch-1 input the latency is timed on, as the model's `run` takes it."""
+    if isinstance(model, ForeignModel):
+        return model.feed.batch(pixels[:1])
+    return normalise(pixels[:1], model.metadata["mean"], model.metadata["std"])
+
+
+def entry(
+    arg: str,
+    *,
+    data_dir: str | None = None,
+    measure_latency: bool = True,
+    pretrained: bool = False,
+    foreign: Preprocessing | None = None,
+) -> Entry:
+    """One model's entry; `foreign` says how to feed it when it is an ONNX file zoo did not export."""
+    kind, path = _kind(arg, pretrained)
+    return _measured(kind, path, _TestSets(data_dir), measure_latency, foreign, predict=False)[0]
 
 
 def _same_classes(entries: list[Entry]) -> None:
@@ -132,14 +185,29 @@ def _same_classes(entries: list[Entry]) -> None:
 
 
 def compare(
-    args: list[str], *, data_dir: str | None = None, measure_latency: bool = True, pretrained: bool = False
+    args: list[str],
+    *,
+    data_dir: str | None = None,
+    measure_latency: bool = True,
+    pretrained: bool = False,
+    foreign: Preprocessing | None = None,
 ) -> dict[str, Any]:
-    """`pretrained`: a variant's name stands for its shipped weights, not its latest run here."""
+    """`pretrained`: a variant's name stands for its shipped weights, not its latest run here. `foreign`
+    says how to feed the ONNX files among `args` that zoo did not export (each the same way)."""
     if len(args) < 2:
         raise UsageError("compare needs at least two things to compare")
-    entries = [
-        entry(a, data_dir=data_dir, measure_latency=measure_latency, pretrained=pretrained) for a in args
-    ]
+    kinds = [_kind(a, pretrained) for a in args]  # every argument resolved before any is evaluated
+    if foreign is not None and not any(kind == "foreign" for kind, _ in kinds):
+        raise UsageError(
+            "--dataset, --mean, --std and the other feeding options describe an .onnx file zoo did not "
+            f"export, and none of {', '.join(args)} is one (a zoo export's metadata says how to feed it)"
+        )
+    test_sets = _TestSets(data_dir)
+    # Agreement needs every model's predictions: an ONNX file's are measured anyway, a run's cost an
+    # evaluation (and the dataset), which a comparison of runs alone does without, using recorded figures.
+    predict = any(kind != "run" for kind, _ in kinds)
+    measured = [_measured(kind, path, test_sets, measure_latency, foreign, predict) for kind, path in kinds]
+    entries = [e for e, _ in measured]
     datasets = {e.dataset for e in entries}
     if len(datasets) > 1:
         raise UsageError(
@@ -147,6 +215,10 @@ def compare(
             "compare models of one dataset"
         )
     _same_classes(entries)
+    first = measured[0][1]
+    for e, predictions in measured:
+        if first is not None and predictions is not None and len(first):
+            e.agreement = float((predictions == first).mean())
     classes = list(entries[0].f1)
     spread = {c: max(e.f1[c] for e in entries) - min(e.f1[c] for e in entries) for c in classes}
     return {

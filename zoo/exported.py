@@ -124,6 +124,11 @@ class ExportedModelError(ZooError):
     """A file is not a zoo export, or its metadata breaks the contract."""
 
 
+class NoZooMetadata(ExportedModelError):
+    """A file carries no `zoo.format` key: not a zoo export at all (a model zoo did not make, which
+    zoo.foreign runs when told how to feed it), as opposed to a zoo export whose metadata is broken."""
+
+
 def encode(metadata: Mapping[str, Any]) -> dict[str, str]:
     return {k: json.dumps(v) for k, v in metadata.items()}
 
@@ -131,7 +136,7 @@ def encode(metadata: Mapping[str, Any]) -> dict[str, str]:
 def decode(raw: Mapping[str, str], path: str | os.PathLike) -> dict[str, Any]:
     """JSON-decode `metadata_props` and validate them; keys of other tools stay as plain strings."""
     if "zoo.format" not in raw:
-        raise ExportedModelError(f"{path} has no zoo metadata; export it with `zoo export`")
+        raise NoZooMetadata(f"{path} has no zoo metadata; export it with `zoo export`")
     metadata: dict[str, Any] = {}
     for key, value in raw.items():
         try:
@@ -248,8 +253,9 @@ def read_metadata_json(path: str | os.PathLike) -> dict[str, Any]:
     return decode(encode(data), path)
 
 
-def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    """The validated zoo metadata of an ONNX file (the graph itself is not loaded into a session)."""
+def raw_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The `metadata_props` of an ONNX file as plain strings, unchecked: what decides whether it is a zoo
+    export at all (`zoo.format`) before anything is trusted."""
     import onnx
 
     path = Path(path)
@@ -259,7 +265,18 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # onnx raises DecodeError and friends for non-ONNX files
         raise ExportedModelError(f"{path} is not a valid ONNX model ({first_line(exc)})") from None
-    return decode({p.key: p.value for p in model.metadata_props}, path)
+    return {p.key: p.value for p in model.metadata_props}
+
+
+def is_zoo_export(path: str | os.PathLike) -> bool:
+    """Whether the file claims to be a zoo export (it has a `zoo.format` key), valid or not: such a file is
+    only ever read through the contract (open_model), never as a model zoo did not make."""
+    return "zoo.format" in raw_metadata(path)
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The validated zoo metadata of an ONNX file (the graph itself is not loaded into a session)."""
+    return decode(raw_metadata(path), path)
 
 
 def open_session(
@@ -384,18 +401,26 @@ def check_graph(session: Any, metadata: dict[str, Any], path: str | os.PathLike)
     return output.name
 
 
-def check_logits(logits: np.ndarray, classes: int, path: str | os.PathLike) -> None:
+def check_logits(
+    logits: np.ndarray,
+    classes: int,
+    path: str | os.PathLike,
+    *,
+    listed: str = "its metadata lists",
+    fix: str = "export it again",
+) -> None:
     """What a graph returned must be one finite logit per class: a symbolic class axis can hide another
-    width, and NaN logits give an argmax of 0 and NaN probabilities, a wrong answer that looks like one."""
+    width, and NaN logits give an argmax of 0 and NaN probabilities, a wrong answer that looks like one.
+    `listed` says where the class count comes from and `fix` what to do (a model zoo did not make was
+    described by its user, not by metadata)."""
     if logits.ndim != 2 or logits.shape[1] != classes:
         raise ExportedModelError(
-            f"{path} returns logits of shape {tuple(logits.shape[1:])} but its metadata lists "
-            f"{classes} class names; export it again"
+            f"{path} returns logits of shape {tuple(logits.shape[1:])} but {listed} "
+            f"{classes} class names; {fix}"
         )
     if not np.isfinite(logits).all():
         raise ExportedModelError(
-            f"{path} returns NaN or infinite logits on these images, so its predictions mean nothing; "
-            "export it again"
+            f"{path} returns NaN or infinite logits on these images, so its predictions mean nothing; {fix}"
         )
 
 

@@ -1,20 +1,25 @@
 """Classify raw pixels with an exported `model.onnx`, using only the file and its metadata.
 
 Nothing here needs the run directory or PyTorch: the ONNX file carries the class names, the input
-shape and the normalisation (`zoo export` writes them), so a copied file is enough to predict.
+shape and the normalisation (`zoo export` writes them), so a copied file is enough to predict. An ONNX
+file zoo did not export predicts too once told how to feed it (zoo.foreign: the dataset gives the class
+names and the image shape, the user the normalisation and layout).
 """
 
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.special import softmax
 
 from zoo.errors import UsageError, ZooError, first_line
-from zoo.exported import SCALE, ExportedModel, ImagePreprocessing, open_model
+from zoo.exported import SCALE, ExportedModel, ImagePreprocessing
+
+if TYPE_CHECKING:
+    from zoo.foreign import ForeignModel, Preprocessing
 
 # What load_image does, named as image_preprocessing records it for clients (one source for both).
 RESIZE_FILTER = "bilinear"
@@ -49,9 +54,9 @@ class Prediction:
 
 class OnnxClassifier:
     """An exported model that passed the contract (`zoo.exported.open_model`) plus the preprocessing its
-    zoo metadata describes."""
+    zoo metadata describes; or a file zoo did not export, as its user described it (zoo.foreign)."""
 
-    def __init__(self, model: ExportedModel) -> None:
+    def __init__(self, model: "ExportedModel | ForeignModel") -> None:
         self._model = model
         self.path = model.path
         self.metadata = model.metadata
@@ -67,9 +72,13 @@ class OnnxClassifier:
         *,
         providers: Sequence[str] | None = None,
         threads: int | None = None,
+        preprocessing: "Preprocessing | None" = None,
     ) -> "OnnxClassifier":
-        """Open an exported model. `providers` defaults to the CPU; `threads` to ONNX Runtime's choice."""
+        """Open an exported model. `providers` defaults to the CPU; `threads` to ONNX Runtime's choice;
+        `preprocessing` says how to feed a file zoo did not export (None: the file must be a zoo export)."""
         import onnxruntime as ort
+
+        from zoo.foreign import open_any  # it imports this module's resize filter
 
         path = Path(path)
         if not path.exists():
@@ -86,7 +95,12 @@ class OnnxClassifier:
         if threads is not None and threads < 1:
             raise UsageError(f"threads must be at least 1, got {threads}")
 
-        return cls(open_model(path, providers=providers, threads=threads))
+        return cls(open_any(path, preprocessing, providers=providers, threads=threads))
+
+    @property
+    def foreign(self) -> bool:
+        """Whether the file is not a zoo export (fed as its user described it)."""
+        return self.metadata.get("foreign") is True
 
     @property
     def num_classes(self) -> int:

@@ -3,7 +3,9 @@ that measured them.
 
 A row belongs to the run when it measured an export of the run's weights (the `weights_sha256` the ONNX
 metadata records, which bench copies into each row): the model name alone would show another export's
-figures (another trial, another run of the same model) as this run's.
+figures (another trial, another run of the same model) as this run's. A row of an ONNX file zoo did not
+export (zoo.foreign) has no weights_sha256, only the sha256 of its file, so it is never taken for a run's,
+even when the file is named like the run's model.
 """
 
 from pathlib import Path
@@ -44,7 +46,11 @@ def bench_section(record: RunRecord, results_path: Path | None = None) -> Sectio
             section.parts += [Note(f"Skipped: {reason}") for reason in skipped]
             section.parts += _figures(record.model, path, doc.created_at, entries)
             return section
-        if any(r.model == record.model and r.weights_sha256 is None for r in doc.measured):
+        # rows an older zoo wrote without the export's identity; a foreign file's rows have none either, but
+        # they are identified by the file's sha256 and never belong to a run, whatever the file's name
+        if any(
+            r.model == record.model and r.weights_sha256 is None and r.foreign is None for r in doc.measured
+        ):
             unidentified.append(path)
     section.parts += [Note(f"Skipped: {reason}") for reason in skipped]
     short = record.weights_sha256[:12]
