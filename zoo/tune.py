@@ -333,28 +333,40 @@ def _check(cfg: TuneConfig, spec: ModelSpec) -> None:
         raise UsageError(f"{spec.name} has no grid of its own; give the values with --grid key=v1,v2 ...")
 
 
+def check_study_owner(cfg: TuneConfig, storage: optuna.storages.BaseStorage) -> None:
+    """Refuse an existing study of another model or dataset before any data is loaded."""
+    try:
+        study = optuna.load_study(study_name=cfg.study_name, storage=storage)
+    except KeyError:  # no such study yet
+        return
+    _check_owner(cfg, study.user_attrs)
+
+
+def _check_owner(cfg: TuneConfig, attrs: dict[str, Any]) -> None:
+    owner, tuned_on = attrs.get("model"), attrs.get("dataset")
+    if owner is not None and owner != cfg.model:
+        raise UsageError(
+            f"study {cfg.study_name!r} tunes {owner}, not {cfg.model}; pick another --study name"
+        )
+    # scores of trials on another dataset do not compare, and its winner would be retrained on this one
+    if tuned_on is not None and tuned_on != cfg.dataset:
+        raise UsageError(
+            f"study {cfg.study_name!r} tunes {cfg.model} on {tuned_on}, not {cfg.dataset}; "
+            "pick another --study name"
+        )
+
+
 def open_model_study(cfg: TuneConfig, storage: optuna.storages.BaseStorage) -> optuna.Study:
     """Create the study or join the existing one; refuse a study that belongs to another model or was
     tuned on another dataset (its trials' scores would not be comparable)."""
     study = optuna.create_study(
         study_name=cfg.study_name, storage=storage, direction="maximize", load_if_exists=True
     )
-    owner = study.user_attrs.get("model")
-    if owner is None:
-        spec = get_spec(cfg.model)
-        study.set_user_attr("model", spec.name)
-    elif owner != cfg.model:
-        raise UsageError(
-            f"study {cfg.study_name!r} tunes {owner}, not {cfg.model}; pick another --study name"
-        )
-    tuned_on = study.user_attrs.get("dataset")
-    if tuned_on is None:
+    _check_owner(cfg, study.user_attrs)
+    if study.user_attrs.get("model") is None:
+        study.set_user_attr("model", get_spec(cfg.model).name)
+    if study.user_attrs.get("dataset") is None:
         study.set_user_attr("dataset", cfg.dataset)
-    elif tuned_on != cfg.dataset:
-        raise UsageError(
-            f"study {cfg.study_name!r} tunes {cfg.model} on {tuned_on}, not {cfg.dataset}; "
-            "pick another --study name"
-        )
     if study.directions != [optuna.study.StudyDirection.MAXIMIZE]:
         raise UsageError(f"study {cfg.study_name!r} does not maximise accuracy; pick another --study name")
     return study
@@ -472,6 +484,7 @@ def tune(cfg: TuneConfig, callbacks: TuneCallbacks | None = None) -> TuneResult:
         pinned, overrides = {}, pin_grid(cfg, spec, pinned, overrides)
     _, base_config = resolve(spec, {**overrides}, cfg.dataset)  # checked by check_config; for the split
     storage = open_storage(cfg.storage)
+    check_study_owner(cfg, storage)
     data = load(
         cfg.dataset,
         data_dir=cfg.data_dir,
