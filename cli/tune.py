@@ -26,7 +26,7 @@ from zoo.errors import UsageError
 from zoo.params import Rule
 from zoo.studies import open_storage
 from zoo.time_budget import MAX_TIME_BUDGET, parse_duration
-from zoo.tune import TuneCallbacks, TuneConfig, TuneResult, check_config, tune
+from zoo.tune import TuneCallbacks, TuneConfig, TuneResult, check_config, check_study_owner, tune
 
 RECENT = 8
 
@@ -214,7 +214,7 @@ def tune_command(
     )
     # Before the live table starts: a bad value or an unusable storage is one line, not a table and a line.
     check_config(cfg)
-    open_storage(cfg.storage, heartbeat=False)
+    check_study_owner(cfg, open_storage(cfg.storage, heartbeat=False))
     result = _run_live(cfg, err if as_json else out)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
