@@ -26,15 +26,15 @@ class MLP(nn.Module):
         super().__init__()
         hidden = tuple(hidden) if isinstance(hidden, list | tuple) else (hidden,)
         dropouts = layers.per_layer(dropout, len(hidden), "dropout")
-        channels, height, width = input_shape
+        channels, rows, cols = input_shape
         body: list[nn.Module] = []
-        if input_side and max(height, width) > input_side:
+        if input_side and max(rows, cols) > input_side:
             # a whole-factor average pool (floor) to at most input_side pixels per side
-            kernel = (math.ceil(height / input_side), math.ceil(width / input_side))
+            kernel = (math.ceil(rows / input_side), math.ceil(cols / input_side))
             body.append(nn.AvgPool2d(kernel))
-            height, width = height // kernel[0], width // kernel[1]
+            rows, cols = rows // kernel[0], cols // kernel[1]
         body.append(nn.Flatten())
-        width = channels * height * width
+        width = channels * rows * cols
         for units, p_drop in zip(hidden, dropouts, strict=True):
             body.append(nn.Linear(width, units))
             if batch_norm:
