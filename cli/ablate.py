@@ -7,7 +7,7 @@ import typer
 from rich.table import Table
 
 from cli.console import expected_errors, fail, key_value_pairs, out, safe
-from cli.options import AsJson, DataDir, Storage
+from cli.options import AsJson, DataDir, Dataset, Storage
 from cli.render import fits
 from zoo.ablate import AblateConfig
 from zoo.ablate import ablate as run_ablation
@@ -31,7 +31,12 @@ Only = Annotated[
 Epochs = Annotated[int | None, typer.Option(help="Epochs per run (default: the variant's).")]
 Seeds = Annotated[int, typer.Option(help="Seeds per variant (mean ± std).")]
 Subset = Annotated[int | None, typer.Option(help="Train on a stratified subset of N images.")]
-StudyName = Annotated[str | None, typer.Option(help="Study name (default ablate-NAME[-PRESET]).")]
+StudyName = Annotated[
+    str | None,
+    typer.Option(
+        help="Study name (default ablate-NAME[-DATASET][-PRESET]; DATASET for a dataset-agnostic model)."
+    ),
+]
 
 
 def _pm(value, scale: float = 1.0, digits: int = 4) -> str:
@@ -48,6 +53,7 @@ def _delta(row: dict, base: dict | None) -> str:
 @expected_errors
 def ablate(
     name: Annotated[str, typer.Argument(help="A registered model, e.g. fashion-cnn.")],
+    dataset: Dataset = None,
     factor: Factor = None,
     preset: Preset = None,
     budget: Budget = None,
@@ -73,6 +79,7 @@ def ablate(
         study=study,
         storage=storage,
         data_dir=str(data_dir) if data_dir else None,
+        dataset=dataset,
     )
     with out.status("ablating") as status:
         result = run_ablation(cfg, on_run=lambda label, seed: status.update(f"{safe(label)} (seed {seed:d})"))

@@ -9,7 +9,14 @@ from rich.table import Table
 
 from cli.console import expected_errors, out, safe
 from cli.render import fits_wrapped
-from zoo.registry import count_parameters, create_model, get_spec, list_models, search_space_params
+from zoo.registry import (
+    ANY_DATASET,
+    count_parameters,
+    create_model,
+    get_spec,
+    list_models,
+    search_space_params,
+)
 
 
 def _settings(items: dict) -> str:
@@ -42,8 +49,9 @@ def models(
             {
                 "name": name,
                 "family": spec.family,
-                "dataset": spec.dataset,
-                "num_params": count_parameters(create_model(name)),
+                "dataset": spec.dataset or ANY_DATASET,
+                # a dataset-agnostic variant's count depends on the dataset's shape and classes
+                "num_params": count_parameters(create_model(name)) if spec.dataset else None,
                 "hyperparameters": spec.hparams,
                 "train": spec.train,
                 "budgets": spec.budgets,
@@ -81,7 +89,7 @@ def _wide_table(rows: list[dict]) -> Table:
         table.add_row(
             safe(row["name"]),
             safe(row["dataset"]),
-            f"{row['num_params']:,}",
+            _params(row),
             _defaults_text(spec),
             f"{len(row['search_space'])} params",
             _recorded(spec),
@@ -95,7 +103,8 @@ def _model_block(row: dict) -> Table:
     block = Table(title=safe(row["name"]), title_justify="left", show_header=False, expand=True)
     block.add_column("field", style="dim", no_wrap=True)
     block.add_column("value", overflow="fold")
-    dataset = f"{safe(row['dataset'])} ({safe(row['family'])}, {row['num_params']:,} parameters)"
+    count = "parameters per dataset" if row["num_params"] is None else f"{row['num_params']:,} parameters"
+    dataset = f"{safe(row['dataset'])} ({safe(row['family'])}, {count})"
     block.add_row("dataset", dataset)
     block.add_row("architecture", _settings(spec.hparams))
     block.add_row("training", _settings(spec.train))
@@ -105,6 +114,10 @@ def _model_block(row: dict) -> Table:
     block.add_row("recorded", _recorded(spec))
     block.add_row("provenance", safe(row["provenance"]))
     return block
+
+
+def _params(row: dict) -> str:
+    return "per dataset" if row["num_params"] is None else f"{row['num_params']:,}"
 
 
 def _recorded(spec) -> str:

@@ -16,7 +16,16 @@ Storage = Annotated[
         help="Study storage: sqlite:///FILE (default artifacts/zoo.db), postgresql://... or journal:FILE."
     ),
 ]
-DataDir = Annotated[Path | None, typer.Option(help="Folder with the dataset's files.")]
+DataDir = Annotated[
+    Path | None, typer.Option(help="Folder with a built-in dataset's official files (or $ZOO_DATA_DIR).")
+]
+Dataset = Annotated[
+    str | None,
+    typer.Option(
+        help="The dataset (`zoo data list`): needed by a dataset-agnostic model (cnn, mlp, resnet ...); "
+        "a preset such as fashion-cnn takes its own."
+    ),
+]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of tables.")]
 Pretrained = Annotated[
     bool,

@@ -10,12 +10,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cli.console import err, expected_errors, interrupted_exit_code, out, safe
-from cli.options import DataDir, within
+from cli.options import DataDir, Dataset, within
 from cli.render import classification_table, print_confusion
 from zoo.config import parse_assignments
 from zoo.errors import UsageError
 from zoo.params import rule_for
-from zoo.registry import budget_overrides, get_spec
+from zoo.registry import budget_overrides, get_spec, resolve_dataset
 from zoo.resume import newest_unfinished, read_request, unfinished_dir
 from zoo.runs import RunResult, new_run_dir, resume_run, train_run
 
@@ -49,6 +49,7 @@ def _progress(console: Console) -> Progress:
 @expected_errors
 def train(
     name: Annotated[str, typer.Argument(help="A registered model, e.g. fashion-cnn (see `zoo models`).")],
+    dataset: Dataset = None,
     epochs: Annotated[int | None, typer.Option(help="Epochs (default: the variant's).")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Batch size (default: the variant's).")] = None,
     lr: Annotated[
@@ -78,7 +79,8 @@ def train(
     given = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "subset": subset, "seed": seed}
     overrides |= {k: v for k, v in {**given, "device": device}.items() if v is not None}
     if resume or resume_from:
-        if overrides or data_dir or budget:
+        # the run's own dataset, data folder and settings, as its request records them
+        if overrides or data_dir or budget or dataset:
             raise UsageError("--resume continues a run as it was started; drop the other options")
         folder = resume_from or newest_unfinished(spec.name).folder
         if read_request(folder)["model"] != spec.name:
@@ -88,6 +90,7 @@ def train(
             return resume_run(folder, on_epoch=on_epoch, on_batch=on_batch)
 
     else:
+        dataset = resolve_dataset(spec, dataset)  # before the progress bars: one line, exit 2
         run_dir = new_run_dir(spec.name)
         folder = unfinished_dir(spec.name, run_dir.name)
 
@@ -95,6 +98,7 @@ def train(
             return train_run(
                 name,
                 overrides,
+                dataset=dataset,
                 data_dir=data_dir,
                 run_dir=run_dir,
                 on_epoch=on_epoch,
@@ -105,7 +109,8 @@ def train(
     try:
         result = _with_progress(run, err if as_json else out)
     except KeyboardInterrupt:
-        hint = f"zoo train {spec.name} --resume-from {folder}" if folder.exists() else f"zoo train {name}"
+        again = f"zoo train {name}" + (f" --dataset {dataset}" if dataset and not spec.dataset else "")
+        hint = f"zoo train {spec.name} --resume-from {folder}" if folder.exists() else again
         err.print(
             f"interrupted; finished epochs are kept: continue with `{safe(hint)}`",
             highlight=False,
@@ -121,7 +126,9 @@ def _report(result: RunResult, as_json: bool) -> None:
         typer.echo(json.dumps({"run_dir": str(result.run_dir), **record.to_dict()}, indent=2))
         return
     test = record.metrics["test"]
-    out.print(classification_table(test, title=f"{safe(record.model)}: test set ({test['n']:d} images)"))
+    # a dataset-agnostic variant's report says which dataset it was trained for
+    who = record.model if get_spec(record.model).dataset else f"{record.model} on {record.dataset}"
+    out.print(classification_table(test, title=f"{safe(who)}: test set ({test['n']:d} images)"))
     print_confusion(out, test["confusion_matrix"], record.class_names, title="confusion matrix (test)")
     out.print(
         f"test accuracy [bold]{test['accuracy']:.4f}[/]  log loss {test['log_loss']:.4f}  "

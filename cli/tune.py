@@ -20,13 +20,13 @@ from cli.console import (
     printable,
     safe,
 )
-from cli.options import AsJson, Assignments, DataDir, Storage, within
+from cli.options import AsJson, Assignments, DataDir, Dataset, Storage, within
 from cli.render import classification_table, params_text
 from zoo.errors import UsageError
 from zoo.params import Rule
 from zoo.studies import open_storage
 from zoo.time_budget import MAX_TIME_BUDGET, parse_duration
-from zoo.tune import TuneCallbacks, TuneConfig, TuneResult, check_config, tune
+from zoo.tune import TuneCallbacks, TuneConfig, TuneResult, check_config, check_study_owner, tune
 
 RECENT = 8
 
@@ -141,7 +141,10 @@ TimeBudgetOption = Annotated[
         callback=_duration,
     ),
 ]
-StudyName = Annotated[str | None, typer.Option(help="Study name (default: the model name).")]
+StudyName = Annotated[
+    str | None,
+    typer.Option(help="Study name (default: the model name; a dataset-agnostic model's: NAME-DATASET)."),
+]
 Sampler = Annotated[
     str | None, typer.Option(help="tpe, random, grid, gp or cmaes (default tpe; grid with --grid).")
 ]
@@ -169,6 +172,7 @@ RetrainEpochs = Annotated[
 @expected_errors
 def tune_command(
     name: Annotated[str, typer.Argument(help="A registered model, e.g. fashion-cnn.")],
+    dataset: Dataset = None,
     trials: Trials = 30,
     timeout: Timeout = None,
     time_budget: TimeBudgetOption = None,
@@ -206,10 +210,11 @@ def tune_command(
         retrain=retrain,
         retrain_epochs=retrain_epochs,
         data_dir=str(data_dir) if data_dir else None,
+        dataset=dataset,
     )
     # Before the live table starts: a bad value or an unusable storage is one line, not a table and a line.
     check_config(cfg)
-    open_storage(cfg.storage, heartbeat=False)
+    check_study_owner(cfg, open_storage(cfg.storage, heartbeat=False))
     result = _run_live(cfg, err if as_json else out)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, default=str))

@@ -22,7 +22,7 @@ from zoo.data import Normalizer, load
 from zoo.errors import UsageError, ZooError, first_line
 from zoo.fileio import write_json_atomic
 from zoo.names import check_name, inside
-from zoo.registry import DEFAULT_BUDGET, budget_overrides, create_model, get_spec
+from zoo.registry import DEFAULT_BUDGET, budget_overrides, create_model, get_spec, resolve_dataset
 from zoo.runs import train_run
 from zoo.studies import open_storage
 from zoo.train import evaluate
@@ -57,11 +57,20 @@ class AblateConfig:
     study: str | None = None
     storage: str | None = None
     data_dir: str | None = None
+    # the dataset (registry.resolve_dataset): a preset's own by default; `ablate` resolves it
+    dataset: str | None = None
 
     @property
     def study_name(self) -> str:
-        # Tables at different budgets answer different questions: they never share a study.
-        parts = [self.model, self.preset, None if self.budget == DEFAULT_BUDGET else self.budget]
+        # Tables at different budgets, or of a dataset-agnostic variant on different datasets, answer
+        # different questions: they never share a study.
+        own = self.dataset is not None and get_spec(self.model).dataset is None
+        parts = [
+            self.model,
+            self.dataset if own else None,
+            self.preset,
+            None if self.budget == DEFAULT_BUDGET else self.budget,
+        ]
         return self.study or "ablate-" + "-".join(p for p in parts if p)
 
 
@@ -94,18 +103,19 @@ def variants(cfg: AblateConfig) -> list[tuple[str, dict[str, Any]]]:
     if cfg.subset:
         budget["subset"] = cfg.subset
     for _, change in out:  # a bad value or a stack that shrinks to nothing fails now, not mid-study
-        hparams, _ = resolve(spec, {**budget, **change})
-        create_model(cfg.model, **hparams)
+        hparams, _ = resolve(spec, {**budget, **change}, cfg.dataset)
+        create_model(cfg.model, cfg.dataset, **hparams)
     return out
 
 
 def ablate(cfg: AblateConfig, on_run: Callable[[str, int], None] | None = None) -> dict[str, Any]:
     """Run every (variant, seed) pair not yet done, save the table to artifacts/ablations/<study>.json
     and return it, with the file's path under `saved_to`."""
+    spec = get_spec(cfg.model)
+    cfg.dataset = resolve_dataset(spec, cfg.dataset)
     check_name(cfg.study_name, "study")
     if cfg.seeds < 1:
         raise UsageError(f"--seeds must be at least 1, got {cfg.seeds}")
-    spec = get_spec(cfg.model)
     plan = variants(cfg)
     labels = [label for label, _ in plan]
     changes = dict(plan)
@@ -116,10 +126,19 @@ def ablate(cfg: AblateConfig, on_run: Callable[[str, int], None] | None = None) 
     budget = budget_overrides(spec, cfg.budget)
     if cfg.epochs:
         budget["epochs"] = cfg.epochs
+    _check_owner(study, cfg)
     study.set_user_attr(
         "ablation",
-        {"model": cfg.model, "variants": labels, "seeds": cfg.seeds, "budget": cfg.budget, "recipe": budget},
+        {
+            "model": cfg.model,
+            "dataset": cfg.dataset,
+            "variants": labels,
+            "seeds": cfg.seeds,
+            "budget": cfg.budget,
+            "recipe": budget,
+        },
     )
+    study.set_user_attr("dataset", cfg.dataset)
     # Several workers may share the study (`zoo ablate` on each machine against one PostgreSQL URL): a pair
     # already done, queued or running elsewhere is not queued again. A worker that died mid-run leaves a
     # RUNNING trial whose heartbeat stops; Optuna fails it after the grace period and queues it again.
@@ -130,7 +149,7 @@ def ablate(cfg: AblateConfig, on_run: Callable[[str, int], None] | None = None) 
     todo = [(label, seed) for label in labels for seed in range(cfg.seeds) if (label, seed) not in taken]
     for label, seed in todo:
         study.enqueue_trial({"variant": label, "seed": seed})
-    _, base_config = resolve(spec, budget)
+    _, base_config = resolve(spec, budget, cfg.dataset)
     data: dict[tuple, Any] = {}
 
     def objective(trial: optuna.Trial) -> float:
@@ -154,12 +173,12 @@ def ablate(cfg: AblateConfig, on_run: Callable[[str, int], None] | None = None) 
         overrides = {**budget, **subset, **changes[label], "seed": seed}
         started = time.perf_counter()
         try:
-            _, config = resolve(spec, overrides)
+            _, config = resolve(spec, overrides, cfg.dataset)
             # Splits are keyed by everything that shapes them: a val_fraction or subset factor gets its own.
             key = (seed, config.val_fraction, config.subset)
             if key not in data:
                 data[key] = load(
-                    spec.dataset,
+                    cfg.dataset,
                     data_dir=cfg.data_dir,
                     val_fraction=config.val_fraction,
                     seed=seed,
@@ -168,6 +187,7 @@ def ablate(cfg: AblateConfig, on_run: Callable[[str, int], None] | None = None) 
             result = train_run(
                 cfg.model,
                 overrides,
+                dataset=cfg.dataset,
                 data=data[key],
                 extra_record={"study": cfg.study_name, "trial": trial.number, "ablation": label},
             )
@@ -204,6 +224,23 @@ def ablate(cfg: AblateConfig, on_run: Callable[[str, int], None] | None = None) 
             f"every run of ablation {cfg.study_name} failed (first: {reason}); fix it and run it again"
         )
     return {**result, "saved_to": str(path)}
+
+
+def _check_owner(study: optuna.Study, cfg: AblateConfig) -> None:
+    """An ablation study already there must be of this model on this dataset: its rows would not compare."""
+    plan = study.user_attrs.get("ablation")
+    if not isinstance(plan, dict):
+        if study.user_attrs.get("model") is not None:
+            raise UsageError(
+                f"study {cfg.study_name!r} is a tuning study, not an ablation; pick another --study"
+            )
+        return
+    model, dataset = plan.get("model"), plan.get("dataset") or get_spec(cfg.model).dataset
+    if model != cfg.model or dataset != cfg.dataset:
+        raise UsageError(
+            f"study {cfg.study_name!r} ablates {model} on {dataset}, not {cfg.model} on {cfg.dataset}; "
+            "pick another --study name"
+        )
 
 
 class AblationFailed(ZooError):

@@ -23,7 +23,7 @@ from typing_extensions import TypedDict
 from zoo.errors import CheckpointError, ZooError
 from zoo.fileio import sha256_file, umask, write_json_atomic
 from zoo.names import temporary_sibling
-from zoo.registry import create_model, get_spec
+from zoo.registry import create_model_for, get_spec
 
 WEIGHTS = "weights.safetensors"
 RECORD = "run.json"
@@ -220,7 +220,16 @@ def load_run(run_dir: str | os.PathLike, *, verify: bool = True) -> tuple[nn.Mod
             f"{weights} does not match the sha256 recorded in {RECORD}; the file was changed"
         )
     try:
-        model = create_model(record.model, **rebuild_hyperparameters(record))
+        spec = get_spec(record.model)
+        if spec.dataset is not None and record.dataset != spec.dataset:
+            raise CheckpointError(
+                f"{RECORD} names dataset {record.dataset!r}; {spec.name} is bound to {spec.dataset}"
+            )
+        # The shape and classes the record names, which are its dataset's: a run of a dataset-agnostic
+        # variant is rebuilt even where its dataset is not (another machine, a removed folder dataset).
+        model = create_model_for(
+            record.model, record.input_shape, len(record.class_names), **rebuild_hyperparameters(record)
+        )
     except ZooError as exc:
         raise CheckpointError(f"cannot rebuild the model of {run_dir}: {exc}") from None
     try:

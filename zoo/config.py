@@ -4,11 +4,10 @@ import dataclasses
 from dataclasses import dataclass, fields
 from typing import Any
 
-from zoo.data.catalog import get_dataset_info
 from zoo.data.loading import check_load_args
 from zoo.errors import UsageError
 from zoo.params import check_classes, check_value, unknown_key
-from zoo.registry import ModelSpec
+from zoo.registry import ModelSpec, num_classes_of
 
 
 @dataclass
@@ -68,8 +67,11 @@ def _as_tuple(value) -> tuple:
     return tuple(value) if isinstance(value, list | tuple) else (value,)
 
 
-def resolve(spec: ModelSpec, overrides: dict[str, Any] | None = None) -> tuple[dict[str, Any], TrainConfig]:
-    """Split `overrides` into architecture and training keys and apply them over the variant's defaults."""
+def resolve(
+    spec: ModelSpec, overrides: dict[str, Any] | None = None, dataset: str | None = None
+) -> tuple[dict[str, Any], TrainConfig]:
+    """Split `overrides` into architecture and training keys and apply them over the variant's defaults,
+    checked for the run's dataset (`registry.resolve_dataset`: a dataset-agnostic variant needs one)."""
     model_over, train_over = {}, {}
     for key, value in (overrides or {}).items():
         if key in spec.hparams:
@@ -82,7 +84,7 @@ def resolve(spec: ModelSpec, overrides: dict[str, Any] | None = None) -> tuple[d
     for key, value in hparams.items():
         check_value(key, value, spec.family)
     config = TrainConfig(**{**spec.train, **train_over})
-    num_classes = len(get_dataset_info(spec.dataset).class_names)
+    num_classes = num_classes_of(spec, dataset)
     check_classes(config.augment_classes, num_classes)
     # what the split needs (a subset with two images per class), refused here rather than after the work
     check_load_args(config.val_fraction, config.seed, config.subset, num_classes)

@@ -109,6 +109,9 @@ ARCHITECTURE: dict[str, Rule] = {
     "batch_norm": Rule(bool),
     "init": Rule(str, choices=INITS),
     "block_order": Rule(str, choices=BLOCK_ORDERS),
+    # the largest side of the map a CNN's dense head flattens / of the image an MLP flattens; 0: any
+    "head_side": Rule(int, low=0),
+    "input_side": Rule(int, low=0),
 }
 
 # Where a family takes one value for a knob other families take per layer.

@@ -21,7 +21,7 @@ from zoo.download import DownloadFailed, ProgressFn, download
 from zoo.errors import UsageError, ZooError
 from zoo.fileio import sha256_file
 from zoo.names import temporary_sibling
-from zoo.registry import ModelSpec, Weights, get_spec, list_models
+from zoo.registry import ANY_DATASET, ModelSpec, Weights, get_spec, list_models
 from zoo.registry import create_model as build_model
 
 HOME_ENV = "ZOO_HOME"
@@ -60,6 +60,11 @@ def no_weights_reason(spec: ModelSpec) -> str:
 
     if spec.name in NO_WEIGHTS:
         return NO_WEIGHTS[spec.name]
+    if spec.dataset is None:
+        return (
+            "it is dataset-agnostic: its weights depend on the dataset it is trained for; "
+            "train one with `zoo train NAME --dataset DATASET`"
+        )
     if spec.dataset != "fashion-mnist":
         return (
             f"zoo ships weights for Fashion-MNIST variants only ({spec.dataset} is not on the machines that "
@@ -234,7 +239,7 @@ def list_weights(pattern: str | None = None) -> list[Listing]:
     for name in list_models(pattern):
         spec = get_spec(name)
         if spec.weights is None:
-            rows.append(Listing(name, spec.dataset, None, None, no_weights_reason(spec)))
+            rows.append(Listing(name, spec.dataset or ANY_DATASET, None, None, no_weights_reason(spec)))
             continue
         try:
             where = locate(name, fetch=False).source

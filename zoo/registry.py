@@ -19,7 +19,9 @@ from torch import nn
 from zoo.data.catalog import get_dataset_info
 from zoo.errors import UsageError
 
-SearchSpace = Callable[[Any], dict[str, Any]]  # optuna.Trial -> hyperparameters (model and train keys)
+# optuna.Trial -> hyperparameters (model and train keys). A dataset-agnostic variant's space also takes
+# the input shape, (trial, input_shape | None), since what fits depends on it; see `suggest`.
+SearchSpace = Callable[..., dict[str, Any]]
 Builder = Callable[..., nn.Module]  # builder(input_shape, num_classes, **hparams) -> nn.Module
 
 
@@ -75,7 +77,9 @@ class Weights:
 class ModelSpec:
     name: str
     family: str
-    dataset: str
+    # The dataset a preset is bound to; None: a dataset-agnostic variant, built for whatever dataset a run
+    # names (its input shape and class count), see `resolve_dataset`.
+    dataset: str | None
     builder: Builder
     hparams: dict[str, Any]
     train: dict[str, Any]
@@ -152,34 +156,96 @@ def budget_overrides(spec: ModelSpec, budget: str | None) -> dict[str, Any]:
     return dict(spec.budgets[budget])
 
 
-def input_shape_of(spec: ModelSpec) -> tuple[int, int, int]:
-    return get_dataset_info(spec.dataset).image_shape
+ANY_DATASET = "any"  # how listings show the dataset of a dataset-agnostic variant
 
 
-def num_classes_of(spec: ModelSpec) -> int:
-    return len(get_dataset_info(spec.dataset).class_names)
+def agnostic_counterpart(spec: ModelSpec) -> str | None:
+    """The dataset-agnostic variant that builds what preset `spec` builds, for messages: `cnn-fast` for
+    fashion-cnn-fast, else the family's own (`cnn` for mnist-cnn); None where none is registered."""
+    for name in (spec.name.partition("-")[2], spec.family):
+        other = _REGISTRY.get(name)
+        if other is not None and other.dataset is None:
+            return name
+    return None
 
 
-def create_model(name: str, **hparams: Any) -> nn.Module:
-    """Build variant `name` for its dataset's input shape, with `hparams` overriding its defaults."""
+def resolve_dataset(spec: ModelSpec, dataset: str | None = None) -> str:
+    """The dataset a run of `spec` uses: the one function every command asks.
+
+    A preset takes its own dataset (naming it again is fine, naming another is refused); a
+    dataset-agnostic variant needs one named. An unknown name is the data package's one-line error."""
+    if dataset is None:
+        if spec.dataset is None:
+            raise UsageError(f"{spec.name} needs --dataset NAME; `zoo data list` shows the datasets")
+        return spec.dataset
+    name = get_dataset_info(dataset).name
+    if spec.dataset is not None and name != spec.dataset:
+        other = agnostic_counterpart(spec)
+        hint = f"; for {name} use the dataset-agnostic `{other} --dataset {name}`" if other else ""
+        raise UsageError(f"{spec.name} is bound to {spec.dataset}{hint}")
+    return name
+
+
+def input_shape_of(spec: ModelSpec, dataset: str | None = None) -> tuple[int, int, int]:
+    return tuple(get_dataset_info(resolve_dataset(spec, dataset)).image_shape)
+
+
+def num_classes_of(spec: ModelSpec, dataset: str | None = None) -> int:
+    return len(get_dataset_info(resolve_dataset(spec, dataset)).class_names)
+
+
+def create_model(name: str, dataset: str | None = None, **hparams: Any) -> nn.Module:
+    """Build variant `name` for its dataset's input shape and classes (a dataset-agnostic variant for
+    `dataset`'s), with `hparams` overriding its defaults."""
     spec = get_spec(name)
-    return spec.builder(input_shape_of(spec), num_classes_of(spec), **spec.hyperparameters(hparams))
+    return create_model_for(name, input_shape_of(spec, dataset), num_classes_of(spec, dataset), **hparams)
+
+
+def create_model_for(
+    name: str, input_shape: tuple[int, ...] | list[int], num_classes: int, **hparams: Any
+) -> nn.Module:
+    """Build variant `name` for an explicit input shape and class count: how a run is rebuilt from what
+    its record says, whether or not its dataset is still there."""
+    spec = get_spec(name)
+    return spec.builder(tuple(input_shape), num_classes, **spec.hyperparameters(hparams))
 
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def parameter_count(name: str, **hparams: Any) -> int:
-    """Parameters of variant `name` with `hparams`, counted on the meta device: nothing is allocated,
-    so space estimates before training cost no memory."""
+def parameter_count(name: str, dataset: str | None = None, **hparams: Any) -> int:
+    """Parameters of variant `name` (for `dataset`) with `hparams`, counted on the meta device: nothing is
+    allocated, so space estimates before training cost no memory."""
     with torch.device("meta"):
-        return count_parameters(create_model(name, **hparams))
+        return count_parameters(create_model(name, dataset, **hparams))
 
 
-def search_space_params(spec: ModelSpec, samples: int = 32) -> dict[str, Any]:
-    """Every Optuna distribution the define-by-run space can declare, conditional ones included,
-    found by sampling it in memory (nothing is stored)."""
+def suggest(spec: ModelSpec, trial: Any, input_shape: tuple[int, int, int] | None = None) -> dict[str, Any]:
+    """The search space's values at `trial`. A dataset-agnostic variant's space is told the input shape,
+    since how many blocks an image survives depends on it; None asks for its widest form (what
+    `zoo models` lists)."""
+    if spec.dataset is None:
+        return spec.search_space(trial, input_shape)
+    return spec.search_space(trial)
+
+
+def any_shape(space: SearchSpace) -> SearchSpace:
+    """A preset's space that holds for any input shape, in the form a dataset-agnostic variant's takes."""
+
+    def shaped(trial: Any, input_shape: tuple[int, int, int] | None = None) -> dict[str, Any]:
+        return space(trial)
+
+    shaped.__doc__ = space.__doc__
+    return shaped
+
+
+def search_space_params(
+    spec: ModelSpec, samples: int = 32, input_shape: tuple[int, int, int] | None = None
+) -> dict[str, Any]:
+    """Every Optuna distribution the define-by-run space can declare (at `input_shape` for a
+    dataset-agnostic variant), conditional ones included, found by sampling it in memory (nothing is
+    stored)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -187,7 +253,7 @@ def search_space_params(spec: ModelSpec, samples: int = 32) -> dict[str, Any]:
     names: dict[str, Any] = {}
     for _ in range(samples):
         trial = study.ask()
-        spec.search_space(trial)
+        suggest(spec, trial, input_shape)
         names.update(trial.distributions)
         study.tell(trial, 0.0)
     return names

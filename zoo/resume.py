@@ -41,7 +41,7 @@ from zoo.config import resolve
 from zoo.errors import CheckpointError, UsageError, ZooError
 from zoo.fileio import atomic_path, write_json_atomic
 from zoo.names import inside, is_valid_name, run_dir_from
-from zoo.registry import get_spec
+from zoo.registry import get_spec, resolve_dataset
 
 REQUEST = "request.json"
 STATE = "state.safetensors"
@@ -105,6 +105,9 @@ class ResumeRequest:
     evaluate_test: bool
     extra_record: ExtraRecord
     epochs: Annotated[int, Field(ge=1)]
+    # the run's dataset, as train_run resolved it; None in requests written before datasets were named,
+    # which were all of the model's own dataset
+    dataset: str | None = None
 
     @classmethod
     def new(cls, **fields: Any) -> "ResumeRequest":
@@ -137,8 +140,14 @@ class ResumeRequest:
             spec = get_spec(self.model)
         except ZooError as exc:
             return f"model: {exc}"
+        if self.dataset is not None and not is_valid_name(self.dataset):
+            return f"dataset: {self.dataset!r} is not a valid name"
         try:
-            _, config = resolve(spec, self.overrides)
+            resolve_dataset(spec, self.dataset)
+        except ZooError as exc:
+            return f"dataset: {exc}"
+        try:
+            _, config = resolve(spec, self.overrides, self.dataset)
         except ZooError as exc:
             return f"overrides: {exc}"
         if config.epochs != self.epochs:
@@ -183,6 +192,7 @@ class Unfinished:
     epochs: int
     updated: datetime
     request: dict[str, Any]
+    dataset: str | None = None  # what the run trains on, from its request
     # why it cannot continue (a bad request.json or state): one line naming the file and the key; None
     # when it can. A damaged run shows its folder's model name and 0/0 epochs; `zoo runs clean` removes it.
     damaged: str | None = None
@@ -194,6 +204,7 @@ class Unfinished:
             "name": self.name,
             "epoch": self.epoch,
             "epochs": self.epochs,
+            "dataset": self.dataset,
             "updated": self.updated.isoformat(timespec="seconds"),
             "damaged": self.damaged,
         }
@@ -219,9 +230,12 @@ def _describe(folder: Path) -> Unfinished:
     try:
         request = ResumeRequest.read(folder)
         epoch = _epochs_done(folder / STATE)
+        dataset = resolve_dataset(get_spec(request.model), request.dataset)  # as ResumeRequest checked it
     except ZooError as exc:
         return Unfinished(folder, folder.parent.name, folder.name, 0, 0, updated, {}, damaged=str(exc))
-    return Unfinished(folder, request.model, folder.name, epoch, request.epochs, updated, request.to_dict())
+    return Unfinished(
+        folder, request.model, folder.name, epoch, request.epochs, updated, request.to_dict(), dataset
+    )
 
 
 def list_unfinished(model: str | None = None) -> list[Unfinished]:

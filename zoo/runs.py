@@ -19,7 +19,7 @@ from zoo.data import DataSplits, Normalizer, Split, load, load_raw
 from zoo.errors import UsageError, ZooError
 from zoo.fileio import check_writable
 from zoo.metrics import classification_metrics
-from zoo.registry import count_parameters, create_model, get_spec, parameter_count
+from zoo.registry import count_parameters, create_model, get_spec, parameter_count, resolve_dataset
 from zoo.resume import STATE, ResumeRequest, remove_unfinished
 from zoo.train import BatchCallback, EpochCallback, evaluate, fit, resolve_precision, select_device
 
@@ -75,6 +75,7 @@ def train_run(
     model_name: str,
     overrides: dict[str, Any] | None = None,
     *,
+    dataset: str | None = None,
     data_dir: str | Path | None = None,
     data: DataSplits | None = None,
     evaluate_test: bool = True,
@@ -86,21 +87,29 @@ def train_run(
 ) -> RunResult:
     """Train `model_name` with `overrides` (architecture and TrainConfig keys) and save a run directory.
 
+    `dataset` is the run's dataset (`registry.resolve_dataset`: a preset's own by default, needed by a
+    dataset-agnostic variant; `data`'s when only that is given), recorded in run.json.
     `evaluate_test=False` keeps the test set untouched (tuning); pass `data` to reuse loaded splits.
     With `unfinished` (a folder, see zoo/resume.py) the training state is saved there every epoch and a
     state already there is continued; the folder is removed once the run directory is saved. Every value
     and the destination are checked before any data is loaded."""
     spec = get_spec(model_name)
-    hparams, config = resolve(spec, overrides)
+    if dataset is None and data is not None:
+        dataset = data.info.name
+    dataset = resolve_dataset(spec, dataset)
+    if data is not None and data.info.name != dataset:
+        raise UsageError(f"the splits given are of {data.info.name}, not {dataset}")
+    hparams, config = resolve(spec, overrides, dataset)
     select_device(config.device)  # an unavailable device fails here, not after loading the data
     run_dir = run_dir or new_run_dir(spec.name)
-    num_params = parameter_count(model_name, **hparams)
+    num_params = parameter_count(model_name, dataset, **hparams)
     # weights, plus the resume state (weights, best weights and two optimizer moments) while training
     check_writable(run_dir.parent, num_params * 4 * (1 + 4 * (unfinished is not None)) + (1 << 20), "the run")
     request = None
     if unfinished is not None:  # checked as it will be read back, before any data is loaded
         request = ResumeRequest.new(
             model=spec.name,
+            dataset=dataset,
             overrides=jsonable(overrides or {}),
             data_dir=str(data_dir) if data_dir else None,
             run_dir=str(run_dir),
@@ -110,14 +119,14 @@ def train_run(
         )
     if data is None:
         data = load(
-            spec.dataset,
+            dataset,
             data_dir=data_dir,
             val_fraction=config.val_fraction,
             seed=config.seed,
             subset=config.subset,
         )
     torch.manual_seed(config.seed)
-    model = create_model(model_name, **hparams)
+    model = create_model(model_name, dataset, **hparams)
     if request is not None:  # written once the data is there: a failed load leaves nothing to resume
         request.write(unfinished)
     state_path = unfinished / STATE if unfinished is not None else None
@@ -135,7 +144,7 @@ def train_run(
     record = {
         "model": spec.name,
         "family": spec.family,
-        "dataset": spec.dataset,
+        "dataset": dataset,
         "hyperparameters": hparams,
         "train_config": config.to_dict(),
         "num_params": count_parameters(model),
@@ -182,6 +191,7 @@ def resume_run(
     return train_run(
         request.model,
         request.overrides,
+        dataset=request.dataset,
         data_dir=request.data_dir,
         evaluate_test=request.evaluate_test,
         run_dir=request.run_dir,

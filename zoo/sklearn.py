@@ -1,8 +1,9 @@
 """`ZooClassifier`: any registered variant as a scikit-learn estimator (GridSearchCV, cross_val_score).
 
 Inputs are raw pixels, as numbers 0..255 (uint8 or float, rounded to the nearest integer; a value outside
-0..255 is a ValueError, never clipped), shaped like the variant's dataset: for a 28x28 grayscale model
-(N, 28, 28), (N, 784) or (N, 1, 28, 28). Labels may be any values; the network gets one output per
+0..255 is a ValueError, never clipped), shaped like the variant's dataset (a preset's own, or `dataset=`
+for a dataset-agnostic variant such as `ZooClassifier("cnn", dataset="cifar10")`): for a 28x28 grayscale
+model (N, 28, 28), (N, 784) or (N, 1, 28, 28). Labels may be any values; the network gets one output per
 distinct label seen in `fit`. Training is zoo's own loop (`zoo.train.fit`).
 """
 
@@ -18,10 +19,10 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from zoo.config import TRAIN_KEYS, resolve
 from zoo.data import DataSplits, Normalizer, Split, get_dataset_info
 from zoo.data.splits import channel_stats, stratified_split
-from zoo.registry import get_spec, input_shape_of
+from zoo.registry import get_spec, input_shape_of, resolve_dataset
 from zoo.train import fit, predict_logits
 
-_FIXED = ("model", "epochs", "lr", "batch_size", "val_fraction", "seed", "device")
+_FIXED = ("model", "epochs", "lr", "batch_size", "val_fraction", "seed", "device", "dataset")
 
 
 class ZooClassifier(ClassifierMixin, BaseEstimator):
@@ -39,6 +40,7 @@ class ZooClassifier(ClassifierMixin, BaseEstimator):
         val_fraction: float | None = None,
         seed: int = 0,
         device: str = "cpu",
+        dataset: str | None = None,
         **hparams: Any,
     ):
         self.model = model
@@ -48,6 +50,7 @@ class ZooClassifier(ClassifierMixin, BaseEstimator):
         self.val_fraction = val_fraction
         self.seed = seed
         self.device = device
+        self.dataset = dataset
         self._hparam_names = sorted(hparams)
         for key, value in hparams.items():
             setattr(self, key, value)
@@ -90,18 +93,21 @@ class ZooClassifier(ClassifierMixin, BaseEstimator):
         fashion-cnn3: patience 10 on 20%), else none, so every image given to `fit` trains the model."""
         if self.val_fraction is not None:
             return self.val_fraction
-        _, recipe = resolve(get_spec(self.model), {k: v for k, v in values.items() if k != "val_fraction"})
+        recipe_values = {k: v for k, v in values.items() if k != "val_fraction"}
+        _, recipe = resolve(get_spec(self.model), recipe_values, self.dataset)
         return recipe.val_fraction if recipe.patience else 0.0
 
     def _images(self, X, *, reset: bool) -> torch.Tensor:
         # flatten first, so n_features_in_ is the pixel count whatever layout each call uses
         X = check_array(X, allow_nd=True, dtype=None, ensure_min_samples=2 if reset else 1)
         X = validate_data(self, X.reshape(len(X), -1), reset=reset, dtype=None)
-        shape = input_shape_of(get_spec(self.model))
+        spec = get_spec(self.model)
+        shape = input_shape_of(spec, self.dataset)
         per_image = int(np.prod(shape))
         if X.shape[1] != per_image:
+            who = f"{self.model} on {resolve_dataset(spec, self.dataset)}" if self.dataset else self.model
             raise ValueError(
-                f"{self.model} takes images of {per_image} pixels {shape}; got n_features = {X.shape[1]}"
+                f"{who} takes images of {per_image} pixels {shape}; got n_features = {X.shape[1]}"
             )
         values = np.asarray(X, dtype=np.float64)
         low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
@@ -125,7 +131,8 @@ class ZooClassifier(ClassifierMixin, BaseEstimator):
         images = self._images(X, reset=True)
         self.classes_ = self._encoder.classes_
         labels = torch.from_numpy(self._encoder.transform(y).astype(np.int64))
-        hparams, config = resolve(spec, self._overrides())
+        dataset = resolve_dataset(spec, self.dataset)
+        hparams, config = resolve(spec, self._overrides(), dataset)
         if config.val_fraction:
             train_idx, val_idx = stratified_split(labels.numpy(), config.val_fraction, self.seed)
         else:
@@ -134,7 +141,7 @@ class ZooClassifier(ClassifierMixin, BaseEstimator):
         val = Split(images[val_idx], labels[val_idx])
         mean, std = channel_stats(train.images)
         std = tuple(s if s > 0 else 1.0 for s in std)  # a constant image set would divide by zero
-        info = get_dataset_info(spec.dataset)
+        info = get_dataset_info(dataset)
         data = DataSplits(
             info=info,
             train=train,

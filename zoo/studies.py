@@ -244,11 +244,13 @@ class StudySummary:
     best_trial: int | None
     test_accuracy: float | None
     last_update: datetime | None
+    dataset: str | None = None  # what its trials trained on (a dataset-agnostic variant's differs by study)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "model": self.model,
+            "dataset": self.dataset,
             "kind": self.kind,
             "trials": self.states,
             "best_val_acc": self.best_value,
@@ -288,6 +290,7 @@ def summarize(study: optuna.Study) -> StudySummary:
         best_trial=best.number if best else None,
         test_accuracy=final.get("test_accuracy") if isinstance(final.get("test_accuracy"), float) else None,
         last_update=max(stamps) if stamps else None,
+        dataset=_attribute(study, "dataset", str),
     )
 
 

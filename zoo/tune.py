@@ -28,7 +28,15 @@ from zoo.errors import TrainingDiverged, UntrustedPath, UsageError, ZooError
 from zoo.fileio import check_writable
 from zoo.names import check_name, inside, run_dir_from
 from zoo.params import check_value, rule_for, unknown_key
-from zoo.registry import ModelSpec, get_spec, parameter_count, search_space_params
+from zoo.registry import (
+    ModelSpec,
+    get_spec,
+    input_shape_of,
+    parameter_count,
+    resolve_dataset,
+    search_space_params,
+    suggest,
+)
 from zoo.resume import REQUEST, ResumeRequest, remove_unfinished, unfinished_dir
 from zoo.runs import RunResult, evaluate_run, jsonable, resume_run, train_run
 from zoo.studies import (
@@ -72,10 +80,22 @@ class TuneConfig:
     # epochs of that retraining; None: the winner's epochs where the search tunes them, else 15
     retrain_epochs: int | None = None
     data_dir: str | None = None
+    # the dataset (registry.resolve_dataset): a preset's own by default; check_config resolves it
+    dataset: str | None = None
 
     @property
     def study_name(self) -> str:
-        return self.study or self.model
+        """`--study`, else the model's name, and for a dataset-agnostic variant its dataset's too
+        (`cnn-cifar10`): two datasets never share a study by accident."""
+        if self.study:
+            return self.study
+        if self.dataset is not None and get_spec(self.model).dataset is None:
+            return f"{self.model}-{self.dataset}"
+        return self.model
+
+    def input_shape(self, spec: ModelSpec) -> tuple[int, int, int] | None:
+        """What a dataset-agnostic variant's search space is told (None for a preset: its space is fixed)."""
+        return input_shape_of(spec, self.dataset) if spec.dataset is None else None
 
 
 @dataclass
@@ -140,12 +160,15 @@ def _like(distribution: optuna.distributions.BaseDistribution) -> Any:
     return 0.0
 
 
-def split_fixed(spec: ModelSpec, assignments: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+def split_fixed(
+    spec: ModelSpec, assignments: dict[str, str], input_shape: tuple[int, int, int] | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """`--set` values -> (search parameters pinned in the sampler, config overrides applied on top).
 
     A name of the search space (e.g. `lr`, `conv_blocks`, `filters_1`) is pinned so the sampler stops
-    exploring it; any other architecture or training key overrides what the search space produces."""
-    space = search_space_params(spec)
+    exploring it; any other architecture or training key overrides what the search space produces.
+    `input_shape`: the space of a dataset-agnostic variant at that shape."""
+    space = search_space_params(spec, input_shape=input_shape)
     pinned, overrides = {}, {}
     for key, text in assignments.items():
         if key in space:
@@ -215,7 +238,7 @@ def max_trial_epochs(cfg: TuneConfig, spec: ModelSpec, overrides: dict[str, Any]
         return int(overrides["epochs"])
     if cfg.sampler == "grid":
         return max(cfg.grid["epochs"]) if "epochs" in cfg.grid else cfg.epochs
-    distribution = search_space_params(spec).get("epochs")
+    distribution = search_space_params(spec, input_shape=cfg.input_shape(spec)).get("epochs")
     if isinstance(distribution, optuna.distributions.CategoricalDistribution):
         return max(int(v) for v in distribution.choices)
     if distribution is not None:
@@ -261,16 +284,17 @@ def check_config(cfg: TuneConfig) -> ModelSpec:
     environment (UsageError, exit 2) or a destination without room (exit 1) before anything starts.
     Returns the variant's spec."""
     spec = get_spec(cfg.model)
+    cfg.dataset = resolve_dataset(spec, cfg.dataset)
     _resolve_search(cfg, spec)
     _check(cfg, spec)
     heartbeat_periods()
-    _, overrides = split_fixed(spec, cfg.fixed) if cfg.fixed else ({}, {})
-    if resolve(spec, overrides)[1].val_fraction == 0:
+    _, overrides = split_fixed(spec, cfg.fixed, cfg.input_shape(spec)) if cfg.fixed else ({}, {})
+    if resolve(spec, overrides, cfg.dataset)[1].val_fraction == 0:
         raise UsageError(
             f"{spec.name} is set to train without a validation split, and tuning scores trials on one; "
             "add --set val_fraction=0.1"
         )
-    run_bytes = parameter_count(spec.name) * 4 + (1 << 20)
+    run_bytes = parameter_count(spec.name, cfg.dataset) * 4 + (1 << 20)
     # the kept trials' weights and the retraining's run and resume state, before any data is loaded
     check_writable(paths.runs_dir(), run_bytes * (cfg.keep + 6), "the study's runs")
     return spec
@@ -309,20 +333,40 @@ def _check(cfg: TuneConfig, spec: ModelSpec) -> None:
         raise UsageError(f"{spec.name} has no grid of its own; give the values with --grid key=v1,v2 ...")
 
 
-def open_model_study(cfg: TuneConfig, storage: optuna.storages.BaseStorage) -> optuna.Study:
-    """Create the study or join the existing one; refuse a study that belongs to another model."""
-    study = optuna.create_study(
-        study_name=cfg.study_name, storage=storage, direction="maximize", load_if_exists=True
-    )
-    owner = study.user_attrs.get("model")
-    if owner is None:
-        spec = get_spec(cfg.model)
-        study.set_user_attr("model", spec.name)
-        study.set_user_attr("dataset", spec.dataset)
-    elif owner != cfg.model:
+def check_study_owner(cfg: TuneConfig, storage: optuna.storages.BaseStorage) -> None:
+    """Refuse an existing study of another model or dataset before any data is loaded."""
+    try:
+        study = optuna.load_study(study_name=cfg.study_name, storage=storage)
+    except KeyError:  # no such study yet
+        return
+    _check_owner(cfg, study.user_attrs)
+
+
+def _check_owner(cfg: TuneConfig, attrs: dict[str, Any]) -> None:
+    owner, tuned_on = attrs.get("model"), attrs.get("dataset")
+    if owner is not None and owner != cfg.model:
         raise UsageError(
             f"study {cfg.study_name!r} tunes {owner}, not {cfg.model}; pick another --study name"
         )
+    # scores of trials on another dataset do not compare, and its winner would be retrained on this one
+    if tuned_on is not None and tuned_on != cfg.dataset:
+        raise UsageError(
+            f"study {cfg.study_name!r} tunes {cfg.model} on {tuned_on}, not {cfg.dataset}; "
+            "pick another --study name"
+        )
+
+
+def open_model_study(cfg: TuneConfig, storage: optuna.storages.BaseStorage) -> optuna.Study:
+    """Create the study or join the existing one; refuse a study that belongs to another model or was
+    tuned on another dataset (its trials' scores would not be comparable)."""
+    study = optuna.create_study(
+        study_name=cfg.study_name, storage=storage, direction="maximize", load_if_exists=True
+    )
+    _check_owner(cfg, study.user_attrs)
+    if study.user_attrs.get("model") is None:
+        study.set_user_attr("model", get_spec(cfg.model).name)
+    if study.user_attrs.get("dataset") is None:
+        study.set_user_attr("dataset", cfg.dataset)
     if study.directions != [optuna.study.StudyDirection.MAXIMIZE]:
         raise UsageError(f"study {cfg.study_name!r} does not maximise accuracy; pick another --study name")
     return study
@@ -338,9 +382,9 @@ def make_objective(
         if cfg.sampler == "grid":
             values = {k: trial.suggest_categorical(k, v) for k, v in cfg.grid.items()}
         else:
-            values = spec.search_space(trial)
+            values = suggest(spec, trial, data.info.image_shape)
         config = {"epochs": cfg.epochs, **values, **overrides, "subset": cfg.subset, "seed": cfg.seed}
-        resolve(spec, config)  # a bad combination fails here, before any training
+        resolve(spec, config, cfg.dataset)  # a bad combination fails here, before any training
         trial.set_user_attr("config", jsonable(config))
         if callbacks.trial_started:
             callbacks.trial_started(trial.number, dict(trial.params))
@@ -361,6 +405,7 @@ def make_objective(
             result = train_run(
                 spec.name,
                 config,
+                dataset=cfg.dataset,
                 data=data,
                 evaluate_test=False,
                 run_dir=run_dir,
@@ -434,13 +479,14 @@ def tune(cfg: TuneConfig, callbacks: TuneCallbacks | None = None) -> TuneResult:
     callbacks = callbacks or TuneCallbacks()
     started = time.monotonic()
     spec = check_config(cfg)
-    pinned, overrides = split_fixed(spec, cfg.fixed) if cfg.fixed else ({}, {})
+    pinned, overrides = split_fixed(spec, cfg.fixed, cfg.input_shape(spec)) if cfg.fixed else ({}, {})
     if cfg.sampler == "grid":
         pinned, overrides = {}, pin_grid(cfg, spec, pinned, overrides)
-    _, base_config = resolve(spec, {**overrides})  # checked by check_config; needed for the split
+    _, base_config = resolve(spec, {**overrides}, cfg.dataset)  # checked by check_config; for the split
     storage = open_storage(cfg.storage)
+    check_study_owner(cfg, storage)
     data = load(
-        spec.dataset,
+        cfg.dataset,
         data_dir=cfg.data_dir,
         val_fraction=base_config.val_fraction,
         seed=cfg.seed,
@@ -583,6 +629,14 @@ def _one_line_trial_failures():
         logger.removeFilter(quiet)
 
 
+def _same_request(unfinished: Path, config: dict[str, Any], dataset: str | None) -> bool:
+    """An interrupted retraining there was of this configuration on this dataset."""
+    if not (unfinished / REQUEST).is_file():
+        return False
+    request = ResumeRequest.read(unfinished)
+    return request.overrides == jsonable(config) and request.dataset in (None, dataset)
+
+
 def finish(
     cfg: TuneConfig, spec: ModelSpec, study: optuna.Study, best: FrozenTrial, callbacks: TuneCallbacks
 ) -> RunResult:
@@ -600,7 +654,7 @@ def finish(
         config = retrain_config(cfg, spec, best, config)
         # An interrupted retraining of this trial with this configuration continues where it stopped.
         unfinished = unfinished_dir(spec.name, f"{cfg.study_name}-best-t{best.number:04d}")
-        if (unfinished / REQUEST).is_file() and ResumeRequest.read(unfinished).overrides == jsonable(config):
+        if _same_request(unfinished, config, cfg.dataset):
             final = resume_run(unfinished)
         else:
             remove_unfinished(unfinished)
@@ -612,6 +666,7 @@ def finish(
             final = train_run(
                 spec.name,
                 config,
+                dataset=cfg.dataset,
                 data_dir=cfg.data_dir,
                 run_dir=run_dir,
                 extra_record={"study": cfg.study_name, "trial": best.number, "retrained": True},
@@ -621,7 +676,7 @@ def finish(
         run_dir = run_dir_from(best.user_attrs.get("run_dir"), trial_source(study, best))
         model, record = load_run(run_dir)
         data = load(
-            spec.dataset,
+            record.dataset,
             data_dir=cfg.data_dir,
             val_fraction=record.train_config["val_fraction"],
             seed=record.train_config["seed"],

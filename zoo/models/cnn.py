@@ -1,6 +1,7 @@
 """A configurable CNN: conv blocks (conv, batch norm, activation, pool, dropout in either of two orders),
 then dense layers."""
 
+import math
 from typing import Any
 
 import torch
@@ -9,7 +10,7 @@ from torch import nn
 from zoo import layers
 from zoo.errors import UsageError
 from zoo.models.machines import CPU_2C_EMR
-from zoo.registry import ModelSpec, Recorded, register_model
+from zoo.registry import ModelSpec, Recorded, any_shape, register_model
 
 PADDINGS = ("same", "valid")
 
@@ -35,6 +36,7 @@ class CNN(nn.Module):
         dense_dropout,
         init: str,
         block_order: str = "conv-pool-bn-act",
+        head_side: int = 0,
     ):
         super().__init__()
         filters = tuple(filters) if isinstance(filters, list | tuple) else (filters,)
@@ -81,7 +83,14 @@ class CNN(nn.Module):
             channels = out_ch
         self.features = nn.Sequential(*blocks)
 
-        head: list[nn.Module] = [nn.Flatten()]
+        head: list[nn.Module] = []
+        if head_side and max(height, width) > head_side:
+            # A whole-factor average pool (floor, as the conv blocks' pools) brings the map to at most
+            # head_side per side, so the dense head's width does not grow with the image.
+            kernel = (math.ceil(height / head_side), math.ceil(width / head_side))
+            head.append(nn.AvgPool2d(kernel))
+            height, width = height // kernel[0], width // kernel[1]
+        head.append(nn.Flatten())
         width_in = channels * height * width
         for units, p_drop in zip(dense_units, dense_dropouts, strict=True):
             head += [nn.Linear(width_in, units), layers.activation(activation)]
@@ -134,7 +143,22 @@ def fashion_cnn_space(trial) -> dict[str, Any]:
     measured to cost much and win little in 30 short trials: 5x5 and 2x2 kernels, tanh, no batch norm,
     SGD, batch 64 (twice the steps), a second dense layer; horizontal flips are the retraining's (they pay
     only over many epochs, see `retrain` below)."""
-    n_blocks = trial.suggest_int("conv_blocks", 2, 3)
+    return _cnn_space(trial, max_blocks=3)
+
+
+def any_cnn_space(trial, input_shape: tuple[int, int, int] | None = None) -> dict[str, Any]:
+    """fashion-cnn's space for any input. Each block halves the image (3x3 convs, same padding, 2x2
+    pools), so n blocks need a side of at least 2**n: a small image gets fewer blocks (3 from 8x8 up, as
+    on 28x28), never one pooled down to nothing. The head stays bounded by the variant's head_side.
+    The trial costs grow with the image area: the 10-minute figure is fashion-cnn's, on 28x28."""
+    if input_shape is None:
+        return _cnn_space(trial, max_blocks=3)
+    side = min(input_shape[1:])
+    return _cnn_space(trial, max_blocks=max(1, min(3, side.bit_length() - 1)))
+
+
+def _cnn_space(trial, max_blocks: int) -> dict[str, Any]:
+    n_blocks = trial.suggest_int("conv_blocks", min(2, max_blocks), max_blocks)
     widths = ([16, 32], [32, 64], [64])
     filters = tuple(trial.suggest_categorical(f"filters_{i + 1}", widths[i]) for i in range(n_blocks))
     n_dense = trial.suggest_int("dense_layers", 0, 1)
@@ -181,6 +205,21 @@ def small_cnn_space(trial) -> dict[str, Any]:
     )
 
 
+# The recipe measured fastest to 92% on 2 CPU cores (benchmarks/RESULTS.md).
+CNN_RECIPE: dict[str, Any] = dict(optimizer="adam", lr=3e-3, batch_size=128, epochs=10, schedule="onecycle")
+# The winner's retraining: 15 one-cycle epochs with horizontal flips, each test image averaged with its
+# mirror; 3-epoch trials cannot see flips pay, so the search leaves them to it. 20 epochs or all 60,000
+# images instead of 54,000 measured no better (RESULTS.md, issue 29).
+CNN_RETRAIN: dict[str, Any] = dict(epochs=15, augment_hflip=True, test_time_flip=True)
+# fashion-cnn-fast: no dropout, since a run of a few epochs does not overfit, and dropout cost both accuracy
+# and 15-20% of the step time (RESULTS.md: 92% in 43.7 s instead of 86.8 s on cpu-2c-emr).
+CNN_FAST: dict[str, Any] = dict(CNN_DEFAULTS, filters=(32, 64), kernel_size=3, dropout=0.0, dense_dropout=0.0)
+# A fixed schedule needs no early stopping, so the recipe trains on the whole training set; tune it with
+# --set val_fraction=0.1 (tuning scores trials on a validation split).
+CNN_FAST_RECIPE: dict[str, Any] = dict(
+    optimizer="adam", lr=3e-3, batch_size=128, epochs=3, schedule="onecycle", val_fraction=0.0
+)
+
 register_model(
     ModelSpec(
         name="fashion-cnn",
@@ -188,8 +227,7 @@ register_model(
         dataset="fashion-mnist",
         builder=build_cnn,
         hparams=dict(CNN_DEFAULTS),
-        # The recipe measured fastest to 92% on 2 CPU cores (benchmarks/RESULTS.md).
-        train=dict(optimizer="adam", lr=3e-3, batch_size=128, epochs=10, schedule="onecycle"),
+        train=dict(CNN_RECIPE),
         budgets={
             # The classic ablation study's own budget: Keras' Adam (lr 1e-3, constant) with early stopping
             # on the validation loss, patience 20 (it converged in about 90 epochs).
@@ -205,10 +243,7 @@ register_model(
             "short": dict(epochs=3),
         },
         search_space=fashion_cnn_space,
-        # The winner's retraining: 15 one-cycle epochs with horizontal flips, each test image averaged
-        # with its mirror; 3-epoch trials cannot see flips pay, so the search leaves them to it. 20 epochs
-        # or all 60,000 images instead of 54,000 measured no better (RESULTS.md, issue 29).
-        retrain=dict(epochs=15, augment_hflip=True, test_time_flip=True),
+        retrain=dict(CNN_RETRAIN),
         provenance="zoo's main tunable CNN: two conv blocks (64@3x3, 32@2x2) with batch norm, "
         "dropout 0.2 and "
         "2x2 max pooling, the common Fashion-MNIST starting point; its search space covers the block knobs "
@@ -224,14 +259,8 @@ register_model(
         family="cnn",
         dataset="fashion-mnist",
         builder=build_cnn,
-        # No dropout: a run of a few epochs does not overfit, and dropout cost both accuracy and 15-20%
-        # of the step time (RESULTS.md: 92% in 43.7 s instead of 86.8 s on cpu-2c-emr).
-        hparams=dict(CNN_DEFAULTS, filters=(32, 64), kernel_size=3, dropout=0.0, dense_dropout=0.0),
-        # A fixed schedule needs no early stopping, so the recipe trains on all 60,000 images; tune it with
-        # --set val_fraction=0.1 (tuning scores trials on a validation split).
-        train=dict(
-            optimizer="adam", lr=3e-3, batch_size=128, epochs=3, schedule="onecycle", val_fraction=0.0
-        ),
+        hparams=dict(CNN_FAST),
+        train=dict(CNN_FAST_RECIPE),
         search_space=fast_recipe_space,
         provenance="zoo's time-to-accuracy recipe: fashion-cnn's blocks at 32@3x3 then 64@3x3 (the same cost "
         "per epoch, more accurate) without dropout, one-cycle Adam for 3 epochs on the whole training set",
@@ -295,5 +324,43 @@ register_model(
         search_space=small_cnn_space,
         provenance="the PyTorch CIFAR-10 tutorial net widened: conv 3->12@5x5, pool, conv 12->24@5x5, pool, "
         "dense 600->120->84->10; SGD momentum 0.9, weight decay 1e-4",
+    )
+)
+
+# Dataset-agnostic: fashion-cnn and fashion-cnn-fast for whatever dataset a run names (`--dataset NAME`).
+# Their dense head was sized for the 7x7 map two pooled blocks leave of a 28x28 image; on a larger image it
+# would grow with the area (a 64x64 image: 4x the weights), so the map is average-pooled to at most
+# HEAD_SIDE per side first. 8 leaves 28x28 (7x7) and 32x32 (8x8) images exactly as the presets build them.
+HEAD_SIDE = 8
+
+register_model(
+    ModelSpec(
+        name="cnn",
+        family="cnn",
+        dataset=None,
+        builder=build_cnn,
+        hparams=dict(CNN_DEFAULTS, head_side=HEAD_SIDE),
+        train=dict(CNN_RECIPE),
+        search_space=any_cnn_space,
+        retrain=dict(CNN_RETRAIN),
+        provenance="fashion-cnn for any dataset (`--dataset NAME`): its two conv blocks (64@3x3, 32@2x2) "
+        "with batch norm, dropout 0.2 and 2x2 max pooling, its recipe and search space (fewer blocks for "
+        "images under 8x8), the map pooled to at most 8x8 before the dense head; its retraining adds "
+        "horizontal flips, as for most photos (for digits or text: --set augment_hflip=false)",
+    )
+)
+
+register_model(
+    ModelSpec(
+        name="cnn-fast",
+        family="cnn",
+        dataset=None,
+        builder=build_cnn,
+        hparams=dict(CNN_FAST, head_side=HEAD_SIDE),
+        train=dict(CNN_FAST_RECIPE),
+        search_space=any_shape(fast_recipe_space),
+        provenance="fashion-cnn-fast for any dataset (`--dataset NAME`): 32@3x3 then 64@3x3 without "
+        "dropout, one-cycle Adam for 3 epochs on the whole training set, the map pooled to at most 8x8 "
+        "before the dense head",
     )
 )
