@@ -151,7 +151,11 @@ Sampler = Annotated[
 Pruner = Annotated[str, typer.Option(help="hyperband, median or none.")]
 Epochs = Annotated[int, typer.Option(help="Epochs per trial while tuning.")]
 Subset = Annotated[
-    int | None, typer.Option(help="Training images per trial while tuning (stratified); 0 = all.")
+    int | None,
+    typer.Option(
+        help="Training images per trial while tuning (stratified; a smaller training set is used "
+        "whole); 0 = all."
+    ),
 ]
 Seed = Annotated[int, typer.Option(help="Seed for the sampler, the split and training.")]
 Grid = Annotated[

@@ -13,7 +13,7 @@ import secrets
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +69,9 @@ class TuneConfig:
     sampler: str | None = None  # default: tpe, or grid when a grid is given or the variant has one only
     pruner: str = "hyperband"
     epochs: int = 3  # per trial, while tuning
-    subset: int | None = 15_000  # training images while tuning (stratified); None = all
+    subset: int | None = (
+        15_000  # training images while tuning (stratified; at most: a smaller set is used whole)
+    )
     seed: int = 0
     fixed: dict[str, Any] = field(default_factory=dict)  # --set: fixed values, removed from the search
     # --grid: the axes of a grid search, each a list of values or "v1,v2" text; empty with sampler
@@ -491,7 +493,10 @@ def tune(cfg: TuneConfig, callbacks: TuneCallbacks | None = None) -> TuneResult:
         val_fraction=base_config.val_fraction,
         seed=cfg.seed,
         subset=cfg.subset,
+        subset_at_most=True,
     )
+    # what the trials train on: the whole training split where it is smaller than --subset
+    cfg = replace(cfg, subset=data.fingerprint["subset"])
     done_before = len(open_model_study(cfg, storage).trials)
     # Offset the seed by the trials already run, so a resumed study does not replay its first points.
     sampler = make_sampler(cfg.sampler, cfg.seed + done_before, cfg.grid, pinned)

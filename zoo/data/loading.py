@@ -101,10 +101,13 @@ def load(
     val_fraction: float = 0.1,
     seed: int = 0,
     subset: int | None = None,
+    subset_at_most: bool = False,
 ) -> DataSplits:
     """Load `name` and split its training set into train/val, stratified and seeded.
 
-    `subset` first keeps a stratified sample of that many training images (for quick runs). The same
+    `subset` first keeps a stratified sample of that many training images (for quick runs); with
+    `subset_at_most` it is a cap (tuning's default 15,000 on a folder of 500 images uses all 500), else
+    asking for more images than there are is an error. The same
     arguments always give the same splits. A folder dataset (`zoo data add`) loads the same way; where
     its folder had a val/ split, that is the validation set and `val_fraction` splits nothing off.
     """
@@ -127,6 +130,8 @@ def load(
         }
     else:
         full_train, test, source = load_raw(info.name, data_dir)
+    if subset is not None and subset >= len(full_train) and subset_at_most:
+        subset = None
     if subset is not None and subset > len(full_train):
         raise UsageError(
             f"subset={subset} is larger than the {len(full_train)} training images of {info.name}"
