@@ -1,12 +1,13 @@
 """Time to accuracy: wall-clock training seconds until test accuracy first reaches 92%, 93% and 94%.
 
-    .venv/bin/python benchmarks/time_to_accuracy.py [VARIANT ...] [--set key=value ...] [--seeds 3]
+    .venv/bin/python benchmarks/time_to_accuracy.py [VARIANT[@DATASET] ...] [--set key=value ...] [--seeds 3]
         [--first-seed 0] [--thresholds 0.92,0.93,0.94] [--out FILE]
     .venv/bin/python benchmarks/time_to_accuracy.py --merge A.json B.json [--thresholds ...]
 
-Each variant trains with its own registered recipe (plus any --set) once per seed. Test accuracy is
-measured after every epoch *outside* the timer, as DAWNBench does; it only observes the run and steers
-nothing (no early stopping, no selection). The figure per threshold is the median over seeds of the
+Each variant trains with its own registered recipe (plus any --set) once per seed; `cnn-fast@NAME` trains a
+dataset-agnostic variant on dataset NAME (a folder dataset of `zoo data add`, in ZOO_ARTIFACTS). Test
+accuracy is measured after every epoch *outside* the timer, as DAWNBench does; it only observes the run and
+steers nothing (no early stopping, no selection). The figure per threshold is the median over seeds of the
 training seconds at the first epoch whose test accuracy reaches it; when fewer than half the seeds reach
 it, the threshold is reported as not reached. Prints a Markdown table with the machine (CPU model, cores,
 threads, GPU) and keeps the per-epoch curves in --out (JSON, rewritten after every run).
@@ -31,7 +32,7 @@ from train_throughput import machine as machine_info
 
 from zoo.config import parse_assignments, resolve
 from zoo.data import Normalizer, load
-from zoo.registry import count_parameters, create_model, get_spec
+from zoo.registry import count_parameters, create_model, get_spec, resolve_dataset
 from zoo.train import evaluate, fit, resolve_precision, select_device
 
 DEFAULT = ["fashion-cnn-fast", "fashion-cnn", "fashion-resnet-compact"]
@@ -42,15 +43,17 @@ def machine() -> str:
     return f"{info['cpu']}, {info['torch_threads']} torch threads, {info['cuda'] or 'no GPU'}"
 
 
-def run_one(name: str, assignments: list[str], seed: int) -> dict:
+def run_one(variant: str, assignments: list[str], seed: int) -> dict:
+    name, _, asked = variant.partition("@")
     spec = get_spec(name)
+    dataset = resolve_dataset(spec, asked or None)
     overrides = {**parse_assignments(spec, assignments), "seed": seed}
-    hparams, config = resolve(spec, overrides)
-    data = load(spec.dataset, val_fraction=config.val_fraction, seed=seed, subset=config.subset)
+    hparams, config = resolve(spec, overrides, dataset)
+    data = load(dataset, val_fraction=config.val_fraction, seed=seed, subset=config.subset)
     device = select_device(config.device)
     normalize = Normalizer(data.mean, data.std, device=device)
     torch.manual_seed(seed)
-    model = create_model(name, **hparams)
+    model = create_model(name, dataset, **hparams)
     curve: list[dict] = []
     elapsed = 0.0
 
@@ -80,6 +83,8 @@ def run_one(name: str, assignments: list[str], seed: int) -> dict:
     fit(model, data, config, on_epoch=on_epoch)
     return {
         "seed": seed,
+        "dataset": dataset,
+        "n_train": len(data.train),
         "curve": curve,
         "config": config.to_dict(),
         "hyperparameters": hparams,
@@ -127,8 +132,8 @@ def percent(threshold: float) -> str:
 def print_table(results: dict, thresholds: list[float]) -> None:
     print(f"\n{results['machine']}, {results['date']}\n")
     heads = " | ".join(f"to {percent(t)}" for t in thresholds)
-    print(f"| variant | params | epochs | seeds | {heads} | final test acc (median) |")
-    print("| --- | ---: | ---: | ---: | " + " | ".join("---:" for _ in thresholds) + " | ---: |")
+    print(f"| variant | params | epochs | seeds | {heads} | final test acc (median) | images/s (median) |")
+    print("| --- | ---: | ---: | ---: | " + " | ".join("---:" for _ in thresholds) + " | ---: | ---: |")
     for key, entry in results["variants"].items():
         name, runs = entry.get("name", key), entry["runs"]
         cells = []
@@ -138,9 +143,16 @@ def print_table(results: dict, thresholds: list[float]) -> None:
         final = statistics.median(r["curve"][-1]["test_acc"] for r in runs)
         epochs = runs[0]["config"]["epochs"]
         label = name + (f" ({', '.join(entry['set'])})" if entry["set"] else "")
+        # training images per second of training time (older files lack n_train: left blank)
+        speeds = [
+            r["n_train"] * r["curve"][-1]["epoch"] / r["curve"][-1]["train_seconds"]
+            for r in runs
+            if "n_train" in r
+        ]
+        speed = f"{statistics.median(speeds):,.0f}" if speeds else ""
         print(
             f"| {label} | {runs[0]['num_params']:,} | {epochs} | {len(runs)} | {' | '.join(cells)} "
-            f"| {final:.4f} |"
+            f"| {final:.4f} | {speed} |"
         )
 
 

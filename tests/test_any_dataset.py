@@ -298,12 +298,18 @@ def test_mlp_on_mnist_trains_exports_and_predicts(mnist_dir, tmp_path):
 # ------------------------------------------------------------------------------------ the record drives
 
 
-def test_a_run_is_rebuilt_from_its_record_even_without_its_dataset(mnist_dir, monkeypatch):
+def test_a_run_is_rebuilt_from_its_record_even_without_its_dataset(tmp_path):
     """A folder dataset may be removed after training: the record's shape and classes rebuild the model."""
-    run = train_run("mlp", {"epochs": 1, "subset": 100}, dataset="mnist", data_dir=str(mnist_dir))
-    monkeypatch.delitem(catalog._SPECS, "mnist")
+    from imagefolders import make_image_folder
+
+    from zoo.data.folders import add_folder_dataset, remove_folder_dataset
+
+    add_folder_dataset("pets", make_image_folder(tmp_path / "pets", {"cat": 8, "dog": 8, "owl": 8}), size=12)
+    run = train_run("mlp", {"epochs": 1, "val_fraction": 0.2}, dataset="pets")
+    remove_folder_dataset("pets")
     model, record = load_run(run.run_dir)
-    assert record.dataset == "mnist" and model.classifier.out_features == 10
+    assert record.dataset == "pets" and record.class_names == ["cat", "dog", "owl"]
+    assert model.classifier.out_features == 3 and record.input_shape == [1, 12, 12]
 
 
 def test_a_record_naming_another_dataset_for_a_preset_is_refused(fake_fashion):

@@ -55,3 +55,22 @@ def test_merge_refuses_runs_from_different_machines(tmp_path):
     b = write(tmp_path / "b.json", "cpu-b", {"m": {"set": [], "runs": [run(1, [0.93])]}})
     with pytest.raises(SystemExit, match="times do not compare"):
         tta.merged([a, b])
+
+
+def test_the_table_gives_training_images_per_second_of_each_variant(capsys):
+    fast, slow = run(0, [0.93, 0.94], seconds_per_epoch=2.0), run(1, [0.93, 0.94], seconds_per_epoch=4.0)
+    fast["n_train"] = slow["n_train"] = 1000
+    older = run(2, [0.93])  # saved before n_train was recorded: no figure rather than a wrong one
+    results = {
+        "machine": "m",
+        "date": "d",
+        "variants": {"a": {"set": [], "runs": [fast, slow]}, "b": {"set": [], "runs": [older]}},
+    }
+    tta.print_table(results, [0.93])
+    rows = [
+        line
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith("| a") or line.startswith("| b")
+    ]
+    assert rows[0].endswith("| 375 |")  # 1000 images x 2 epochs in 4 s and in 8 s: median of 500 and 250
+    assert rows[1].endswith("|  |")
