@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from zoo import stop
 from zoo.errors import UsageError, ZooError
 
 # emoji=False: a `:name:` in a file name or a class name is text, not a picture to substitute
@@ -106,6 +107,7 @@ def interrupted_exit_code() -> int:
 
 def _terminate(signum, frame) -> None:
     _received["signal"] = signum
+    stop.request(signum)  # remembered: the exception below can be swallowed on its way (zoo/stop.py)
     raise KeyboardInterrupt
 
 
@@ -131,6 +133,10 @@ def stop_on_sigterm() -> None:
     temporary folder is removed on the way out instead of being left behind; an interrupt that lands in
     a finalizer is delivered again instead of being lost."""
     signal.signal(signal.SIGTERM, _terminate)
+    # Ctrl-C through the same handler, so it is remembered too; a SIGINT ignored by whoever started us
+    # (a background job, nohup) stays ignored.
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _terminate)
     sys.unraisablehook = _redeliver_swallowed_interrupt
 
 

@@ -20,10 +20,10 @@ from cli import studies as studies_commands
 from cli import train as train_commands
 from cli import tune as tune_commands
 from cli import weights as weights_commands
-from cli.console import printable, stop_on_sigterm
+from cli.console import err, interrupted_exit_code, printable, stop_on_sigterm
 from cli.crash import report_crash
 from cli.streams import OutputFailed, exit_code, guard_streams
-from zoo import paths
+from zoo import paths, stop
 
 app = typer.Typer(
     name="zoo",
@@ -82,6 +82,13 @@ def run() -> None:
             app()
         finally:
             sys.stdout.flush()  # what is still buffered fails here, where it is reported, not at exit
+    except SystemExit as done:
+        if done.code not in (0, None) or stop.requested() is None:
+            raise
+        # a stop whose KeyboardInterrupt a library swallowed, in a command that had nothing left to save:
+        # it was still asked to stop, and says so as every interrupted command does
+        err.print("interrupted", highlight=False)
+        sys.exit(interrupted_exit_code())
     except OutputFailed as failure:
         sys.exit(exit_code(failure))
     except Exception as exc:

@@ -142,7 +142,8 @@ def _export_then_interrupt(art: Path, run: Path, sig: int) -> tuple[subprocess.P
         assert time.monotonic() < deadline, "the export never started building"
         time.sleep(0.02)
     proc.send_signal(sig)
-    proc.wait(timeout=60)
+    _, stderr = proc.communicate(timeout=60)
+    proc.stderr_text = stderr  # for the callers' messages: what the command said when it ended
     return proc, parent / run.name
 
 
@@ -160,11 +161,11 @@ def test_an_interrupted_export_leaves_the_old_folder_and_does_not_poison_bench(
     before = {p.name: sha256_file(p) for p in folder.iterdir()}
 
     proc, _ = _export_then_interrupt(art, run, sig)
-    assert proc.returncode == (143 if sig == signal.SIGTERM else -9), proc.stderr
+    assert proc.returncode == (143 if sig == signal.SIGTERM else -9), proc.stderr_text
     assert {p.name: sha256_file(p) for p in folder.iterdir()} == before and _sums_verify(folder)
     leftovers = [p for p in folder.parent.iterdir() if p.name.startswith(".")]
     if sig == signal.SIGTERM:
-        assert leftovers == [] and "Traceback" not in proc.stderr
+        assert leftovers == [] and "Traceback" not in proc.stderr_text
     else:
         assert len(leftovers) == 1  # a killed process cannot clean up ...
 

@@ -50,3 +50,56 @@ def test_an_interrupt_that_lands_in_a_finalizer_still_ends_the_command(sig):
     out, err = proc.communicate(timeout=30)
     assert out == "interrupted\n", err
     assert proc.returncode == 128 + sig
+
+
+SWALLOWING_CHILD = textwrap.dedent(
+    """
+    import signal, sys, time
+    from pathlib import Path
+    from cli.console import interrupted_exit_code, stop_on_sigterm
+    from zoo.fileio import write_text_atomic
+    from zoo.names import replace_folder
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (see CHILD)
+    stop_on_sigterm()
+    target, built, final = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+    try:
+        print("working", flush=True)
+        try:  # a library that swallows every exception (or C code that clears it): the signal lands here
+            end = time.monotonic() + 3
+            while time.monotonic() < end:
+                pass
+        except BaseException:
+            pass
+        %s
+        print("saved", flush=True)
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+        sys.exit(interrupted_exit_code())
+    """
+)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize(
+    "commit", ["write_text_atomic(target, 'result')", "replace_folder(built, final)"], ids=["file", "folder"]
+)
+def test_a_swallowed_interrupt_still_stops_every_commit_point(sig, commit, tmp_path):
+    """Nothing becomes visible once the user asked to stop, even when the KeyboardInterrupt was lost."""
+    target, built, final = tmp_path / "result.txt", tmp_path / "built", tmp_path / "final"
+    built.mkdir()
+    (built / "new").write_text("new")
+    final.mkdir()
+    (final / "old").write_text("old")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SWALLOWING_CHILD % commit, str(target), str(built), str(final)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout.readline() == "working\n"
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=30)
+    assert out == "interrupted\n", err
+    assert proc.returncode == 128 + sig
+    assert not target.exists() and [p.name for p in final.iterdir()] == ["old"]

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from zoo import stop
 from zoo.errors import ZooError
 
 
@@ -25,6 +26,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp_path
         # mkstemp creates 0600 files; give the result the permissions a plain open() would have
         os.chmod(tmp_path, 0o666 & ~umask())
+        stop.check()  # a stop request whose KeyboardInterrupt a library swallowed: save nothing more
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)

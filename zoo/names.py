@@ -18,7 +18,7 @@ import socket
 import time
 from pathlib import Path
 
-from zoo import paths
+from zoo import paths, stop
 from zoo.errors import UntrustedPath, UsageError
 
 MAX_LENGTH = 100
@@ -181,7 +181,9 @@ def replace_folder(built: Path, final: Path) -> None:
 
     With an atomic exchange (Linux) a reader sees the old folder or the new one, never neither; where
     the filesystem cannot exchange, the old folder is renamed aside first, then the new one in. The old
-    folder is removed last; a kill before that leaves it under a marker name for `remove_stale`."""
+    folder is removed last; a kill before that leaves it under a marker name for `remove_stale`. Nothing
+    is replaced once the user asked the command to stop (zoo.stop)."""
+    stop.check()
     if not final.exists():
         os.rename(built, final)
         return
