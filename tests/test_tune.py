@@ -352,20 +352,21 @@ def test_hyperband_bound_follows_the_trials_own_epochs():
 
 
 def _running_trials(database: Path, study: str) -> int:
-    """Trials running in `study`, read-only (optuna.load_study would create the tables the child may be
-    creating): 0 while the database, its tables or the study do not exist yet."""
+    """Trials running in `study`, 0 while the database, its tables or the study do not exist yet. Read
+    without taking any lock (`immutable`): a reader's lock made the child's commit fail with "database is
+    locked" (and optuna.load_study would create the tables the child may be creating)."""
     import sqlite3
 
     if not database.is_file():
         return 0
     try:
-        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5)) as db:
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro&immutable=1", uri=True)) as db:
             (count,) = db.execute(
                 "SELECT count(*) FROM trials JOIN studies USING (study_id) "
                 "WHERE study_name = ? AND state = 'RUNNING'",
                 (study,),
             ).fetchone()
-    except sqlite3.OperationalError:  # no such table yet, or locked by the writer for longer than 5 s
+    except sqlite3.DatabaseError:  # no such table yet, or a page caught mid-write: ask again
         return 0
     return count
 
