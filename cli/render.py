@@ -7,6 +7,8 @@ from rich import box
 from rich.table import Table
 
 from cli.console import safe
+from zoo.errors import ZooError
+from zoo.registry import get_spec
 
 
 def classification_table(metrics: dict, title: str) -> Table:
@@ -122,3 +124,13 @@ def letters(count: int) -> list[str]:
             key = chr(65 + r) + key
         out.append(key)
     return out
+
+
+def on_dataset(model: str | None, dataset: str | None) -> str:
+    """The words ` on DATASET` where a run or study's dataset is not the one its model is bound to (a
+    dataset-agnostic variant's), else nothing: `fashion-cnn` needs no "on fashion-mnist"."""
+    try:
+        bound = get_spec(model).dataset if model else None
+    except ZooError:  # a model this zoo does not know (a storage is anyone's to write)
+        bound = None
+    return f" on {safe(dataset)}" if dataset and dataset != bound else ""

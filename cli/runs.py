@@ -8,6 +8,7 @@ from rich.table import Table
 
 from cli.console import expected_errors, out, safe
 from cli.options import AsJson
+from cli.render import on_dataset
 from zoo.errors import UsageError
 from zoo.resume import list_unfinished, remove_unfinished, unfinished_root
 
@@ -36,7 +37,7 @@ def runs_list(ctx: typer.Context, as_json: AsJson = False) -> None:
             table.add_row(safe(r.model), safe(r.name), "-", updated, f"[red]damaged:[/] {safe(r.damaged)}")
             continue
         table.add_row(
-            safe(r.model),
+            safe(r.model) + on_dataset(r.model, r.dataset),
             safe(r.name),
             f"{r.epoch:d}/{r.epochs:d}",
             updated,

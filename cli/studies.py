@@ -9,7 +9,7 @@ from rich.table import Table
 
 from cli.console import expected_errors, out, safe
 from cli.options import AsJson, Storage
-from cli.render import fits, params_text
+from cli.render import fits, on_dataset, params_text
 from zoo.journal import repair_journal
 from zoo.studies import list_studies, load_study, open_storage, study_details
 
@@ -79,8 +79,10 @@ def studies_list(ctx: typer.Context, storage: Storage = None, as_json: AsJson = 
 
 
 def _model(row: dict) -> str:
-    """A study's model (safe: a storage is anyone's to write), and whether it is an ablation."""
-    return safe(row["model"] or "?") + (" ablation" if row["kind"] == "ablation" else "")
+    """A study's model (safe: a storage is anyone's to write), whether it is an ablation, and the dataset
+    of a dataset-agnostic variant's study: `cnn --dataset A` and `cnn --dataset B` are different studies."""
+    kind = " ablation" if row["kind"] == "ablation" else ""
+    return safe(row["model"] or "?") + kind + on_dataset(row["model"], row.get("dataset"))
 
 
 def _when(iso: str | None) -> str:

@@ -53,6 +53,7 @@ def test_own_images_through_add_train_tune_export_bench_report_and_predict(shop,
     )
     study = json.loads(tuned.stdout)["study"]["name"]
     assert "shop" in study  # an agnostic variant's default study names its dataset
+    assert "cnn-fast on shop" in _ok(["studies"]).stdout  # which dataset an agnostic study tuned on
 
     out = tmp_path / "export"
     _ok(["export", "best", "--study", study, "--out", str(out)])
