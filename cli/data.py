@@ -17,7 +17,7 @@ from rich.progress import (
 from rich.table import Table
 
 from cli.console import err, expected_errors, out, safe
-from cli.options import within
+from cli.options import AsJson, within
 from cli.render import fits
 from zoo.data import (
     add_folder_dataset,
@@ -39,7 +39,6 @@ app = typer.Typer(
 )
 
 _CHECK_STYLE = {"ok": "green", "mismatch": "bold red", "unknown": "yellow", "missing": "red"}
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 @app.command("list")

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from zoo import openvino_backend, paths
+from zoo import memory, openvino_backend, paths
 from zoo.bench_results import (
     RESULTS,
     BenchResults,
@@ -573,41 +573,23 @@ def batch_bytes(metadata: dict[str, Any], batch: int) -> int:
     return batch * (8 + values * (1 + 4 + 4) + 4 * len(metadata["class_names"]))
 
 
-def available_memory() -> int:
-    """Bytes of memory the system can give without swapping (MemAvailable), else its physical memory."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-
-
 def check_memory(models: list[BenchModel], batch_sizes: tuple[int, ...]) -> None:
     """Before the data is loaded: the largest batch of each export must fit in half the memory available
     (the other half for the data, the runtime and the rest), else one line rather than a MemoryError."""
     if not batch_sizes:
         return
-    free = available_memory()
+    # cgroup-aware (a container's limit, not the host's MemAvailable); the physical memory where unreadable
+    free = memory.available_memory() or os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     for model in models:
         batch = 1 if model.feed is not None and model.feed.static_batch else max(batch_sizes)
         need = batch_bytes(model.metadata, batch)
         if need > free // 2:
             c, h, w = model.metadata["input_shape"]
+            needed, available = memory.format_bytes(need), memory.format_bytes(free)
             raise UsageError(
-                f"batch size {batch} of {c}x{h}x{w} images ({model.label}) needs about {_size(need)} of "
-                f"memory, more than half the {_size(free)} available; use smaller batch sizes"
+                f"batch size {batch} of {c}x{h}x{w} images ({model.label}) needs about {needed} of "
+                f"memory, more than half the {available} available; use smaller batch sizes"
             )
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:,.1f} {unit}"
-        n /= 1024
-    return f"{n:,.1f} TiB"
 
 
 def fastest_lines(results: list[Measured], batch_sizes: tuple[int, ...]) -> list[str]:

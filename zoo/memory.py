@@ -89,8 +89,8 @@ def available_memory(
 
 
 def format_bytes(n: int | float) -> str:
-    """1.5 GiB, 320.0 MiB, 12.0 KiB: the binary units /proc/meminfo and `free -h` use."""
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+    """2.0 TiB, 1.5 GiB, 320.0 MiB, 12.0 KiB: the binary units /proc/meminfo and `free -h` use."""
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if abs(n) >= size:
             return f"{n / size:,.1f} {unit}"
     return f"{int(n)} B"

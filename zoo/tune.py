@@ -69,9 +69,8 @@ class TuneConfig:
     sampler: str | None = None  # default: tpe, or grid when a grid is given or the variant has one only
     pruner: str = "hyperband"
     epochs: int = 3  # per trial, while tuning
-    subset: int | None = (
-        15_000  # training images while tuning (stratified; at most: a smaller set is used whole)
-    )
+    # training images while tuning (stratified), at most: a smaller training split is used whole
+    subset: int | None = 15_000
     seed: int = 0
     fixed: dict[str, Any] = field(default_factory=dict)  # --set: fixed values, removed from the search
     # --grid: the axes of a grid search, each a list of values or "v1,v2" text; empty with sampler

@@ -107,8 +107,8 @@ def load(
 
     `subset` first keeps a stratified sample of that many training images (for quick runs); with
     `subset_at_most` it is a cap (tuning's default 15,000 on a folder of 500 images uses all 500), else
-    asking for more images than there are is an error. The same
-    arguments always give the same splits. A folder dataset (`zoo data add`) loads the same way; where
+    asking for more images than there are is an error. The same arguments always give the same splits.
+    A folder dataset (`zoo data add`) loads the same way; where
     its folder had a val/ split, that is the validation set and `val_fraction` splits nothing off.
     """
     info = get_dataset_info(name)
