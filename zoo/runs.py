@@ -21,7 +21,15 @@ from zoo.fileio import check_writable
 from zoo.metrics import classification_metrics
 from zoo.registry import count_parameters, create_model, get_spec, parameter_count, resolve_dataset
 from zoo.resume import STATE, ResumeRequest, remove_unfinished
-from zoo.train import BatchCallback, EpochCallback, evaluate, fit, resolve_precision, select_device
+from zoo.train import (
+    BatchCallback,
+    EpochCallback,
+    evaluate,
+    fit,
+    resolve_precision,
+    select_device,
+    to_memory_format,
+)
 
 
 @dataclass
@@ -49,14 +57,15 @@ class TestEvaluation:
 def evaluate_run(
     model: nn.Module, record: RunRecord, *, data_dir: str | Path | None = None, test: Split | None = None
 ) -> TestEvaluation:
-    """Evaluate a run on the test set as `train_run` does: the run's own normalisation statistics, and
-    logits averaged with the mirror image when the run was trained with `test_time_flip`.
+    """Evaluate a run on the test set as `train_run` does: the run's own normalisation statistics and memory
+    layout, and logits averaged with the mirror image when the run was trained with `test_time_flip`.
 
     The official test set is the same whatever the split or subset, so only the raw files are read
     unless `test` (already loaded) is given."""
     if test is None:
         _, test, _ = load_raw(record.dataset, data_dir)
     normalize = Normalizer(record.normalization["mean"], record.normalization["std"])
+    to_memory_format(model, record.train_config.get("channels_last", True))
     result = evaluate(model, test, normalize, flip=record.train_config["test_time_flip"])
     metrics = classification_metrics(result.logits, result.labels, record.class_names)
     return TestEvaluation(test.images, test.labels, result.logits, metrics)

@@ -171,8 +171,7 @@ def fit(
     if device.type == "cuda":
         autotune_convolutions()
     model.to(device)
-    if config.channels_last and _has_conv(model):
-        model.to(memory_format=torch.channels_last)
+    to_memory_format(model, config.channels_last)
     # The compiled module shares its parameters with `model`, so saving and evaluation use `model`.
     forward = torch.compile(model) if config.compile else model
     autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
@@ -304,8 +303,12 @@ def _on_device(split: Split, device: torch.device) -> Split:
     return Split(split.images.to(device), split.labels.to(device))
 
 
-def _has_conv(model: nn.Module) -> bool:
-    return any(isinstance(m, nn.Conv2d) for m in model.modules())
+def to_memory_format(model: nn.Module, channels_last: bool) -> nn.Module:
+    """The layout `channels_last` asks for, in place: NHWC where the model has convolutions (oneDNN runs
+    them about a quarter faster on the CPU, for evaluation as for training)."""
+    if channels_last and any(isinstance(m, nn.Conv2d) for m in model.modules()):
+        model.to(memory_format=torch.channels_last)
+    return model
 
 
 @dataclass
