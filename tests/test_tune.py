@@ -295,7 +295,9 @@ def test_a_set_on_a_name_the_grid_never_draws_is_refused():
         tune(cfg)
 
 
-def test_a_tuned_epochs_is_the_retrained_epochs_and_bounds_hyperband():
+def test_a_tuned_epochs_is_the_retrained_epochs_and_bounds_hyperband(fake_fashion_dir):
+    """On the small official-format files (600 training images): what is tested is which epochs the
+    retraining takes, and each retraining takes the whole training split (54,000 real images, twice)."""
     cfg = TuneConfig(
         model="fashion-mlp",
         sampler="grid",
