@@ -40,6 +40,32 @@ def fake_fashion(tmp_path_factory):
     return folder, load("fashion-mnist", data_dir=str(folder))
 
 
+@pytest.fixture(scope="session")
+def fashion_files(fashion_small, tmp_path_factory):
+    """Real Fashion-MNIST in its official format, small: the 3,000 training images `fashion_small` keeps
+    (so the same train/val split) and a stratified 1,000 of the 10,000 official test images; with its
+    loaded form. For tests that need real images (real confusions, a CNN that learns) but not the figure
+    of the whole test set: a CNN or ResNet evaluated on all 10,000 took seconds per evaluation."""
+    import fakedata
+
+    from zoo.data import load
+    from zoo.data.loading import load_raw
+    from zoo.data.splits import stratified_subset
+
+    train, test, _ = load_raw("fashion-mnist")
+    kept = stratified_subset(train.labels.numpy(), 3000, 0)
+    shown = stratified_subset(test.labels.numpy(), 1000, 0)
+    folder = tmp_path_factory.mktemp("data") / "fashion-mnist"
+    names = fakedata.IDX_NAMES
+    for split, indices, prefix in ((train, kept, "train"), (test, shown, "test")):
+        part = split.take(indices)
+        fakedata.write_idx_images(folder / names[f"{prefix}_images"], part.images[:, 0].numpy())
+        fakedata.write_idx_labels(folder / names[f"{prefix}_labels"], part.labels.numpy())
+    data = load("fashion-mnist", data_dir=str(folder))
+    assert data.train.labels.tolist() == fashion_small.train.labels.tolist()  # the same split
+    return folder, data
+
+
 @pytest.fixture
 def fake_fashion_dir(fake_fashion, monkeypatch):
     """Make the small files this test's Fashion-MNIST (`ZOO_DATA_DIR`, inherited by subprocesses);

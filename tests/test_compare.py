@@ -1,6 +1,7 @@
 """zoo compare: runs, variants and exports side by side."""
 
 import json
+import shutil
 
 import pytest
 from cliutil import assert_clean_error
@@ -15,16 +16,22 @@ from zoo.runs import train_run
 runner = CliRunner()
 
 
+@pytest.fixture(scope="module")
+def trained_runs(fashion_small, tmp_path_factory):
+    """Two fashion-mlp runs, trained once for the module: the tests only read them."""
+    root = tmp_path_factory.mktemp("compare")
+    a = train_run("fashion-mlp", {"epochs": 1, "hidden": (32,)}, data=fashion_small, run_dir=root / "a")
+    b = train_run("fashion-mlp", {"epochs": 2, "hidden": (128,)}, data=fashion_small, run_dir=root / "b")
+    return a.run_dir, b.run_dir
+
+
 @pytest.fixture
-def two_runs(fashion_small):
+def two_runs(trained_runs):
+    """The two runs, copied under this test's artifacts folder (where `fashion-mlp` finds its latest)."""
     root = paths.runs_dir() / "fashion-mlp"
-    a = train_run(
-        "fashion-mlp", {"epochs": 1, "hidden": (32,)}, data=fashion_small, run_dir=root / "a"
-    ).run_dir
-    b = train_run(
-        "fashion-mlp", {"epochs": 2, "hidden": (128,)}, data=fashion_small, run_dir=root / "b"
-    ).run_dir
-    return a, b
+    for run in trained_runs:
+        shutil.copytree(run, root / run.name)
+    return root / "a", root / "b"
 
 
 def test_compare_runs_and_an_export(two_runs):

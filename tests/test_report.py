@@ -96,19 +96,22 @@ def fake_bench(model: str, weights_sha256: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def reports(fashion_small, tmp_path_factory):
-    """A briefly trained CNN and MLP, each reported once (the MLP with benchmark results beside it)."""
+def reports(fashion_files, tmp_path_factory):
+    """A briefly trained CNN and MLP, each reported once (the MLP with benchmark results beside it): real
+    images, and 1,000 real test images rather than 10,000 (the sections, not the figures, are tested)."""
     from zoo.runs import train_run
 
+    folder, data = fashion_files
     root = tmp_path_factory.mktemp("report")
     paths.set_artifacts_dir(root / "artifacts")
     try:
         out = {}
         for model in ("fashion-cnn", "fashion-mlp"):
-            run = train_run(model, {"epochs": 2, "subset": 3000}, data=fashion_small, run_dir=root / model)
+            run = train_run(model, {"epochs": 2}, data=data, run_dir=root / model)
             if model == "fashion-mlp":
                 fake_bench(model, run.record.weights_sha256)
-            out[model] = (run.run_dir, build_report(run.run_dir, root / "reports" / model, image_index=3))
+            report = build_report(run.run_dir, root / "reports" / model, image_index=3, data_dir=folder)
+            out[model] = (run.run_dir, report)
         return out
     finally:
         paths.set_artifacts_dir(None)

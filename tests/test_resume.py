@@ -146,11 +146,13 @@ def test_a_disk_that_fills_during_training_keeps_the_last_state_and_resume_finis
     assert len(json.loads(resumed.stdout)["history"]) == 8
 
 
-def test_an_interrupted_retraining_of_a_study_resumes(monkeypatch):
-    cfg = TuneConfig(model="fashion-mlp", epochs=1, subset=1000, retrain=False, trials=1)
+def test_an_interrupted_retraining_of_a_study_resumes(monkeypatch, fake_fashion_dir):
+    """On the small official-format files: what is tested is which epochs run where, and the retraining
+    takes the whole training split (three epochs of 54,000 real images took most of a minute when loaded)."""
+    cfg = TuneConfig(model="fashion-mlp", epochs=1, subset=300, retrain=False, trials=1)
     tune(cfg)
     study = load_study("fashion-mlp", open_storage())
-    spec_cfg = TuneConfig(model="fashion-mlp", epochs=1, subset=1000, retrain=True, retrain_epochs=3)
+    spec_cfg = TuneConfig(model="fashion-mlp", epochs=1, subset=300, retrain=True, retrain_epochs=3)
     spec = tune_module.check_config(spec_cfg)
     real = tune_module.train_run
 

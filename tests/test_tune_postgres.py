@@ -74,7 +74,10 @@ def test_two_workers_share_one_study(cluster, tmp_path):
 
 
 def test_a_killed_worker_trial_fails_and_is_retried_by_the_survivor(cluster, tmp_path):
-    fast_heartbeat = {"ZOO_HEARTBEAT_SECONDS": "1", "ZOO_GRACE_SECONDS": "4"}
+    # The shortest periods zoo takes (whole seconds, grace > heartbeat): only the survivor judges staleness,
+    # and it starts after the victim is dead, so no live worker's trial can be judged stale too early.
+    grace = 2
+    fast_heartbeat = {"ZOO_HEARTBEAT_SECONDS": "1", "ZOO_GRACE_SECONDS": str(grace)}
     victim = _zoo(
         cluster.url,
         "crash",
@@ -101,7 +104,10 @@ def test_a_killed_worker_trial_fails_and_is_retried_by_the_survivor(cluster, tmp
         pytest.fail("the first worker never started training")
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait()
-    time.sleep(5)  # longer than the grace period: the trial's heartbeat is now stale
+    # A dead process writes no heartbeat: its last one is older than the moment wait() returned, on the
+    # server's clock as well (the same machine), so once the grace period and a margin have passed since
+    # then, the trial is stale when the survivor looks. Not a guess at how long anything takes.
+    time.sleep(grace + 1)
 
     survivor = _zoo(
         cluster.url, "crash", "--trials", "1", "--epochs", "1", env=fast_heartbeat, artifacts=tmp_path / "a"

@@ -7,9 +7,20 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0+source"
 
-# Importing the families registers every variant (timm's layout): zoo.registry stays a leaf module.
-import zoo.models  # noqa: F401
-from zoo.pretrained import create_model  # timm's spelling: zoo.create_model(name, pretrained=True)
-from zoo.registry import list_models
-
 __all__ = ["create_model", "list_models"]
+
+
+def __getattr__(name: str):
+    """`zoo.create_model` (timm's spelling: zoo.create_model(name, pretrained=True)) and `zoo.list_models`,
+    imported when first used (PEP 562): `import zoo` itself stays light, so a module that needs only the
+    small ones (zoo.stop, zoo.errors: the CLI's signal handling) does not import torch and every family.
+    The registry imports the families when it is first asked (zoo.registry), as `import zoo` did."""
+    if name == "create_model":
+        from zoo.pretrained import create_model
+
+        return create_model
+    if name == "list_models":
+        from zoo.registry import list_models
+
+        return list_models
+    raise AttributeError(f"module 'zoo' has no attribute {name!r}")

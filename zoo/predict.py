@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.special import softmax
 
 from zoo.errors import UsageError, ZooError, first_line
 from zoo.exported import SCALE, ExportedModel, ImagePreprocessing
@@ -112,6 +111,8 @@ class OnnxClassifier:
         The pixels are normalised as the metadata says, x = (pixels / 255 - mean) / std, in float32 and
         in the same order of operations as training, then run in chunks of CHUNK images; logits that are
         not one finite number per class are an ExportedModelError, never a prediction."""
+        from scipy.special import softmax  # here: scipy.special cost every `zoo` command ~0.1-0.2 s to start
+
         logits = self._model.logits(to_nchw(images, self.input_shape))
         labels = logits.argmax(axis=1).astype(np.int64)
         return Prediction(

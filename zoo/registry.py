@@ -2,7 +2,7 @@
 
 A variant is a short declarative `register_model(...)` call in its family's module (see zoo/models/).
 This module is a leaf, as timm's `_registry.py`: it imports no family; the families import it and
-register themselves, and `zoo/__init__.py` imports `zoo.models`, so `import zoo` fills the registry.
+register themselves, and the first lookup here imports `zoo.models`, which fills the registry.
 Hyperparameters are a flat dict: architecture knobs go to the family's builder; training knobs
 (fields of `TrainConfig`) live in `train` so one `--set key=value` reaches either.
 """
@@ -119,6 +119,14 @@ class ModelSpec:
 _REGISTRY: dict[str, ModelSpec] = {}
 
 
+def _registered() -> dict[str, ModelSpec]:
+    """The registry with every family in it: importing zoo.models registers them (once; a lookup made
+    while a family module is being imported finds zoo.models already in sys.modules)."""
+    import zoo.models  # noqa: F401
+
+    return _REGISTRY
+
+
 def register_model(spec: ModelSpec) -> ModelSpec:
     if spec.name in _REGISTRY:
         raise ValueError(f"model {spec.name!r} is already registered")
@@ -128,7 +136,7 @@ def register_model(spec: ModelSpec) -> ModelSpec:
 
 def list_models(pattern: str | None = None) -> list[str]:
     """Registered names, sorted; `pattern` is a shell-style wildcard such as 'fashion-*'."""
-    names = sorted(_REGISTRY)
+    names = sorted(_registered())
     if pattern:
         names = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
     return names
@@ -136,7 +144,7 @@ def list_models(pattern: str | None = None) -> list[str]:
 
 def get_spec(name: str) -> ModelSpec:
     try:
-        return _REGISTRY[name]
+        return _registered()[name]
     except KeyError:
         close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
         hint = f"did you mean {', '.join(close)}?" if close else "run `zoo models` to list them"
@@ -163,7 +171,7 @@ def agnostic_counterpart(spec: ModelSpec) -> str | None:
     """The dataset-agnostic variant that builds what preset `spec` builds, for messages: `cnn-fast` for
     fashion-cnn-fast, else the family's own (`cnn` for mnist-cnn); None where none is registered."""
     for name in (spec.name.partition("-")[2], spec.family):
-        other = _REGISTRY.get(name)
+        other = _registered().get(name)
         if other is not None and other.dataset is None:
             return name
     return None

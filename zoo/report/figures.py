@@ -180,15 +180,19 @@ def examples(
 
 
 def weight_histograms(model: nn.Module) -> bytes:
+    """Each Conv2d/Linear layer's weights and biases. Each histogram is one filled outline ("stepfilled":
+    what touching bars look like) rather than a patch per bin, which made this the slowest figure."""
     layers = [(name, m) for name, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     fig = Figure(figsize=(9, 2.2 * len(layers) + 0.4))
     axes = np.atleast_2d(fig.subplots(len(layers), 2))
     for (name, layer), (w_ax, b_ax) in zip(layers, axes, strict=True):
         kind = type(layer).__name__
-        w_ax.hist(layer.weight.detach().float().cpu().numpy().ravel(), bins=50, color="tab:blue")
+        weights = layer.weight.detach().float().cpu().numpy().ravel()
+        w_ax.hist(weights, bins=50, color="tab:blue", histtype="stepfilled")
         w_ax.set_title(f"{name} ({kind}) weights", fontsize=9)
         if layer.bias is not None:
-            b_ax.hist(layer.bias.detach().float().cpu().numpy().ravel(), bins=30, color="tab:orange")
+            biases = layer.bias.detach().float().cpu().numpy().ravel()
+            b_ax.hist(biases, bins=30, color="tab:orange", histtype="stepfilled")
             b_ax.set_title(f"{name} ({kind}) biases", fontsize=9)
         else:
             b_ax.set_axis_off()
