@@ -4,6 +4,7 @@ message and an exit code."""
 import _thread
 import errno
 import functools
+import logging
 import re
 import signal
 import sys
@@ -108,7 +109,18 @@ def interrupted_exit_code() -> int:
 def _terminate(signum, frame) -> None:
     _received["signal"] = signum
     stop.request(signum)  # remembered: the exception below can be swallowed on its way (zoo/stop.py)
+    # The interrupt can land inside a database transaction: SQLAlchemy then logs the connection it could
+    # not reset, with a traceback, and a study's heartbeat thread finds the database locked; both are
+    # the stop unwinding, not news (the command says "interrupted" and exits 128 + signal).
+    logging.getLogger("sqlalchemy").setLevel(logging.CRITICAL)
     raise KeyboardInterrupt
+
+
+def _quiet_after_a_stop(args) -> None:
+    """threading.excepthook: a worker thread that fails while the command unwinds from a stop (Optuna's
+    heartbeat, whose commit meets the lock of the interrupted transaction) is part of the stop."""
+    if stop.requested() is None:
+        threading.__excepthook__(args)
 
 
 # Python runs a signal handler between any two bytecodes, also inside a weakref callback or a __del__
@@ -138,6 +150,7 @@ def stop_on_sigterm() -> None:
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _terminate)
     sys.unraisablehook = _redeliver_swallowed_interrupt
+    threading.excepthook = _quiet_after_a_stop
 
 
 def key_value_pairs(items: list[str] | None, option: str) -> dict[str, str]:

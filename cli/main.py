@@ -91,5 +91,14 @@ def run() -> None:
         sys.exit(interrupted_exit_code())
     except OutputFailed as failure:
         sys.exit(exit_code(failure))
+    except KeyboardInterrupt:  # a stop that landed outside any command's own handling (typer's parsing)
+        err.print("interrupted", highlight=False)
+        sys.exit(interrupted_exit_code())
     except Exception as exc:
+        if stop.requested() is not None:
+            # raised on the way out of a stop whose KeyboardInterrupt a library swallowed, leaving itself
+            # broken (Optuna's "Should not reach"): the user's stop, not a bug to report; and a crash file
+            # is a commit point that refuses to save once a stop was asked (zoo/stop.py)
+            err.print("interrupted", highlight=False)
+            sys.exit(interrupted_exit_code())
         sys.exit(report_crash(exc))

@@ -1,6 +1,7 @@
 """An interrupt must end the command wherever it lands, also inside a finalizer (a weakref callback or a
 __del__), where Python prints "Exception ignored" and drops the KeyboardInterrupt a handler raises."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -103,3 +104,69 @@ def test_a_swallowed_interrupt_still_stops_every_commit_point(sig, commit, tmp_p
     assert out == "interrupted\n", err
     assert proc.returncode == 128 + sig
     assert not target.exists() and [p.name for p in final.iterdir()] == ["old"]
+
+
+BROKEN_BY_THE_STOP = textwrap.dedent(
+    """
+    import os, signal, sys
+    import cli.main
+
+    def command():
+        try:  # a library swallows the interrupt and is left broken: its next call raises something else
+            print("working", flush=True)
+            signal.pause()
+        except BaseException:
+            if sys.argv[1] == "escapes":  # or no one catches it: it leaves the command as it came
+                raise
+        raise RuntimeError("Should not reach")
+
+    cli.main.app = command
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (see CHILD)
+    cli.main.run()
+    """
+)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize("how", ["swallowed", "escapes"])
+def test_an_error_raised_on_the_way_out_of_a_stop_ends_as_interrupted_not_as_a_crash(how, sig, tmp_path):
+    """Seen under load: SIGTERM during `zoo tune`, Optuna swallowed the interrupt and raised "Should not
+    reach"; the crash report then refused to save (a stop was asked) and the command died of SIGINT. The
+    same death when the interrupt leaves the command untouched (outside a command's own handling)."""
+    env = {**os.environ, "ZOO_ARTIFACTS": str(tmp_path / "artifacts")}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", BROKEN_BY_THE_STOP, how],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout.readline() == "working\n"
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 128 + sig, err
+    assert err.strip() == "interrupted" and "Traceback" not in err
+    assert not (tmp_path / "artifacts" / "logs").exists()  # no crash file: nothing crashed
+
+
+def test_a_thread_that_fails_while_a_stop_unwinds_is_quiet_and_any_other_is_not(monkeypatch, capfd):
+    """Optuna's heartbeat thread met the lock of the interrupted transaction and printed its traceback."""
+    import threading
+
+    from cli.console import _quiet_after_a_stop
+    from zoo import stop
+
+    def fail():
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(threading, "excepthook", _quiet_after_a_stop)
+    for asked in (True, False):
+        stop.clear()
+        if asked:
+            stop.request(signal.SIGTERM)
+        thread = threading.Thread(target=fail)
+        thread.start()
+        thread.join()
+        printed = capfd.readouterr().err
+        assert ("database is locked" in printed) is not asked, printed
+    stop.clear()
