@@ -42,10 +42,10 @@ def _foreground() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def _start(art: Path, *args: str) -> subprocess.Popen:
+def _start(art: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen(
         [ZOO, *args],
-        env=_env(art),
+        env={**_env(art), **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -69,29 +69,41 @@ def _weights(run_json: str) -> dict[str, torch.Tensor]:
 
 
 def test_sigkill_then_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path):
-    whole = subprocess.run([ZOO, *TRAIN, "--json"], env=_env(tmp_path / "a"), capture_output=True, text=True)
-    assert whole.returncode == 0, whole.stderr
-
+    # The uninterrupted run beside the one to kill, each on one thread (one core each, and the same
+    # arithmetic in all three processes: the weights are compared bit for bit).
+    one_thread = {"OMP_NUM_THREADS": "1"}
+    whole_proc = subprocess.Popen(
+        [ZOO, *TRAIN, "--json"],
+        env={**_env(tmp_path / "a"), **one_thread},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     art = tmp_path / "b"
-    proc = _start(art, *TRAIN)
+    proc = _start(art, *TRAIN, env=one_thread)
     folder = _wait_for_state(art, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=60)
+    whole_stdout, whole_stderr = whole_proc.communicate(timeout=300)
+    assert whole_proc.returncode == 0, whole_stderr
     assert 1 <= load_state(folder / STATE).epoch < 4  # killed mid-run: something left to do
     assert not list((art / "runs" / "fashion-mlp").glob("*/run.json"))  # no half-written run
 
     listed = runner.invoke(app, ["--artifacts", str(art), "runs", "--json"])
     assert [r["folder"] for r in json.loads(listed.stdout)] == [str(folder)]
     resumed = subprocess.run(
-        [ZOO, "train", "fashion-mlp", "--resume", "--json"], env=_env(art), capture_output=True, text=True
+        [ZOO, "train", "fashion-mlp", "--resume", "--json"],
+        env={**_env(art), **one_thread},
+        capture_output=True,
+        text=True,
     )
     assert resumed.returncode == 0, resumed.stderr
-    a, b = _weights(whole.stdout), _weights(resumed.stdout)
+    a, b = _weights(whole_stdout), _weights(resumed.stdout)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # bit-identical
     assert json.loads(resumed.stdout)["history"] == [
         {**h, "seconds": h2["seconds"]}
         for h, h2 in zip(
-            json.loads(whole.stdout)["history"], json.loads(resumed.stdout)["history"], strict=True
+            json.loads(whole_stdout)["history"], json.loads(resumed.stdout)["history"], strict=True
         )
     ]
     assert not folder.exists() and list_unfinished() == []
