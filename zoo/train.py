@@ -325,6 +325,9 @@ class Evaluation:
 
 @torch.inference_mode()
 def predict_logits(model: nn.Module, images: torch.Tensor, normalize: Normalizer) -> torch.Tensor:
+    # As fit does: an evaluation on its own (zoo weights verify, report, compare) otherwise pays page
+    # faults for every chunk's activations, half its time for a ResNet (zoo/runtime.py)
+    tune_allocator()
     model.eval()
     chunks = [
         model(normalize(images[i : i + EVAL_BATCH_SIZE])).float().cpu()
