@@ -2,7 +2,7 @@
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -87,18 +87,21 @@ def run() -> None:
             raise
         # a stop whose KeyboardInterrupt a library swallowed, in a command that had nothing left to save:
         # it was still asked to stop, and says so as every interrupted command does
-        err.print("interrupted", highlight=False)
-        sys.exit(interrupted_exit_code())
+        _end_interrupted()
     except OutputFailed as failure:
         sys.exit(exit_code(failure))
     except KeyboardInterrupt:  # a stop that landed outside any command's own handling (typer's parsing)
-        err.print("interrupted", highlight=False)
-        sys.exit(interrupted_exit_code())
+        _end_interrupted()
     except Exception as exc:
         if stop.requested() is not None:
             # raised on the way out of a stop whose KeyboardInterrupt a library swallowed, leaving itself
             # broken (Optuna's "Should not reach"): the user's stop, not a bug to report; and a crash file
             # is a commit point that refuses to save once a stop was asked (zoo/stop.py)
-            err.print("interrupted", highlight=False)
-            sys.exit(interrupted_exit_code())
+            _end_interrupted()
         sys.exit(report_crash(exc))
+
+
+def _end_interrupted() -> NoReturn:
+    """How a command the user stopped ends when its own handling did not say so: one line, 128 + signal."""
+    err.print("interrupted", highlight=False)
+    sys.exit(interrupted_exit_code())

@@ -44,12 +44,7 @@ def _reproduced(
 # and 2 where all three have run (mean ± std, the median seed's seconds), else seed 0; one core and one
 # thread each. Seed 0's runs are the shipped weights (same recipe).
 _FIXED = dict(seeds=1, machine=CPU_2C_EPYC_1T, date="2026-11-30", command="benchmarks/reproduce.py --seeds 1")
-_FIXED_3 = dict(
-    seeds=3,
-    machine=CPU_2C_EPYC_1T,
-    date="2026-11-30",
-    command="benchmarks/reproduce.py --first-seed K --seeds 1, K = 0, 1, 2",
-)
+_FIXED_3 = dict(_FIXED, seeds=3, command="benchmarks/reproduce.py --first-seed K --seeds 1, K = 0, 1, 2")
 
 
 def _study_budget(
