@@ -11,3 +11,7 @@ CPU_2C_EMR = (
 CPU_2C_EPYC_1T = (
     "cpu-2c-epyc, 1 thread: one core of cpu-2c-epyc and one torch thread (the other core ran another seed)"
 )
+GPU_H200 = (
+    "gpu-h200: one NVIDIA H200 (driver 580.159.04, CUDA 13.0, cuDNN 9.19) and 16 Xeon cores, torch 2.11.0, "
+    "bf16 autocast"
+)
