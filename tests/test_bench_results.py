@@ -90,7 +90,8 @@ def test_a_bad_file_is_one_line_naming_the_file_and_the_key(tmp_path, change, me
     [
         (None, "does not exist"),
         ("{not json", "is not valid JSON"),
-        ("[1, 2]", "is not a zoo.bench/1 results file"),
+        ("[1, 2]", "must hold one JSON object, not list"),
+        ('{"schema": "zoo.bench/0"}', "is not a zoo.bench/1 results file"),
     ],
 )
 def test_a_file_that_is_not_results_is_one_line(tmp_path, content, message):

@@ -15,7 +15,6 @@ A row of an ONNX file zoo did not export (zoo.foreign) has no weights_sha256: `e
 order, normalisation, layout, input shape, whether its batch axis is static: then only batch 1 is timed).
 """
 
-import json
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -23,8 +22,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
 
 from zoo import jsontext
-from zoo.errors import ZooError, first_line
-from zoo.fileio import write_text_atomic
+from zoo.errors import ZooError
+from zoo.fileio import read_json_object, write_text_atomic
 from zoo.foreign import KIND
 
 SCHEMA = "zoo.bench/1"
@@ -224,20 +223,11 @@ def read_results(path: str | os.PathLike) -> BenchResults:
     """The validated results of one `zoo bench`; BenchResultsError (one line, naming the file and the key)
     when the file is missing, not JSON or not a `zoo.bench/1` file."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise BenchResultsError(f"{path} does not exist; run `zoo bench` to write it") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BenchResultsError(f"{path} cannot be read ({first_line(exc)})") from None
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise BenchResultsError(
-            f"{path} is not valid JSON ({first_line(exc)}); run `zoo bench` again"
-        ) from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        found = data.get("schema") if isinstance(data, dict) else None
+    text, data = read_json_object(
+        path, BenchResultsError, fix="run `zoo bench` again", missing="run `zoo bench` to write it"
+    )
+    if data.get("schema") != SCHEMA:
+        found = data.get("schema")
         raise BenchResultsError(
             f"{path} is not a {SCHEMA} results file (schema {found!r}); run `zoo bench` again"
         )

@@ -21,7 +21,7 @@ from torch import nn
 from typing_extensions import TypedDict
 
 from zoo.errors import CheckpointError, ZooError
-from zoo.fileio import sha256_file, umask, write_json_atomic
+from zoo.fileio import read_json_object, sha256_file, umask, write_json_atomic
 from zoo.names import temporary_sibling
 from zoo.registry import create_model_for, get_spec
 
@@ -189,10 +189,7 @@ def read_record(run_dir: str | os.PathLike) -> RunRecord:
         )
     if not path.is_file():
         raise CheckpointError(f"{path} is missing; {run_dir} is not a complete run directory")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{path} is not valid JSON ({exc}); the run directory is corrupt") from None
+    _, data = read_json_object(path, CheckpointError, fix="the run directory is corrupt")
     return RunRecord.from_dict(data, path)
 
 

@@ -22,7 +22,7 @@ from typing_extensions import TypedDict
 
 from zoo import jsontext
 from zoo.errors import InternalError, ZooError, first_line
-from zoo.fileio import sha256_file, write_text_atomic
+from zoo.fileio import read_json_object, sha256_file, write_text_atomic
 from zoo.names import RULE, is_valid_name
 
 FORMAT = "zoo.onnx/1"
@@ -242,14 +242,7 @@ def write_metadata_json(onnx_path: str | os.PathLike, metadata: Mapping[str, Any
 def read_metadata_json(path: str | os.PathLike) -> dict[str, Any]:
     """The validated metadata of a model.json, through the same checks as an ONNX file's."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ExportedModelError(f"{path} does not exist; export the model again") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ExportedModelError(f"{path} is not valid JSON ({first_line(exc)}); export it again") from None
-    if not isinstance(data, dict):
-        raise ExportedModelError(f"{path} must hold one JSON object; export it again")
+    _, data = read_json_object(path, ExportedModelError, fix="export the model again")
     return decode(encode(data), path)
 
 

@@ -1,4 +1,5 @@
-"""Atomic writes: a reader never sees half a file, and a failed write leaves the old file intact."""
+"""Atomic writes: a reader never sees half a file, and a failed write leaves the old file intact; and the
+one reader of zoo's JSON object files, whose every failure is one line naming the file and the fix."""
 
 import contextlib
 import hashlib
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo import stop
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 
 
 @contextlib.contextmanager
@@ -82,3 +83,26 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
     write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def read_json_object(
+    path: str | os.PathLike, error: type[ZooError], *, fix: str, missing: str | None = None
+) -> tuple[str, dict[str, Any]]:
+    """The text of a JSON file that must hold one object, and that object. A missing, unreadable, invalid or
+    non-object file raises `error` with one line: the file, what is wrong, then `fix` (`missing` instead
+    where the file does not exist). The text comes back too, for pydantic's strict `model_validate_json`."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise error(f"{path} does not exist; {missing or fix}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else first_line(exc)
+        raise error(f"{path} cannot be read ({reason}); {fix}") from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise error(f"{path} is not valid JSON ({first_line(exc)}); {fix}") from None
+    if not isinstance(data, dict):
+        raise error(f"{path} must hold one JSON object, not {type(data).__name__}; {fix}")
+    return text, data

@@ -20,7 +20,6 @@ metadata: it passes the contract or is refused, so tampering cannot turn a check
 one.
 """
 
-import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from zoo.errors import UsageError, first_line
+from zoo.errors import UsageError
 from zoo.exported import (
     CHUNK,
     MAX_ABS_MEAN,
@@ -49,7 +48,7 @@ from zoo.exported import (
     open_model,
     open_session,
 )
-from zoo.fileio import sha256_file
+from zoo.fileio import read_json_object, sha256_file
 from zoo.names import RULE, is_valid_name
 
 LAYOUTS = ("nchw", "nhwc")
@@ -105,18 +104,7 @@ def _problem(exc: ValidationError) -> tuple[str, str]:
 def read_preprocessing(path: str | os.PathLike) -> Preprocessing:
     """The sidecar JSON file, validated: a bad file is one line naming the file and the key."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise UsageError(f"{path} does not exist; pass a JSON file with keys {', '.join(KEYS)}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path} cannot be read ({first_line(exc)})") from None
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise UsageError(f"{path} is not valid JSON ({first_line(exc)})") from None
-    if not isinstance(data, dict):
-        raise UsageError(f"{path} must hold one JSON object with keys {', '.join(KEYS)}")
+    text, _ = read_json_object(path, UsageError, fix=f"pass a JSON object with keys {', '.join(KEYS)}")
     try:
         # through JSON in strict mode: "0.5" is not 0.5, and true is not 1
         return Preprocessing.model_validate_json(text, strict=True)

@@ -39,7 +39,7 @@ from zoo import paths
 from zoo.checkpoint import cpu_tensors, validation_problem
 from zoo.config import resolve
 from zoo.errors import CheckpointError, UsageError, ZooError
-from zoo.fileio import atomic_path, write_json_atomic
+from zoo.fileio import atomic_path, read_json_object, write_json_atomic
 from zoo.names import inside, is_valid_name, run_dir_from
 from zoo.registry import get_spec, resolve_dataset
 
@@ -67,17 +67,10 @@ def _with_fix(exc: ZooError, folder: Path) -> ZooError:
     return type(exc)(f"{exc}; `zoo runs clean {folder.name}` removes that unfinished run")
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise CheckpointError(
-            f"{path.parent} is not an unfinished run (no {path.name}); see `zoo runs`"
-        ) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{path} is not valid JSON ({exc}); remove it with `zoo runs clean`") from None
-    except OSError as exc:
-        raise CheckpointError(f"{path} cannot be read ({exc.strerror or exc})") from None
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.parent.is_dir() or not path.exists():
+        raise CheckpointError(f"{path.parent} is not an unfinished run (no {path.name}); see `zoo runs`")
+    return read_json_object(path, CheckpointError, fix="remove it with `zoo runs clean`")[1]
 
 
 # ---------------------------------------------------------------------------------- request.json
