@@ -69,7 +69,7 @@ def latency_table(report: BenchResults) -> Table:
                 safe(r.runtime),
                 safe(r.variant),
                 safe(r.provider),
-                f"{r.threads:d}",
+                f"{r.threads:d}" if r.threads else "-",  # 0: a GPU row, no CPU threads to speak of
                 f"{b:d}",
                 f"{lat.first_call_ms:.2f}",
                 f"[bold]{p50}[/]" if lat.p50_ms == best_p50[b] else p50,
@@ -89,9 +89,10 @@ def latency_tables_narrow(report: BenchResults) -> list[Table]:
     best_p50, best_ips = _best(report)
     tables = []
     for r in report.measured:
+        threads = f", {r.threads:d} threads" if r.threads else ""  # 0: a GPU row
         table = Table(
             title=f"{_export(r)} · {safe(r.runtime)} · {safe(r.variant)}",
-            caption=f"{safe(r.provider)}, {r.threads:d} threads; bold: best at that batch size",
+            caption=f"{safe(r.provider)}{threads}; bold: best at that batch size",
         )
         table.add_column("batch size")
         for lat in r.latency:

@@ -101,3 +101,27 @@ def test_a_file_that_is_not_results_is_one_line(tmp_path, content, message):
     with pytest.raises(BenchResultsError, match=message) as caught:
         read_results(path)
     assert len(str(caught.value).splitlines()) == 1 and str(path) in str(caught.value)
+
+
+def test_results_of_a_gpu_machine_read_and_show_gpu_rows_without_cpu_threads():
+    """The results.json zoo bench wrote on an H200 (torch 2.11, issue 28): it validates here, and its
+    torch-cuda rows (0 CPU threads) show "-" for threads instead of a 0."""
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from cli.bench import latency_table, latency_tables_narrow
+
+    path = Path(__file__).parents[1] / "benchmarks" / "data" / "issue28-gpu-h200" / "bench-results.json"
+    report = read_results(path)
+    cuda = [r for r in report.measured if r.runtime == "torch-cuda"]
+    assert cuda and all(r.threads == 0 and r.provider == "cuda" for r in cuda)
+    console = Console(width=250, record=True)
+    console.print(latency_table(report))
+    rows = [line for line in console.export_text().splitlines() if "torch-cuda" in line]
+    assert len(rows) == 3 and all(cell.strip() == "-" for cell in (row.split("│")[5] for row in rows))
+    narrow = Console(width=80, record=True)
+    for table in latency_tables_narrow(report):
+        narrow.print(table)
+    text = narrow.export_text()
+    assert "cuda; bold" in text and "0 threads" not in text and "16 threads" in text
