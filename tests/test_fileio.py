@@ -12,7 +12,10 @@ from zoo.errors import CheckpointError, ZooError
 from zoo.fileio import read_json_object
 
 FIX = "do the fix"
-scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8)
+# no subnormal floats: training sets flush-to-zero for the whole process (RESULTS "Subnormal floats"), and
+# hypothesis refuses to draw them once it is set, so the test failed or passed by which test ran before it
+finite = st.floats(allow_nan=False, allow_subnormal=False)
+scalars = st.none() | st.booleans() | st.integers() | finite | st.text(max_size=8)
 json_values = st.recursive(
     scalars,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
