@@ -17,17 +17,18 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from zoo.checkpoint import load_run
+from zoo.data import Normalizer
 from zoo.data.loading import load_raw
-from zoo.exported import normalise, onnx_logits
+from zoo.exported import onnx_logits
+from zoo.train import predict_logits
 
 
-def torch_logits(model: torch.nn.Module, x: np.ndarray, device: str, bf16: bool = False) -> np.ndarray:
-    model.to(device).eval()
-    chunks = []
-    with torch.no_grad(), torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
-        for i in range(0, len(x), 1000):
-            chunks.append(model(torch.from_numpy(x[i : i + 1000]).to(device)).float().cpu().numpy())
-    return np.concatenate(chunks)
+def torch_logits(model: torch.nn.Module, images: torch.Tensor, mean, std, device: str, bf16: bool = False):
+    """The chunked evaluation zoo itself runs (`predict_logits`), on `device`, optionally under bf16
+    autocast as training on a GPU uses it."""
+    model.to(device)
+    with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
+        return predict_logits(model, images, Normalizer(mean, std, device=device)).numpy()
 
 
 def main() -> None:
@@ -37,14 +38,13 @@ def main() -> None:
     pixels, labels = test.images.numpy(), test.labels.numpy()
     mean, std = record.normalization["mean"], record.normalization["std"]
     session = ort.InferenceSession(str(export_dir / "model.onnx"), providers=["CPUExecutionProvider"])
-    x = normalise(pixels, mean, std)
     logits = {
         "onnxruntime-cpu": onnx_logits(session, pixels, mean, std),
-        "torch-cpu": torch_logits(model, x, "cpu"),
+        "torch-cpu": torch_logits(model, test.images, mean, std, "cpu"),
     }
     if torch.cuda.is_available():
-        logits["torch-cuda-fp32"] = torch_logits(model, x, "cuda")
-        logits["torch-cuda-bf16"] = torch_logits(model, x, "cuda", bf16=True)
+        logits["torch-cuda-fp32"] = torch_logits(model, test.images, mean, std, "cuda")
+        logits["torch-cuda-bf16"] = torch_logits(model, test.images, mean, std, "cuda", bf16=True)
     reference = logits["onnxruntime-cpu"]
     report = {
         "run": str(run_dir),

@@ -68,9 +68,8 @@ def _with_fix(exc: ZooError, folder: Path) -> ZooError:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    if not path.parent.is_dir() or not path.exists():
-        raise CheckpointError(f"{path.parent} is not an unfinished run (no {path.name}); see `zoo runs`")
-    return read_json_object(path, CheckpointError, fix="remove it with `zoo runs clean`")[1]
+    missing = f"{path.parent} is not an unfinished run; see `zoo runs`"
+    return read_json_object(path, CheckpointError, fix="remove it with `zoo runs clean`", missing=missing)[1]
 
 
 # ---------------------------------------------------------------------------------- request.json
