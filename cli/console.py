@@ -2,13 +2,16 @@
 message and an exit code."""
 
 import _thread
+import contextlib
 import errno
 import functools
 import logging
+import os
 import re
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import NoReturn, TypeVar
 
@@ -121,6 +124,28 @@ def _quiet_after_a_stop(args) -> None:
     heartbeat, whose commit meets the lock of the interrupted transaction) is part of the stop."""
     if stop.requested() is None:
         threading.__excepthook__(args)
+
+
+# How long a stopped command waits for other threads before leaving without them.
+_STRAY_THREAD_GRACE_S = 1.0
+
+
+def leave_after_stop(code: int | str | None) -> NoReturn:
+    """End a stopped command even when a library's worker thread would outlive it. The interrupt can land
+    between a library starting a non-daemon thread and arranging its end (Optuna's heartbeat thread is
+    started in a context manager's __enter__ and stopped in its __exit__): the interpreter's shutdown then
+    waits for that thread forever, and `zoo tune` said "interrupted" and never exited. Threads still
+    running after a short grace are left behind (os._exit, once what was printed is flushed)."""
+    deadline = time.monotonic() + _STRAY_THREAD_GRACE_S
+    others = [t for t in threading.enumerate() if t is not threading.current_thread() and not t.daemon]
+    for thread in others:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    if any(thread.is_alive() for thread in others):
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):  # a closed or broken pipe: nothing more to say
+                stream.flush()
+        os._exit(code if isinstance(code, int) else 1)
+    sys.exit(code)
 
 
 # Python runs a signal handler between any two bytecodes, also inside a weakref callback or a __del__

@@ -20,7 +20,7 @@ from cli import studies as studies_commands
 from cli import train as train_commands
 from cli import tune as tune_commands
 from cli import weights as weights_commands
-from cli.console import err, interrupted_exit_code, printable, stop_on_sigterm
+from cli.console import err, interrupted_exit_code, leave_after_stop, printable, stop_on_sigterm
 from cli.crash import report_crash
 from cli.streams import OutputFailed, exit_code, guard_streams
 from zoo import paths, stop
@@ -74,7 +74,17 @@ app.add_typer(weights_commands.app, name="weights")
 
 def run() -> None:
     """The `zoo` entry point, where every command's output failures and unexpected exceptions end: a
-    ZooError is handled by the command (cli/console.py), typer's own errors and exits by typer."""
+    ZooError is handled by the command (cli/console.py), typer's own errors and exits by typer. A stopped
+    command ends whatever threads a library left running (cli.console.leave_after_stop)."""
+    try:
+        _run_command()
+    except SystemExit as done:
+        if stop.requested() is not None:
+            leave_after_stop(done.code)
+        raise
+
+
+def _run_command() -> None:
     stop_on_sigterm()
     guard_streams()
     try:

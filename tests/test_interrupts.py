@@ -170,3 +170,39 @@ def test_a_thread_that_fails_while_a_stop_unwinds_is_quiet_and_any_other_is_not(
         printed = capfd.readouterr().err
         assert ("database is locked" in printed) is not asked, printed
     stop.clear()
+
+
+LEFT_A_THREAD = textwrap.dedent(
+    """
+    import signal, threading
+    import cli.main
+
+    def command():
+        # a library starts a worker thread and is interrupted before it arranges the thread's end (Optuna's
+        # heartbeat thread: started in __enter__, stopped in __exit__): the thread waits for ever
+        threading.Thread(target=threading.Event().wait).start()
+        print("working", flush=True)
+        signal.pause()
+
+    cli.main.app = command
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (see CHILD)
+    cli.main.run()
+    """
+)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stopped_command_exits_although_a_library_left_a_thread_running(sig):
+    """Seen in a CI run: `zoo tune` printed "interrupted" on SIGTERM, then never exited, its interpreter
+    waiting at shutdown for Optuna's heartbeat thread, whose stop the interrupt had skipped."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", LEFT_A_THREAD], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout.readline() == "working\n"
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + sig, err
+    assert err.strip() == "interrupted" and "Traceback" not in err
