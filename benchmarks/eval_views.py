@@ -2,7 +2,7 @@
 and its mirror (what `test_time_flip` does), and with those two each also shifted one pixel left, right, up
 and down (10 views); the views' log-softmax outputs are summed.
 
-    .venv/bin/python benchmarks/test_views.py RUN_DIR [RUN_DIR ...]
+    .venv/bin/python benchmarks/eval_views.py RUN_DIR [RUN_DIR ...]
 
 A measurement for issue 29 (benchmarks/RESULTS.md, session 13), not a feature.
 """
@@ -52,7 +52,7 @@ def view_accuracies(run: Path, test) -> tuple[float, float, float]:
 def main() -> None:
     runs = [Path(p) for p in sys.argv[1:]]
     if not runs:
-        sys.exit("usage: test_views.py RUN_DIR [RUN_DIR ...]")
+        sys.exit("usage: eval_views.py RUN_DIR [RUN_DIR ...]")
     _, test, _ = load_raw(load_run(runs[0])[1].dataset)
     print("| run | one view | image + mirror | + 1-pixel shifts of both (10 views) |")
     print("| --- | ---: | ---: | ---: |")
