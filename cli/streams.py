@@ -88,9 +88,13 @@ def _replace(error: UnicodeError) -> tuple[str, int]:
     return "".join(_ascii(c) for c in error.object[error.start : error.end]), error.end
 
 
-def _guarded(stream, name: str):
+def _guarded(stream, name: str, fd: int):
     """`stream` rebuilt over a guarded descriptor, same encoding and buffering; a stream without a
-    descriptor (a test's capture) is left as it is."""
+    descriptor (a test's capture) is left as it is. A stream the shell closed (`zoo models >&-`: Python
+    then sets it to None) is given a descriptor that refuses every write, so it fails as any other broken
+    output does, one line and exit 1, instead of as an AttributeError."""
+    if stream is None:
+        return _closed_stream(name, fd)
     try:
         fd = stream.fileno()
         stream.flush()
@@ -105,10 +109,27 @@ def _guarded(stream, name: str):
     )
 
 
+def _closed_stream(name: str, fd: int) -> io.TextIOWrapper:
+    """A text stream on descriptor `fd`, which the shell closed: /dev/null opened read-only takes the
+    number, so every write fails with EBADF (the error a closed descriptor gives) and no file the command
+    opens later can take the number and receive its output."""
+    with contextlib.suppress(OSError):
+        os.fstat(fd)
+        fd = -1  # something already holds the number: leave it, and write nowhere
+    if fd >= 0:
+        null = os.open(os.devnull, os.O_RDONLY)
+        if null != fd:
+            os.dup2(null, fd, inheritable=False)
+            os.close(null)
+    else:
+        fd = os.open(os.devnull, os.O_RDONLY)
+    return io.TextIOWrapper(io.BufferedWriter(_GuardedFd(fd, name)), encoding="utf-8", errors=ERRORS)
+
+
 def guard_streams() -> None:
     codecs.register_error(ERRORS, _replace)
-    sys.stdout = _guarded(sys.stdout, "stdout")
-    sys.stderr = _guarded(sys.stderr, "stderr")
+    sys.stdout = _guarded(sys.stdout, "stdout", 1)
+    sys.stderr = _guarded(sys.stderr, "stderr", 2)
 
 
 def exit_code(failure: OutputFailed) -> int:

@@ -580,6 +580,27 @@ def test_a_closed_pipe_ends_quietly_with_141():
     assert (done.returncode, done.stderr) == (141, "")
 
 
+@pytest.mark.parametrize("args", [("models",), ("models", "--json")])
+def test_a_stdout_the_shell_closed_is_one_line_and_exit_1(args):
+    # `zoo models >&-`: Python starts with sys.stdout = None; it was an AttributeError, exit 70
+    done = subprocess.run(
+        ["bash", "-c", 'exec "$0" -m cli "$@" >&-', sys.executable, *args],
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip() == "error: cannot write to standard output: Bad file descriptor"
+
+
+def test_a_closed_stdout_and_stderr_end_with_exit_1_alone():
+    done = subprocess.run(
+        ["bash", "-c", 'exec "$0" -m cli models >&- 2>&-', sys.executable], cwd=ROOT, timeout=120
+    )
+    assert done.returncode == 1
+
+
 def test_an_ascii_terminal_gets_ascii():
     env = {"PYTHONIOENCODING": "ascii", "COLUMNS": "200"}
     done = zoo("models", env=env)
