@@ -37,9 +37,9 @@ from zoo.data.catalog import DatasetInfo
 from zoo.data.findings import find_duplicates
 from zoo.data.loading import content_sha256
 from zoo.data.manifest import MANIFEST, TENSORS
-from zoo.data.pixels import ImageRefused, decode_image
 from zoo.data.splits import channel_stats
 from zoo.errors import DataError, UsageError
+from zoo.images import ImageRefused, decode_image
 from zoo.paths import artifacts_dir
 from zoo.predict import load_image
 

@@ -1,5 +1,7 @@
 import json
 import re
+import struct
+import warnings
 
 import numpy as np
 import onnx
@@ -271,6 +273,38 @@ def test_load_image_refuses_what_is_not_an_image(tmp_path):
         load_image(text, (1, 28, 28))
     with pytest.raises(UsageError, match="does not exist"):
         load_image(tmp_path / "missing.png", (1, 28, 28))
+
+
+def _dds_of_an_unknown_pixel_format(path):
+    """A DDS header (a format Pillow has a plugin for) naming a FourCC no decoder knows: Pillow raises
+    NotImplementedError, which `zoo predict` reported as an internal error (found by fuzzing)."""
+    header = struct.pack("<4sIIIIIII44s", b"DDS ", 124, 0x1007, 4, 4, 0, 0, 0, bytes(44))
+    pixel_format = struct.pack("<II4sIIIII", 32, 0x4, b"XYZW", 0, 0, 0, 0, 0)
+    path.write_bytes(header + pixel_format + struct.pack("<5I", 0x1000, 0, 0, 0, 0) + bytes(64))
+    return path
+
+
+def test_a_corrupt_image_is_refused_alike_by_predict_and_by_data_add(tmp_path):
+    from zoo.images import CORRUPT, ImageRefused, decode_image
+
+    bad = _dds_of_an_unknown_pixel_format(tmp_path / "bad.dds")
+    with pytest.raises(ImageRefused) as refused:
+        decode_image(bad, 1, 28, 28)  # the folder datasets' path: counted and skipped
+    assert refused.value.reason == CORRUPT
+    with pytest.raises(UsageError, match=r"bad\.dds is not an image PIL can read \(corrupt or truncated"):
+        load_image(bad, (1, 28, 28))
+
+
+def test_an_image_past_the_bomb_limit_is_refused_without_a_raw_warning(tmp_path, monkeypatch):
+    from PIL import Image
+
+    Image.new("L", (12, 12)).save(tmp_path / "big.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 144 pixels: Pillow warns (past 2x it raises)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with pytest.raises(UsageError, match="decompression bomb"):
+            load_image(tmp_path / "big.png", (1, 28, 28))
+    assert seen == []
 
 
 def test_image_preprocessing_in_the_metadata_is_what_zoo_does_to_a_photo(exported, tmp_path):

@@ -33,11 +33,9 @@ from zoo.errors import UsageError
 from zoo.exported import (
     CHUNK,
     MAX_ABS_MEAN,
-    MAX_SIDE,
     MIN_STD,
     ExportedModel,
     NoZooMetadata,
-    _ClassName,
     _Finite,
     _Positive,
     check_logits,
@@ -49,7 +47,9 @@ from zoo.exported import (
     open_session,
 )
 from zoo.fileio import read_json_object, sha256_file
+from zoo.images import RESIZE_FILTER
 from zoo.names import RULE, is_valid_name
+from zoo.schema import MAX_SIDE, ClassName
 
 LAYOUTS = ("nchw", "nhwc")
 KEYS = ("dataset", "mean", "std", "layout", "size", "class_names")
@@ -77,7 +77,7 @@ class Preprocessing(BaseModel):
     std: Annotated[list[_Positive], Field(min_length=1)] | None = None
     layout: Literal["nchw", "nhwc"] | None = None
     size: Annotated[int, Field(gt=0, le=MAX_SIDE)] | None = None
-    class_names: Annotated[list[_ClassName], Field(min_length=1)] | None = None
+    class_names: Annotated[list[ClassName], Field(min_length=1)] | None = None
 
     @field_validator("mean", "std", mode="before")
     @classmethod
@@ -154,12 +154,10 @@ def require(prep: Preprocessing, path: str | os.PathLike) -> tuple[str, list[flo
 
 
 def resize_pixels(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
-    """uint8 (N, C, H, W) pixels at height x width, each image resized as zoo.predict.load_image resizes
+    """uint8 (N, C, H, W) pixels at height x width, each image resized as zoo.images resizes
     an image file (Pillow, bilinear, antialiased when shrinking): a test image reaches the model as the
     same picture saved to a file and passed to `zoo predict` would."""
     from PIL import Image
-
-    from zoo.predict import RESIZE_FILTER
 
     n, c, h, w = pixels.shape
     if (h, w) == (height, width):

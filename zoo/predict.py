@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from zoo.errors import UsageError, ZooError, first_line
+from zoo.errors import UsageError, ZooError
 from zoo.exported import SCALE, ExportedModel, ImagePreprocessing
+from zoo.images import RESIZE_FILTER, UNSUPPORTED, ImageRefused, decode_image
 
 if TYPE_CHECKING:
     from zoo.foreign import ForeignModel, Preprocessing
 
 # What load_image does, named as image_preprocessing records it for clients (one source for both).
-RESIZE_FILTER = "bilinear"
 GRAYSCALE_WEIGHTS = [0.299, 0.587, 0.114]  # Pillow's "L": ITU-R 601-2 luma
 STEPS = ["exif_orientation", "color", "resize", "invert", "normalize"]
 
@@ -176,7 +176,8 @@ def _mismatch(shape: tuple[int, ...], input_shape: tuple[int, int, int]) -> str:
 
 
 def load_image(path: str | os.PathLike, input_shape: Sequence[int], *, invert: bool = False) -> np.ndarray:
-    """Read any image PIL can open as uint8 (C, H, W) pixels in the model's size and colour mode.
+    """Read any image PIL can open as uint8 (C, H, W) pixels in the model's size and colour mode, the way
+    folder datasets read theirs (zoo.images: one decoding path for both).
 
     Grayscale models get "L", others "RGB"; a different size is resized with bilinear filtering
     (the aspect ratio is not kept: crop first for non-square photos). MNIST and Fashion-MNIST show
@@ -184,8 +185,6 @@ def load_image(path: str | os.PathLike, input_shape: Sequence[int], *, invert: b
     `invert=True` (pixels -> 255 - pixels) or the model sees its negative and guesses badly.
     16-bit images are scaled to 8 bits (0..65535 -> 0..255); 32-bit and float images are refused.
     `image_preprocessing` describes these steps for clients; change both together."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
     c, h, w = input_shape
     if c not in (1, 3):
         raise UsageError(f"load_image reads grayscale or RGB images; this model takes {c} channels")
@@ -193,39 +192,12 @@ def load_image(path: str | os.PathLike, input_shape: Sequence[int], *, invert: b
     if not path.is_file():
         raise UsageError(f"{path} does not exist" if not path.exists() else f"{path} is not a file")
     try:
-        with Image.open(path) as image:
-            kind = image.format  # exif_transpose's copy forgets it
-            image = ImageOps.exif_transpose(image)  # phone photos store their rotation in EXIF
-            image = _eight_bit(image, kind, path).convert("L" if c == 1 else "RGB")
-            if image.size != (w, h):
-                image = image.resize((w, h), Image.Resampling[RESIZE_FILTER.upper()])
-            pixels = np.asarray(image, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise UsageError(f"{path} is not an image PIL can read ({first_line(exc)})") from None
-    pixels = pixels[None] if c == 1 else pixels.transpose(2, 0, 1)
+        pixels = decode_image(path, c, h, w).pixels
+    except ImageRefused as refused:
+        if refused.reason == UNSUPPORTED:
+            raise UsageError(f"{path} holds {refused.detail}; save it as an 8- or 16-bit image") from None
+        raise UsageError(f"{path} is not an image PIL can read ({refused})") from None
     return np.ascontiguousarray(255 - pixels if invert else pixels)
-
-
-# 16-bit grayscale: Pillow reads PNG, TIFF and PGM files as "I;16" (or "I;16B", ...), and older Pillows
-# and PGM files with a maxval above 255 as "I" holding 0..65535.
-_SIXTEEN_BIT_AS_I = ("PNG", "PPM")
-
-
-def _eight_bit(image: Any, kind: str | None, path: Path) -> Any:
-    """`image` with 8-bit pixels: 16-bit ones scaled (65535 -> 255) rather than clipped to 255 as
-    Pillow's convert does (a 16-bit photo became white); 32-bit and float pixels, whose range the file
-    does not say, are refused rather than guessed."""
-    from PIL import Image
-
-    if image.mode.startswith("I;16") or (image.mode == "I" and kind in _SIXTEEN_BIT_AS_I):
-        sixteen = np.asarray(image, dtype=np.float64)
-        return Image.fromarray(np.rint(sixteen * (SCALE / 65535)).astype(np.uint8))
-    if image.mode in ("I", "F"):
-        what = "32-bit integer" if image.mode == "I" else "floating-point"
-        raise UsageError(
-            f"{path} holds {what} pixels, whose range zoo cannot know; save it as an 8- or 16-bit image"
-        )
-    return image
 
 
 def image_preprocessing(

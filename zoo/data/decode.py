@@ -1,5 +1,5 @@
 """Read and decode many image files on every core: each file is read once, hashed (its bytes, for the
-fingerprint; its pixels, to find duplicates) and converted as `zoo predict` converts (zoo.data.pixels).
+fingerprint; its pixels, to find duplicates) and converted as `zoo predict` converts (zoo.images).
 
 Files are handed to worker processes in chunks (a chunk costs one round trip, a file about 0.1 ms to
 decode), a few chunks in flight per worker so that results, which arrive in order, fill one
@@ -12,18 +12,16 @@ import io
 import multiprocessing
 import os
 import signal
-import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from zoo.data.pixels import UNREADABLE, ImageRefused, decode_image
 from zoo.errors import DataError
+from zoo.images import UNREADABLE, ImageRefused, decode_image
 
 ProgressFn = Callable[[int, int], None]  # (files done, files in all)
 
@@ -73,18 +71,6 @@ class Decoded:
         return Counter(r.mode for r in self.results if r.reason is None)
 
 
-@contextmanager
-def strict_warnings() -> Iterator[None]:
-    """DecompressionBombWarning as an error (the image is refused), Pillow's other warnings silenced (a
-    palette image with transparency is converted as asked, not a line on the terminal per file)."""
-    from PIL import Image
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        yield
-
-
 def _read(path: str) -> tuple[str, bytes | None]:
     """(sha256 of the file's bytes, the bytes when small enough to keep); OSError when unreadable."""
     with open(path, "rb") as f:
@@ -104,21 +90,20 @@ def _unreadable(exc: OSError) -> FileResult:
 def _decode_chunk(paths: Sequence[str], channels: int, size: int) -> tuple[np.ndarray, list[FileResult]]:
     """Decode `paths`: (pixels of the decoded ones, stacked in order; one result per path)."""
     results, pixels = [], []
-    with strict_warnings():
-        for path in paths:
-            try:
-                sha, data = _read(path)
-            except OSError as exc:
-                results.append(_unreadable(exc))
-                continue
-            try:
-                image = decode_image(io.BytesIO(data) if data is not None else path, channels, size, size)
-            except ImageRefused as exc:
-                results.append(FileResult(sha, exc.reason, exc.detail))
-                continue
-            pixels.append(image.pixels)
-            digest = hashlib.blake2b(image.pixels.data, digest_size=16).digest()
-            results.append(FileResult(sha, None, "", digest, image.size, image.mode))
+    for path in paths:
+        try:
+            sha, data = _read(path)
+        except OSError as exc:
+            results.append(_unreadable(exc))
+            continue
+        try:
+            image = decode_image(io.BytesIO(data) if data is not None else path, channels, size, size)
+        except ImageRefused as exc:
+            results.append(FileResult(sha, exc.reason, exc.detail))
+            continue
+        pixels.append(image.pixels)
+        digest = hashlib.blake2b(image.pixels.data, digest_size=16).digest()
+        results.append(FileResult(sha, None, "", digest, image.size, image.mode))
     stacked = np.stack(pixels) if pixels else np.empty((0, channels, size, size), np.uint8)
     return stacked, results
 

@@ -24,31 +24,23 @@ import torch
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
-from zoo.data.scan import MAX_CLASS_NAME, SPLIT_FOLDERS
+from zoo.data.scan import SPLIT_FOLDERS
 from zoo.errors import DataError, first_line
 from zoo.fileio import sha256_file, write_text_atomic
+from zoo.schema import MAX_SIDE, ClassName
 
 FORMAT = "zoo.folder-dataset/1"
 MANIFEST = "manifest.json"
 TENSORS = "images.safetensors"
-MAX_SIDE = 4096  # what an exported model's metadata allows (zoo.exported.MAX_SIDE)
 
 _Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 _Count = Annotated[int, Field(ge=0)]
-# As zoo.exported's class names: no control or bidi characters, a length a report can draw.
-_ClassName = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=MAX_CLASS_NAME,
-        pattern=r"^[^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]*$",
-    ),
-]
+_ClassName = Annotated[ClassName, Field(min_length=1)]
 _STRICT = ConfigDict(extra="forbid")  # a key this version does not know is a newer format: refused
 
 
 class Conversion(TypedDict):
-    """How each file became pixels (zoo.data.pixels, the same steps as `zoo predict`) and how the test
+    """How each file became pixels (zoo.images, the same steps as `zoo predict`) and how the test
     split was drawn (null where the folder had its own test/)."""
 
     __pydantic_config__ = _STRICT

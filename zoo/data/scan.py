@@ -9,19 +9,19 @@ names that are not UTF-8 and files outside every class folder.
 """
 
 import os
-import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from zoo.errors import DataError, UsageError
+from zoo.schema import MAX_CLASS_NAME, NOT_PRINTABLE_RE, escape_unprintable
 
 LAYOUT_CLASSES = "class-folders"
 LAYOUT_SPLITS = "split-folders"
 SPLIT_FOLDERS = ("train", "val", "test")  # also the order of splits in the tensor file and reports
 WHOLE = "all"  # the split of a file in the class-folder layout, before zoo splits off the test set
 
-# Skip reasons of the scan (decode adds its own, zoo.data.pixels)
+# Skip reasons of the scan (decode adds its own, zoo.images)
 HIDDEN = "hidden"
 OUTSIDE = "link leading outside PATH"
 BROKEN_LINK = "broken link"
@@ -31,17 +31,12 @@ NOT_UTF8 = "name not UTF-8"
 LOOSE = "not in a class folder"
 UNLISTABLE = "unreadable folder"
 
-# What exported models allow in a class name (zoo.exported): no C0/C1 controls, no bidi controls, and
-# a length a report can draw.
-MAX_CLASS_NAME = 200
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
 
 def shown(name: str) -> str:
     """`name` as one printable line: controls, bidi marks and undecodable bytes as Python escapes."""
     if not is_utf8(name):
         name = os.fsencode(name).decode("utf-8", "backslashreplace")
-    return _CONTROL.sub(lambda m: ascii(m.group())[1:-1], name)
+    return escape_unprintable(name)
 
 
 def is_utf8(name: str) -> bool:
@@ -159,7 +154,7 @@ class _Walker:
 
 
 def _check_class_name(name: str, where: str) -> None:
-    if _CONTROL.search(name):
+    if NOT_PRINTABLE_RE.search(name):
         raise DataError(
             f"class folder '{where}{shown(name)}' holds control or bidi characters, which would garble "
             "every report; rename the folder"
