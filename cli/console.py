@@ -21,6 +21,7 @@ from rich.markup import escape
 
 from zoo import stop
 from zoo.errors import UsageError, ZooError
+from zoo.schema import NOT_PRINTABLE
 
 # emoji=False: a `:name:` in a file name or a class name is text, not a picture to substitute
 out = Console(emoji=False)
@@ -32,9 +33,7 @@ F = TypeVar("F", bound=Callable)
 # line and paragraph separators, the bidirectional overrides, embeddings, isolates and marks (they reorder
 # what the terminal shows: "exe.txt" can read as "txt.exe"), and lone surrogates (undecodable bytes of a
 # file name, which no encoder can write).
-_UNPRINTABLE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
-)
+_UNPRINTABLE = re.compile(f"[{NOT_PRINTABLE}\ud800-\udfff]")
 
 
 def printable(text: object) -> str:

@@ -327,7 +327,7 @@ def test_names_a_terminal_would_take_for_markup_or_escapes_are_shown_as_they_are
     ansi, rlo, osc8 = "\x1b[31m", "\u202e", "\x1b]8;;https://example.com\x1b\\"
     results = [
         predict(new(), ["[/]", "[link=https://example.com]x"], None, f"[/]..{ansi}", [f"{rlo}gpj.exe"]),
-        predict(new(), ["[bold]", "名 \u2028"], None, "\x9b31m", [f"\u2066[/]\x85{ansi}", ":smile:"]),
+        predict(new(), ["[bold]", "名 \u3000"], None, "\x9b31m", [f"\u2066[/]\x85{ansi}", ":smile:"]),
         bench(new(), ["[/]", "\\"], f"..{rlo}[link=x]", ansi, f"[/]/../\x7f{ansi}"),
         bench(new(), ["$x^{", "<b>&amp;"], "\u200e\u200f", "\x08\r", None),
         compare(new(), ["[red", "]"], [f"[/]\u2066{ansi}", f"..{rlo}"], pass_folder=True),

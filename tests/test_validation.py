@@ -133,3 +133,28 @@ def test_export_report_and_bench_check_their_destination_before_the_work(fashion
         assert_clean_error(result, 1, "is a file, not a folder")
     result = runner.invoke(app, ["--artifacts", str(tmp_path / "a"), "bench", "--out", blocked])
     assert_clean_error(result, 1, "is a file, not a folder")
+
+
+# ---------------------------------------------------------------------------------- one printable-text rule
+
+# every character the rule refuses, one of each kind: C0, DEL, C1 (CSI), ALM, LRM/RLM, LS/PS, overrides, isolates
+REFUSED = ["\x00", "\x1b", "\n", "\x7f", "\x9b", "\u061c", "\u200e", "\u200f", "\u2028", "\u2029", "\u202e", "\u2069"]
+
+
+@pytest.mark.parametrize("char", REFUSED, ids=[f"U+{ord(c):04X}" for c in REFUSED])
+def test_every_reader_and_printer_holds_the_same_printable_rule(char):
+    """The rule was written four times and had drifted: an ONNX file's metadata took U+2028 in a class
+    name, which folder datasets and the terminal refuse."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from cli.console import printable
+    from zoo.data.manifest import Manifest
+    from zoo.data.scan import shown
+    from zoo.exported import ModelMetadata
+
+    name = f"cat{char}dog"
+    with pytest.raises(ValidationError, match="class_names"):
+        TypeAdapter(ModelMetadata).validate_python({"class_names": [name]})
+    with pytest.raises(ValidationError, match="class_names"):
+        TypeAdapter(Manifest).validate_python({"class_names": [name, "bird"]})
+    assert char not in printable(name) and char not in shown(name)

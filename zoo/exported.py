@@ -24,6 +24,7 @@ from zoo import jsontext
 from zoo.errors import InternalError, ZooError, first_line
 from zoo.fileio import read_json_object, sha256_file, write_text_atomic
 from zoo.names import RULE, is_valid_name
+from zoo.schema import MAX_CHANNELS, MAX_SIDE, ClassName, Printable
 
 FORMAT = "zoo.onnx/1"
 INPUT, OUTPUT = "images", "logits"
@@ -36,9 +37,6 @@ EXPORT_FILES = {*VARIANT_FILES.values(), *METADATA_FILES.values(), "parity.json"
 CHUNK = 256
 # ... and fewer where the images are large: the float32 copy of one call stays under this many bytes.
 CHUNK_BYTES = 64 << 20
-# What zoo reads from metadata before it allocates anything: an image of at most 4 channels (RGBA) and
-# 4096x4096 pixels (64 MiB as float32), so a file asking for 30000x30000 is refused, not a MemoryError.
-MAX_CHANNELS, MAX_SIDE = 4, 4096
 # x = (pixels / 255 - mean) / std: a tiny std makes x huge and the logits inf or NaN; 1e-6 allows inputs up to
 # ~1e6 (pixel statistics have std ~0.1..0.5), a large mean would overflow float32 the same way.
 MIN_STD, MAX_ABS_MEAN = 1e-6, 1e3
@@ -46,17 +44,8 @@ MIN_STD, MAX_ABS_MEAN = 1e-6, 1e3
 SCALE = 255.0
 
 _Finite = Annotated[float, Field(allow_inf_nan=False)]
-# Text that reaches a terminal: no control characters (an ANSI escape in a class name would restyle it, and
-# \x9b starts one on terminals that read C1 codes) and no bidi controls (they reorder what follows them).
-_Printable = Annotated[
-    str, Field(pattern=r"^[^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$")
-]
 _Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 _Size = Annotated[int, Field(gt=0)]
-# A class name is a label people read (and bench draws as a tick label): a 30,000-character one exhausted
-# memory while drawing the confusion matrix.
-MAX_CLASS_NAME = 200
-_ClassName = Annotated[_Printable, Field(max_length=MAX_CLASS_NAME)]
 
 
 class Resize(TypedDict):
@@ -97,9 +86,9 @@ ModelMetadata = with_config(ConfigDict(extra="allow"))(
         "ModelMetadata",
         {
             "zoo.format": str,
-            "model": _Printable,
-            "dataset": _Printable,
-            "class_names": Annotated[list[_ClassName], Field(min_length=1)],
+            "model": Printable,
+            "dataset": Printable,
+            "class_names": Annotated[list[ClassName], Field(min_length=1)],
             "input_name": str,
             "output_name": str,
             "input_shape": Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=3, max_length=3)],

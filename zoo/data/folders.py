@@ -27,7 +27,6 @@ from zoo.data.catalog import DatasetInfo, builtin_dataset_names
 from zoo.data.manifest import (
     FORMAT,
     MANIFEST,
-    MAX_SIDE,
     TENSORS,
     Conversion,
     Manifest,
@@ -40,6 +39,7 @@ from zoo.data.manifest import (
 from zoo.data.scan import LAYOUT_SPLITS, WHOLE, Scan, SourceFile, scan, shown
 from zoo.errors import DataError, UsageError
 from zoo.fileio import check_writable
+from zoo.schema import MAX_SIDE
 
 ProgressFn = Callable[[str, int, int], None]  # (stage: "hashing" or "decoding", files done, files in all)
 SayFn = Callable[[str], None]
