@@ -34,7 +34,7 @@ from zoo.data import (
     remove_folder_dataset,
 )
 from zoo.data.catalog import DatasetInfo
-from zoo.data.findings import find_duplicates
+from zoo.data.findings import find_duplicates, find_label_conflicts
 from zoo.data.loading import content_sha256
 from zoo.data.manifest import MANIFEST, TENSORS
 from zoo.data.splits import channel_stats
@@ -342,6 +342,55 @@ def test_find_duplicates_counts_each_later_image_once():
     # x1 = t1 (bytes), x2 = t2 (pixels), x3 = v1 (bytes); inside one split nothing is leakage
     assert (found["count"], found["same_bytes"], found["same_pixels"]) == (3, 2, 1)
     assert ("t1", "x1") in found["examples"] and ("v1", "x3") in found["examples"]
+
+
+def test_the_same_image_in_two_classes_is_a_label_conflict_not_leakage(tmp_path):
+    """Five byte-identical files in both cat/ and dog/: one was called leakage that "inflates accuracy" and
+    the four inside the training split went unsaid. Each pair is a label conflict, counted by splits."""
+    root = make_image_folder(tmp_path / "src", {"cat": 30, "dog": 30})
+    for i in range(5):
+        shutil.copy(root / "cat" / f"0_{i:03d}.png", root / "dog" / f"same_{i}.png")
+    result = zoo("data", "add", "conflicts", str(root), "--seed", "0")
+    assert result.exit_code == 0, result.output
+    checks = json.loads((data_dir() / "conflicts" / MANIFEST).read_text())["checks"]
+    conflicts = checks["label_conflicts"]
+    assert conflicts["count"] == 5 and sum(conflicts["by_splits"].values()) == 5
+    assert all(pair.split("-")[0] in ("train", "test") for pair in conflicts["by_splits"])
+    assert checks["duplicates"]["count"] == 0  # the same image under another class is no leakage
+    out = " ".join(result.stdout.split())
+    assert "label conflicts: 5 pair(s) of identical images are filed under two different classes (" in out
+    assert "cat/0_000.png = dog/same_0.png" in out or "dog/same_0.png = cat/0_000.png" in out
+    assert "exact duplicates" not in out
+
+
+def test_find_label_conflicts_counts_pairs_by_their_splits():
+    found = find_label_conflicts(
+        ["train", "train", "test", "test", "train", "test"],
+        ["a/1", "b/1", "b/2", "a/3", "a/4", "a/5"],
+        [b"p", b"p", b"p", b"q", b"q", b"r"],
+        [0, 1, 1, 0, 0, 0],
+    )
+    # p: a/1 (0) against b/1 (1, train) and b/2 (1, test); q: one class only; r: alone
+    assert found["by_splits"] == {"train-train": 1, "train-test": 1} and found["count"] == 2
+    assert ("a/1", "b/1") in found["examples"] and ("a/1", "b/2") in found["examples"]
+
+
+def test_class_folders_spelled_two_unicode_ways_are_refused(tmp_path):
+    nfc, nfd = "caf\u00e9", "cafe\u0301"
+    root = make_image_folder(tmp_path / "src", {nfc: 4, "dog": 4})
+    shutil.copytree(root / nfc, root / nfd)
+    result = zoo("data", "add", "lookalike", str(root))
+    assert_clean_error(result, 1, "are one name in two Unicode spellings")
+    assert not (data_dir() / "lookalike").exists()
+
+
+def test_a_class_spelled_nfd_in_test_is_the_nfc_class_of_train(tmp_path):
+    nfc, nfd = "caf\u00e9", "cafe\u0301"
+    root = make_image_folder(tmp_path / "src", {nfc: 6, "dog": 6}, splits=True)
+    (root / "test" / nfc).rename(root / "test" / nfd)  # what a second tool (macOS writes NFD) may leave
+    result = zoo("data", "add", "spelled", str(root))
+    assert result.exit_code == 0, result.output
+    assert sorted(get_dataset_info("spelled").class_names) == sorted([nfc, "dog"])
 
 
 def test_imbalance_past_ten_to_one_is_a_warning(tmp_path):

@@ -1,12 +1,13 @@
 """What users get wrong with their own images, found while a folder dataset is built and said before any
-training: class imbalance, the same image in training and test (leakage), mixed sizes and modes, files
+training: class imbalance, the same image in training and test under one class (leakage), the same image
+under two classes (a label conflict, wherever the two copies are), mixed sizes and modes, files
 that were skipped. The figures are kept in the manifest; the sentences are made from them here, so
 `zoo data add` and any later reader say the same thing."""
 
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 
-from zoo.data.manifest import Duplicates, Manifest
+from zoo.data.manifest import Duplicates, LabelConflicts, Manifest
 
 # Pillow modes that already are what the conversion makes, give or take an alpha channel or a palette
 _SAME_COLOR = {
@@ -18,12 +19,18 @@ EXAMPLES = 3  # file names shown per finding
 
 
 def find_duplicates(
-    splits: Sequence[str], paths: Sequence[str], file_sha: Sequence[str], pixel_digest: Sequence[bytes]
+    splits: Sequence[str],
+    paths: Sequence[str],
+    file_sha: Sequence[str],
+    pixel_digest: Sequence[bytes],
+    labels: Sequence[int] | None = None,
 ) -> Duplicates:
-    """Images of val or test whose file bytes, or converted pixels, are also those of an image in an
-    earlier split (train, then val): each counted once, with a few (earlier, later) path pairs."""
-    seen_bytes: dict[str, str] = {}
-    seen_pixels: dict[bytes, str] = {}
+    """Images of val or test whose file bytes, or converted pixels, are also those of an image of the
+    same class in an earlier split (train, then val): each counted once, with a few (earlier, later) path
+    pairs. The same image under another class is a label conflict (`find_label_conflicts`), not leakage."""
+    labels = labels if labels is not None else [0] * len(splits)
+    seen_bytes: dict[tuple[str, int], str] = {}
+    seen_pixels: dict[tuple[bytes, int], str] = {}
     order = {"train": 0, "val": 1, "test": 2}
     same_bytes = same_pixels = 0
     examples: list[tuple[str, str]] = []
@@ -32,23 +39,55 @@ def find_duplicates(
         current = [i for i in rows if order[splits[i]] == split_rank]
         if split_rank > 0:
             for i in current:
-                earlier = seen_bytes.get(file_sha[i])
+                earlier = seen_bytes.get((file_sha[i], labels[i]))
                 if earlier is not None:
                     same_bytes += 1
                 else:
-                    earlier = seen_pixels.get(pixel_digest[i])
+                    earlier = seen_pixels.get((pixel_digest[i], labels[i]))
                     if earlier is None:
                         continue
                     same_pixels += 1
                 if len(examples) < EXAMPLES:
                     examples.append((earlier, paths[i]))
         for i in current:  # after the comparison: duplicates inside one split are no leakage
-            seen_bytes.setdefault(file_sha[i], paths[i])
-            seen_pixels.setdefault(pixel_digest[i], paths[i])
+            seen_bytes.setdefault((file_sha[i], labels[i]), paths[i])
+            seen_pixels.setdefault((pixel_digest[i], labels[i]), paths[i])
     return {
         "count": same_bytes + same_pixels,
         "same_bytes": same_bytes,
         "same_pixels": same_pixels,
+        "examples": examples,
+    }
+
+
+_SPLIT_ORDER = {"train": 0, "val": 1, "test": 2}
+
+
+def find_label_conflicts(
+    splits: Sequence[str], paths: Sequence[str], pixel_digest: Sequence[bytes], labels: Sequence[int]
+) -> LabelConflicts:
+    """Pairs of images with the same pixels (the same bytes included) under two different classes, counted
+    by the splits they are in ("train-train", "train-test", ...), with a few path pairs. No model can learn
+    both labels; inside the training split such a pair is noise, across splits it is a wrong test label."""
+    groups: dict[bytes, list[int]] = defaultdict(list)
+    for i, digest in enumerate(pixel_digest):
+        groups[digest].append(i)
+    by_splits: Counter[str] = Counter()
+    examples: list[tuple[str, str]] = []
+    for members in groups.values():
+        if len({labels[i] for i in members}) < 2:
+            continue
+        for n, a in enumerate(members):
+            for b in members[n + 1 :]:
+                if labels[a] == labels[b]:
+                    continue
+                first, second = sorted((a, b), key=lambda i: (_SPLIT_ORDER[splits[i]], paths[i]))
+                by_splits[f"{splits[first]}-{splits[second]}"] += 1
+                if len(examples) < EXAMPLES:
+                    examples.append((paths[first], paths[second]))
+    return {
+        "count": sum(by_splits.values()),
+        "by_splits": dict(sorted(by_splits.items())),
         "examples": examples,
     }
 
@@ -82,6 +121,15 @@ def warnings(manifest: Manifest) -> list[str]:
             f"{dup['count']:,} validation or test images are exact duplicates of earlier ones "
             f"({dup['same_bytes']:,} the same file bytes, {dup['same_pixels']:,} the same pixels), so test "
             f"accuracy is inflated: remove them from one side (e.g. {pairs})"
+        )
+    conflicts = manifest.checks.get("label_conflicts")
+    if conflicts and conflicts["count"]:
+        where = ", ".join(f"{n:,} {pair}" for pair, n in conflicts["by_splits"].items())
+        pairs = "; ".join(f"{a} = {b}" for a, b in conflicts["examples"])
+        found.append(
+            f"label conflicts: {conflicts['count']:,} pair(s) of identical images are filed under two "
+            f"different classes ({where}), so no model can be right on both: keep each image in one class "
+            f"folder (e.g. {pairs})"
         )
     by_reason: dict[str, list[str]] = defaultdict(list)
     for skip in manifest.skipped:

@@ -429,12 +429,12 @@ def _build(
     for split, r in rows.items():
         row_split[r] = split
     kept_results = [decoded.results[i] for i in decoded.kept]
+    kept_paths = [files[i].relative for i in decoded.kept]
+    digests = [r.pixel_digest or b"" for r in kept_results]
     duplicates = findings.find_duplicates(
-        list(row_split),
-        [files[i].relative for i in decoded.kept],
-        [r.sha256 or "" for r in kept_results],
-        [r.pixel_digest or b"" for r in kept_results],
+        list(row_split), kept_paths, [r.sha256 or "" for r in kept_results], digests, labels.tolist()
     )
+    conflicts = findings.find_label_conflicts(list(row_split), kept_paths, digests, labels.tolist())
     tensors = []
     for split, r in rows.items():
         tensors.append(TensorSource(f"{split}.images", decoded.images, r))
@@ -458,6 +458,7 @@ def _build(
         checks={
             "imbalance": findings.imbalance(counts["train"]),
             "duplicates": duplicates,
+            "label_conflicts": conflicts,
             "sizes": {f"{w}x{h}": n for (w, h), n in sorted(decoded.sizes.items())},
             "modes": dict(sorted(decoded.modes.items())),
         },

@@ -17,7 +17,7 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NotRequired
 
 import numpy as np
 import torch
@@ -79,10 +79,22 @@ class Duplicates(TypedDict):
     examples: list[tuple[str, str]]
 
 
+class LabelConflicts(TypedDict):
+    """Pairs of images with the same pixels filed under two different classes, by the splits they are in."""
+
+    __pydantic_config__ = _STRICT
+    count: _Count
+    by_splits: dict[
+        Literal["train-train", "train-val", "train-test", "val-val", "val-test", "test-test"], _Count
+    ]
+    examples: list[tuple[str, str]]
+
+
 class Checks(TypedDict):
     __pydantic_config__ = _STRICT
     imbalance: Annotated[float, Field(ge=1, allow_inf_nan=False)]  # largest / smallest class, train split
     duplicates: Duplicates
+    label_conflicts: NotRequired[LabelConflicts]  # manifests of zoo 0.1.0 before it have none
     sizes: dict[str, _Count]  # "WxH" as stored -> images
     modes: dict[str, _Count]  # Pillow's mode as stored -> images
 

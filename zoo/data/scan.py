@@ -10,6 +10,7 @@ names that are not UTF-8 and files outside every class folder.
 
 import os
 import stat
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -181,10 +182,20 @@ def _class_folders(walker: _Walker, folder: str, relative: str, where: str) -> d
         )
     folders, files = walker.entries(folder, relative)
     walker.loose(files)
-    classes = {}
+    classes: dict[str, str] = {}
+    spelled: dict[str, str] = {}  # NFKC form -> the folder name that has it
     for name, path, _ in folders:
         _check_class_name(name, where)
-        classes[name] = path
+        look = unicodedata.normalize("NFKC", name)
+        if look in spelled:
+            raise DataError(
+                f"class folders '{where}{shown(spelled[look])}' and '{where}{shown(name)}' are one name in "
+                f"two Unicode spellings ({spelled[look]!a} and {name!a}), which would be two classes that "
+                "look alike; move the images into one of them"
+            )
+        spelled[look] = name
+        # one spelling for every class: train/ and test/ written by different tools (macOS writes NFD) agree
+        classes[unicodedata.normalize("NFC", name)] = path
     return classes
 
 
