@@ -271,3 +271,15 @@ def test_figures_take_dollar_signs_in_names_as_text():
     assert figures.confusion_matrix([[1, 0, 0], [0, 1, 0], [0, 0, 1]], names).startswith(b"\x89PNG")
     images = torch.zeros(3, 1, 28, 28, dtype=torch.uint8)
     assert figures.examples(images, [0, 1, 2], [1, 2, 0], names, "$mixed$ title").startswith(b"\x89PNG")
+
+
+def test_class_names_without_glyphs_in_the_font_print_no_library_warning():
+    """Non-Latin class names printed six lines of matplotlib glyph warnings, with source lines, on stderr."""
+    import warnings
+
+    from zoo.report.figures import confusion_matrix
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        png = confusion_matrix(np.array([[3, 1], [0, 4]]), ["猫", "ねこ犬"])
+    assert png.startswith(b"\x89PNG")

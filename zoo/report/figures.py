@@ -5,6 +5,7 @@ leaks between reports; the Agg backend is still selected because Optuna's plots 
 
 import io
 import math
+import warnings
 from collections.abc import Sequence
 
 import matplotlib
@@ -26,8 +27,15 @@ def _literal(text: str) -> str:
 
 
 def to_png(fig) -> bytes:
+    """`fig` as PNG bytes. A character no installed font has (a Chinese class name on a machine with
+    DejaVu only) is drawn as a box; matplotlib's warning about it, one per glyph with its source line, is
+    not for the user's terminal: the page's tables print the names as text."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", facecolor="white")
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=r"Glyph \d+ .*missing from (current )?font", category=UserWarning
+        )
+        fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", facecolor="white")
     return buf.getvalue()
 
 
