@@ -78,9 +78,12 @@ def pull_command(
 ) -> None:
     """Make sure the weights are on this machine: the package's copy, else a download from $ZOO_WEIGHTS_URL
     into the cache ($ZOO_HOME), hash-checked before it is used."""
-    for name in names:  # every name is checked before anything is fetched
+    for name in names:  # every name, and the mirror's URL, are checked before anything is fetched
         pretrained.shipped_weights(name)
-    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), console=err) as progress:
+    pretrained.mirror_url()
+    # a bar only where someone watches it, gone once done: a failed download leaves its one error line
+    bar = (TextColumn("{task.description}"), BarColumn(), DownloadColumn())
+    with Progress(*bar, console=err, transient=True, disable=not err.is_terminal) as progress:
         tasks: dict[str, int] = {}
 
         def on_progress(file: str, done: int, total: int | None) -> None:

@@ -1,14 +1,23 @@
-"""zoo.data.fetch against a local HTTP server: verified downloads, and no partial files on failure."""
+"""zoo.data.fetch against a local HTTP server: verified downloads, and no partial files on failure; an
+endless or trickling mirror, one behind a password, a garbage mirror URL and a read-only artifacts folder."""
 
 import hashlib
+import importlib
 import shutil
 import socket
+import subprocess
+import time
 from pathlib import Path
 
 import fakedata
 import pytest
-from httpserve import ShortHandler, serve
+from cliutil import assert_clean_error
+from httpserve import BasicAuthHandler, EndlessHandler, ShortHandler, TrickleHandler, serve
+from typer.testing import CliRunner
 
+import zoo.download
+from cli.main import app
+from zoo import paths
 from zoo.data import dataset_status, fetch, find_dataset, load
 from zoo.data.catalog import FileSpec, get_dataset_spec
 from zoo.errors import DataError
@@ -131,3 +140,85 @@ def test_unreachable_mirror(closed_port_url):
 
 def test_cifar_downloads_the_archive():
     assert [f.md5_form for f in get_dataset_spec("cifar10").downloads] == ["cifar-10-python.tar.gz"]
+
+
+fetch_module = importlib.import_module("zoo.data.fetch")  # `zoo.data.fetch` is also the function's name
+
+
+def test_an_endless_mirror_is_cut_at_the_cap(tmp_path, monkeypatch):
+    """The catalog records no sizes: a download may have MAX_BYTES (1 GiB; shrunk here to 1 MiB)."""
+    monkeypatch.setattr(fetch_module, "MAX_BYTES", 1 << 20)
+    server, url = serve(tmp_path, EndlessHandler)
+    written = []
+    try:
+        with pytest.raises(DataError, match=r"more than the 1,048,576 bytes expected") as info:
+            fetch("mnist", mirror=url, on_progress=lambda name, done, total: written.append(done))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "\n" not in str(info.value) and max(written) <= 1 << 20
+    assert leftovers(data_cache_dir("mnist")) == []
+
+
+def test_a_trickling_mirror_fails_within_one_rate_window(tmp_path, monkeypatch):
+    monkeypatch.setattr(zoo.download, "RATE_WINDOW_S", 0.5)
+    monkeypatch.setattr(zoo.download, "MIN_RATE", 1000)
+    server, url = serve(tmp_path, TrickleHandler)
+    start = time.monotonic()
+    try:
+        with pytest.raises(DataError, match=r"too slow: .* below the 1,000 bytes/s"):
+            fetch("mnist", mirror=url)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert time.monotonic() - start < 3
+    assert leftovers(data_cache_dir("mnist")) == []
+
+
+def test_credentials_in_a_mirror_url_are_sent_and_never_shown(served, monkeypatch, tmp_path):
+    folder, _url = served
+    fakedata.make_idx_dataset(folder, n_train=30, n_test=10, gz=True)
+    patch_mnist_checksums(monkeypatch, folder)
+    server, url = serve(folder.parent, BasicAuthHandler)
+    host = url.removeprefix("http://")
+    try:
+        with pytest.raises(DataError) as info:
+            fetch("mnist", mirror=f"http://alice:wrong-pw@{host}")
+        message = str(info.value)
+        assert f"http://alice:***@{host}{GZ_NAMES[0]}: HTTP 401" in message and "wrong-pw" not in message
+        dest = fetch("mnist", mirror=f"http://alice:s3cret-pw@{host}", dest=tmp_path / "got")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert leftovers(dest) == sorted(GZ_NAMES)
+
+
+@pytest.mark.parametrize("mirror", ["not a url", "ftp://127.0.0.1/mnist/", "http://bob:topsecret@"])
+def test_a_garbage_mirror_is_one_line_naming_it(mirror, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "300")
+    result = CliRunner().invoke(app, ["data", "fetch", "mnist", "--mirror", mirror])
+    assert_clean_error(result, 2, "mirror '")
+    assert "http://HOST/PATH" in result.stderr and "topsecret" not in result.output
+
+
+def test_a_read_only_artifacts_folder_is_one_line_naming_it(served, monkeypatch, tmp_path):
+    """A real read-only file system (a tmpfs mounted ro: chmod means nothing to root)."""
+    folder, url = served
+    fakedata.make_idx_dataset(folder, n_train=30, n_test=10, gz=True)
+    patch_mnist_checksums(monkeypatch, folder)
+    read_only = tmp_path / "read-only"
+    read_only.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(read_only)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip()})")
+    try:
+        monkeypatch.setenv("ZOO_ARTIFACTS", str(read_only))
+        monkeypatch.setenv("COLUMNS", "300")
+        paths.set_artifacts_dir(None)
+        result = CliRunner().invoke(app, ["data", "fetch", "mnist", "--mirror", url])
+    finally:
+        subprocess.run(["umount", str(read_only)], check=False)
+    assert_clean_error(result, 1, f"cannot write {read_only / 'data' / 'mnist'} (Read-only file system)")
+    assert "--artifacts DIR" in result.stderr

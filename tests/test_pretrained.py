@@ -1,14 +1,31 @@
 """Shipped weights: the registry's digests decide what is used; cache, package, then a real download
-from 127.0.0.1 (good file, wrong hash, truncated, 404); and every shipped model re-measures its figure."""
+from 127.0.0.1 (good file, wrong hash, truncated, 404, endless, trickling, behind a password, a garbage
+URL, a read-only cache, pulls killed or run twice at once); and every shipped model re-measures its figure."""
 
 import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
 
 import pytest
 import torch
-from httpserve import ShortHandler, serve
+from cliutil import assert_clean_error
+from httpserve import (
+    BasicAuthHandler,
+    EndlessHandler,
+    GatedHandler,
+    HugeLengthHandler,
+    ShortHandler,
+    TrickleHandler,
+    serve,
+)
 from typer.testing import CliRunner
 
 import zoo
+import zoo.download
 from cli.main import app
 from zoo import pretrained
 from zoo.checkpoint import RECORD, WEIGHTS, load_run, read_record
@@ -165,6 +182,232 @@ def test_a_truncated_transfer_and_a_404_are_one_line_each(mirror, monkeypatch):
         server.shutdown()
         server.server_close()
     assert not (pretrained.home() / "weights").exists() or not any((pretrained.home() / "weights").iterdir())
+
+
+def _nothing_left() -> bool:
+    folder = pretrained.home() / "weights"
+    return not folder.exists() or not any(folder.iterdir())
+
+
+def _stop(server) -> None:
+    server.release.set()
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("handler", [EndlessHandler, HugeLengthHandler], ids=["no-length", "3GB-length"])
+def test_a_mirror_sending_more_than_the_file_is_cut_at_its_size(mirror, monkeypatch, handler):
+    root, _served, weights = mirror
+    server = _serve(monkeypatch, root, handler)
+    written = []
+    try:
+        with pytest.raises(WeightsError) as caught:
+            pretrained.pull("fashion-mlp", on_progress=lambda f, done, total: written.append(done))
+    finally:
+        _stop(server)
+    message = str(caught.value)
+    assert f"{weights.size:,}" in message and "\n" not in message
+    assert max(written, default=0) <= weights.size  # never a byte more than the file on disk
+    assert _nothing_left()
+
+
+def test_a_trickling_mirror_fails_within_one_rate_window(mirror, monkeypatch):
+    """One byte every 20 ms: each read returns in time, so only the rate check ends it (30 s windows
+    shrunk to half a second)."""
+    root, _served, _weights = mirror
+    monkeypatch.setattr(zoo.download, "RATE_WINDOW_S", 0.5)
+    monkeypatch.setattr(zoo.download, "MIN_RATE", 1000)
+    server = _serve(monkeypatch, root, TrickleHandler)
+    start = time.monotonic()
+    try:
+        with pytest.raises(
+            WeightsError, match=r"too slow: \d+ bytes in the last 0\.\d s, below the 1,000 bytes/s"
+        ):
+            pretrained.pull("fashion-mlp")
+    finally:
+        _stop(server)
+    assert time.monotonic() - start < 3
+    assert _nothing_left()
+
+
+def test_credentials_in_the_mirror_url_are_sent_and_never_shown(mirror, monkeypatch):
+    root, _served, _weights = mirror
+    server, url = serve(root, BasicAuthHandler)
+    host = url.removeprefix("http://")
+    monkeypatch.setenv("COLUMNS", "300")
+    try:
+        monkeypatch.setenv("ZOO_WEIGHTS_URL", f"http://alice:wrong-pw@{host}")
+        refused = CliRunner().invoke(app, ["weights", "pull", "fashion-mlp"])
+        assert_clean_error(refused, 1, f"cannot download http://alice:***@{host}")
+        assert "HTTP 401" in refused.stderr and "wrong-pw" not in refused.output
+        monkeypatch.setenv("ZOO_WEIGHTS_URL", f"http://alice:s3cret-pw@{host}")
+        assert pretrained.pull("fashion-mlp").source == "download"
+    finally:
+        _stop(server)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["not a url", "ftp://127.0.0.1/weights", "http://", "http://127.0.0.1:99999/", "http://bob:topsecret@/x"],
+)
+def test_a_garbage_mirror_url_is_one_line_naming_the_variable(mirror, monkeypatch, value):
+    monkeypatch.setenv("ZOO_WEIGHTS_URL", value)
+    monkeypatch.setenv("COLUMNS", "300")
+    result = CliRunner().invoke(app, ["weights", "pull", "fashion-mlp"])
+    assert_clean_error(result, 1, "ZOO_WEIGHTS_URL=")
+    assert "http://HOST/PATH" in result.stderr and "file:///PATH" in result.stderr
+    assert "topsecret" not in result.output
+    with pytest.raises(WeightsError, match="ZOO_WEIGHTS_URL="):
+        zoo.create_model("fashion-mlp", pretrained=True)
+    assert _nothing_left()
+
+
+@pytest.fixture
+def read_only_dir(tmp_path):
+    """A real read-only file system (a tmpfs mounted ro; chmod means nothing to root); skipped where
+    mounting is not allowed."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip()})")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=False)
+
+
+def test_a_read_only_zoo_home_is_one_line_naming_it_before_any_download(mirror, monkeypatch, read_only_dir):
+    root, _served, _weights = mirror
+    server = _serve(monkeypatch, root)
+    monkeypatch.setenv("ZOO_HOME", str(read_only_dir))
+    monkeypatch.setenv("COLUMNS", "300")
+    try:
+        result = CliRunner().invoke(app, ["weights", "pull", "fashion-mlp"])
+    finally:
+        _stop(server)
+    assert_clean_error(result, 1, f"cannot write the weights cache {read_only_dir / 'weights'}")
+    assert "Read-only file system" in result.stderr and "set ZOO_HOME to a writable folder" in result.stderr
+    assert server.requests == []
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# `zoo weights pull fashion-mlp` as a user runs it (cli.main.run: its signal handling, its exit codes), with
+# the package's copy out of sight, so that the mirror is the only source.
+PULL = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+
+    import zoo.pretrained
+
+    zoo.pretrained.PACKAGE_DIR = Path(sys.argv[1])
+    sys.argv = ["zoo", "weights", "pull", "fashion-mlp"]
+    from cli.main import run
+
+    run()
+    """
+)
+
+
+@pytest.fixture
+def real_mirror(tmp_path, monkeypatch):
+    """The registry's own fashion-mlp on a gated mirror on 127.0.0.1, an empty package folder and an empty
+    ZOO_HOME: what a `zoo weights pull` in a subprocess sees. Yields (server, package folder)."""
+    weights = SHIPPED["fashion-mlp"]
+    root = tmp_path / "www"
+    shutil.copytree(pretrained.package_dir("fashion-mlp"), root / "files" / f"fashion-mlp-{weights.tag}")
+    package = tmp_path / "no-package"
+    package.mkdir()
+    server, url = serve(root, GatedHandler)
+    monkeypatch.setattr(pretrained, "PACKAGE_DIR", package)
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ZOO_WEIGHTS_URL", url)
+    monkeypatch.setenv("COLUMNS", "500")
+    yield server, package
+    _stop(server)
+
+
+def _pull_process(package: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", PULL, str(package)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for(condition, process: subprocess.Popen, timeout: float = 60) -> None:
+    end = time.monotonic() + timeout
+    while not condition():
+        if process.poll() is not None:
+            pytest.fail(f"the pull ended first (exit {process.returncode}): {process.communicate()}")
+        if time.monotonic() > end:
+            pytest.fail("timed out")
+        time.sleep(0.02)
+
+
+def _waits_for_a_lock(pid: int) -> bool:
+    """Whether process `pid` is blocked on a file lock (the kernel lists each waiter with `->`)."""
+    for line in Path("/proc/locks").read_text().splitlines():
+        parts = line.split()
+        if len(parts) > 5 and parts[1] == "->" and parts[5] == str(pid):
+            return True
+    return False
+
+
+def _end(*processes) -> None:
+    for process in processes:
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_a_pull_killed_midway_leaves_nothing_once_the_next_pull_is_done(real_mirror, sig):
+    server, package = real_mirror
+    server.release.clear()  # the mirror answers nothing until the pull is killed
+    cache = pretrained.home() / "weights"
+    pull = _pull_process(package)
+    try:
+        _wait_for(lambda: server.requests, pull)  # downloading: its temporary folder is there
+        assert any(p.name.startswith(".zoo-tmp.") for p in cache.iterdir())
+        pull.send_signal(sig)
+        pull.communicate(timeout=30)
+    finally:
+        _end(pull)
+    assert pull.returncode == (-sig if sig == signal.SIGKILL else 128 + sig)
+    server.release.set()
+    located = pretrained.pull("fashion-mlp")
+    assert located.source == "download"
+    assert [p.name for p in cache.iterdir()] == [located.folder.name]  # no temporary folder, no lock file
+    assert pretrained.folder_problem(located.folder, SHIPPED["fashion-mlp"]) is None
+
+
+def test_two_pulls_at_once_download_once_and_both_succeed(real_mirror):
+    """The first pull holds the mirror's answer until the second is certainly running beside it: waiting
+    for the first one's lock (or, without a lock, asking the mirror itself)."""
+    server, package = real_mirror
+    server.release.clear()
+    first = second = None
+    try:
+        first = _pull_process(package)
+        _wait_for(lambda: server.requests, first)
+        second = _pull_process(package)
+        _wait_for(lambda: len(server.requests) > 1 or _waits_for_a_lock(second.pid), second)
+        server.release.set()
+        outputs = [p.communicate(timeout=120) for p in (first, second)]
+    finally:
+        _end(first, second)
+    assert [first.returncode, second.returncode] == [0, 0], outputs
+    tag = SHIPPED["fashion-mlp"].tag
+    assert sorted(server.requests) == sorted(f"/files/fashion-mlp-{tag}/{f}" for f in (WEIGHTS, RECORD))
+    final = pretrained.cache_dir("fashion-mlp", SHIPPED["fashion-mlp"])
+    assert f"fashion-mlp: download {final}" in outputs[0][1]
+    assert f"fashion-mlp: cache {final}" in outputs[1][1]  # found after the wait: nothing downloaded
+    assert [p.name for p in final.parent.iterdir()] == [final.name]
 
 
 def test_verify_counts_the_correct_predictions_and_catches_a_wrong_figure(ship, monkeypatch):

@@ -106,3 +106,34 @@ def read_json_object(
     if not isinstance(data, dict):
         raise error(f"{path} must hold one JSON object, not {type(data).__name__}; {fix}")
     return text, data
+
+
+@contextlib.contextmanager
+def locked(path: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive lock (flock) on the file `path` for the block: one holder at a time across the
+    processes of this machine, and a killed holder's lock ends with it. The holder removes the file as it
+    leaves, so no lock files pile up; a waiter that then holds the lock of a removed file opens it again."""
+    import fcntl
+
+    path = Path(path)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            held = os.fstat(fd)
+            try:
+                current = os.stat(path)
+            except FileNotFoundError:
+                current = None
+        except BaseException:
+            os.close(fd)
+            raise
+        if current is not None and (current.st_dev, current.st_ino) == (held.st_dev, held.st_ino):
+            break
+        os.close(fd)  # the previous holder removed this file as it left: lock the one at `path` now
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)  # while still holding the lock, so that a waiter sees it is gone
+        os.close(fd)

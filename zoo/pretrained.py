@@ -7,8 +7,15 @@ Where a variant's weights are looked for, in order (timm and torchvision keep a 
 3. a download from `$ZOO_WEIGHTS_URL/<name>-<sha8>/` into the cache, for weights too large to ship.
 A folder is used only when both files match the registry's sha256; a download is checked the same way
 before it is renamed into place.
+
+A download is bounded (zoo.download: the registry's size for the weights, RECORD_MAX_BYTES for run.json,
+a minimum rate) and runs under a lock, `$ZOO_HOME/weights/.<name>-<sha8>.lock`: a second pull of the same
+weights waits, then finds the first one's copy and downloads nothing. The holder first sweeps the temporary
+folders of pulls that were killed, and the finished folder replaces a damaged one as a whole
+(zoo.names.replace_folder), so a reader never finds it half there.
 """
 
+import errno
 import os
 import shutil
 from dataclasses import dataclass
@@ -17,10 +24,10 @@ from pathlib import Path
 from torch import nn
 
 from zoo.checkpoint import RECORD, WEIGHTS, load_run
-from zoo.download import DownloadFailed, ProgressFn, download
+from zoo.download import URL_FORMS, Digest, DownloadFailed, ProgressFn, download, redact, url_problem
 from zoo.errors import UsageError, ZooError
-from zoo.fileio import sha256_file
-from zoo.names import temporary_sibling
+from zoo.fileio import locked, sha256_file
+from zoo.names import remove_stale, replace_folder, temporary_sibling
 from zoo.registry import ANY_DATASET, ModelSpec, Weights, get_spec, list_models
 from zoo.registry import create_model as build_model
 
@@ -28,6 +35,8 @@ HOME_ENV = "ZOO_HOME"
 URL_ENV = "ZOO_WEIGHTS_URL"
 PROVENANCE = "shipped.json"  # the command, machine, date and commit that made the run
 PACKAGE_DIR = Path(__file__).parent / "weights"
+# The registry pins run.json's sha256 but not its size: a run record is tens of kB (35 kB at most so far).
+RECORD_MAX_BYTES = 1 << 20
 
 
 class WeightsError(ZooError):
@@ -105,47 +114,83 @@ def locate(name: str, *, fetch: bool = True, on_progress: ProgressFn | None = No
         raise WeightsError(
             f"{name}'s weights are not here{_because(problems)}; fetch them: zoo weights pull {name}"
         )
-    return Located(_download_run(name, weights, problems, on_progress), "download")
+    return _download_run(name, weights, problems, on_progress)
 
 
 def _because(problems: list[str]) -> str:
     return f" ({'; '.join(problems)})" if problems else ""
 
 
-def _download_run(name: str, weights: Weights, problems: list[str], on_progress: ProgressFn | None) -> Path:
+def mirror_url() -> str | None:
+    """$ZOO_WEIGHTS_URL, checked before any work: None where unset, one line naming it where it is no URL."""
     base = os.environ.get(URL_ENV)
     if not base:
+        return None
+    problem = url_problem(base)
+    if problem:
+        raise WeightsError(
+            f"{URL_ENV}={redact(base)!r} is not a mirror's base URL: {problem}; set it to {URL_FORMS}, "
+            "or unset it"
+        )
+    return base
+
+
+def _download_run(
+    name: str, weights: Weights, problems: list[str], on_progress: ProgressFn | None
+) -> Located:
+    base = mirror_url()
+    if base is None:
         raise WeightsError(
             f"{name}'s weights are neither in the cache nor in the package{_because(problems)}; "
             f"set {URL_ENV} to a mirror's base URL to download them, or reinstall zoo"
         )
     final = cache_dir(name, weights)
     url = f"{base.rstrip('/')}/{final.name}"
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_sibling(final)
+    files = (
+        (WEIGHTS, Digest("sha256", weights.sha256), weights.size, None),
+        (RECORD, Digest("sha256", weights.record_sha256), None, RECORD_MAX_BYTES),
+    )
     try:
-        for file, expected in ((WEIGHTS, weights.sha256), (RECORD, weights.record_sha256)):
+        final.parent.mkdir(parents=True, exist_ok=True)
+        with locked(final.parent / f".{final.name}.lock"):
+            remove_stale(final.parent)  # the temporary folders of pulls that were killed on their way
+            if final.is_dir() and folder_problem(final, weights) is None:
+                return Located(final, "cache")  # another pull put it there while this one waited
+            tmp = temporary_sibling(final)
             try:
-                download(f"{url}/{file}", tmp / file, _sha256_is(expected), on_progress)
-            except DownloadFailed as exc:
-                raise WeightsError(f"cannot download {url}/{file}: {exc}") from None
-        shutil.rmtree(final, ignore_errors=True)  # a damaged copy: its files failed the check above
-        os.rename(tmp, final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return final
+                for file, verifier, size, cap in files:
+                    try:
+                        download(
+                            f"{url}/{file}",
+                            tmp / file,
+                            verifier,
+                            size=size,
+                            max_bytes=cap,
+                            on_progress=on_progress,
+                        )
+                    except DownloadFailed as exc:
+                        raise WeightsError(f"cannot download {redact(url)}/{file}: {exc}") from None
+                # a damaged copy there (its files failed the check above) is replaced as a whole
+                replace_folder(tmp, final)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+    except OSError as exc:
+        raise WeightsError(_cannot_write(final.parent, exc)) from None
+    return Located(final, "download")
 
 
-def _sha256_is(expected: str):
-    def check(path: Path) -> str | None:
-        actual = sha256_file(path)
-        return None if actual == expected else f"sha256 {actual}, expected {expected}"
-
-    return check
+def _cannot_write(folder: Path, exc: OSError) -> str:
+    reason = exc.strerror or type(exc).__name__
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        fix = f"free some space there, or set {HOME_ENV} to a folder on another disk"
+    else:
+        fix = f"set {HOME_ENV} to a writable folder"
+    return f"cannot write the weights cache {folder} ({reason}); {fix}"
 
 
 def pull(name: str, on_progress: ProgressFn | None = None) -> Located:
     """Make sure `name`'s weights are in the cache or the package (downloading them if neither)."""
+    mirror_url()  # a malformed $ZOO_WEIGHTS_URL is refused even where nothing needs downloading
     return locate(name, fetch=True, on_progress=on_progress)
 
 
