@@ -65,6 +65,7 @@ def compare(
     size: foreign.Size = None,
     class_names: foreign.ClassNames = None,
     preprocessing: foreign.Sidecar = None,
+    outputs: foreign.Outputs = None,
 ) -> None:
     """Compare models side by side on the test set.
 
@@ -72,7 +73,7 @@ def compare(
     every such file): `zoo compare theirs.onnx artifacts/models/fashion-cnn/t0 --dataset fashion-mnist
     --mean 0.286 --std 0.353`. When an ONNX file takes part, each model's agreement with the first is
     measured on the test set."""
-    described = foreign.feeding(dataset, mean, std, layout, size, class_names, preprocessing)
+    described = foreign.feeding(dataset, mean, std, layout, size, class_names, preprocessing, outputs)
     result = compare_entries(
         items,
         data_dir=str(data_dir) if data_dir else None,

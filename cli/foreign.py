@@ -68,6 +68,15 @@ ClassNames = Annotated[
         show_default=False,
     ),
 ]
+Outputs = Annotated[
+    str | None,
+    typer.Option(
+        help="What the model's outputs are: logits, probabilities or log-probabilities. Default auto: "
+        "probabilities when the graph ends in Softmax, log-probabilities after LogSoftmax, else logits.",
+        rich_help_panel=PANEL,
+        show_default=False,
+    ),
+]
 Sidecar = Annotated[
     Path | None,
     typer.Option(
@@ -108,6 +117,7 @@ def feeding(
     size: int | None,
     class_names: str | None,
     sidecar: Path | None,
+    outputs: str | None = None,
 ) -> Preprocessing | None:
     """What the options and the sidecar say; None when nothing was said (the file is a zoo export)."""
     return preprocessing(
@@ -118,4 +128,5 @@ def feeding(
         layout=layout,
         size=size,
         class_names=_names(class_names),
+        outputs=outputs,
     )

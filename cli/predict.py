@@ -41,12 +41,13 @@ def predict(
     size: foreign.Size = None,
     class_names: foreign.ClassNames = None,
     preprocessing: foreign.Sidecar = None,
+    outputs: foreign.Outputs = None,
 ) -> None:
     """Classify images with an exported ONNX model; resizing and normalisation come from its metadata.
 
     Any ONNX image classifier too: `zoo predict theirs.onnx shoe.png --dataset fashion-mnist --mean 0.286
     --std 0.353` (the dataset gives the class names and the image shape, --size the model's side)."""
-    described = foreign.feeding(dataset, mean, std, layout, size, class_names, preprocessing)
+    described = foreign.feeding(dataset, mean, std, layout, size, class_names, preprocessing, outputs)
     classifier = OnnxClassifier.load(pretrained.model_file(model), preprocessing=described)
     rows = classify_files(classifier, images, invert=invert, top=top)
     if as_json:
@@ -55,7 +56,7 @@ def predict(
     meta = classifier.metadata
     c, h, w = classifier.input_shape
     inverted = ", inverted" if invert else ""
-    kind = ", foreign ONNX" if classifier.foreign else ""
+    kind = f", foreign ONNX, outputs read as {safe(meta['outputs_read_as'])}" if classifier.foreign else ""
     table = Table(title=f"{safe(meta['model'])} ({safe(meta['dataset'])}, {c:d}x{h:d}x{w:d}{inverted}{kind})")
     table.add_column("image")
     table.add_column("prediction")

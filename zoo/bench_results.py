@@ -93,6 +93,8 @@ class ForeignInput(BaseModel):
     output_name: str
     # the graph takes one image per call: only batch 1 was timed, whatever batch sizes were asked
     static_batch: bool
+    # what the graph's outputs are (zoo.foreign.OUTPUT_KINDS); rows of zoo before it read logits
+    outputs: Literal["logits", "probabilities", "log-probabilities"] = "logits"
 
 
 class _Row(BaseModel):

@@ -7,8 +7,9 @@ the user gives it, as options or as a small JSON sidecar with the same keys (`Pr
 home): the dataset whose test set and labels the model is measured on and whose class names predict prints,
 the normalisation (`mean`, `std`, per channel on the 0..1 pixel scale), the layout (`nchw` or `nhwc`), the
 model's input side when it takes other images than the dataset's (`size`: the test images are resized as
-`zoo predict` resizes an image file), and the classes of the model's outputs in order (`class_names`, a
-mapping onto the dataset's labels).
+`zoo predict` resizes an image file), the classes of the model's outputs in order (`class_names`, a
+mapping onto the dataset's labels), and what the outputs are (`outputs`: logits, probabilities or
+log-probabilities; by default read from the graph, whose last Softmax or LogSoftmax node says so).
 
 `ForeignFeed` is that description checked against the file's graph and the dataset; `ForeignModel` is a
 feed with its ONNX Runtime session, used by compare and predict the way they use an `ExportedModel`; bench
@@ -52,7 +53,13 @@ from zoo.names import RULE, is_valid_name
 from zoo.schema import MAX_SIDE, ClassName
 
 LAYOUTS = ("nchw", "nhwc")
-KEYS = ("dataset", "mean", "std", "layout", "size", "class_names")
+KEYS = ("dataset", "mean", "std", "layout", "size", "class_names", "outputs")
+# What a graph's outputs can be. Every kind becomes log-probabilities up to a constant per image ("logits"
+# to the rest of zoo), so softmax, log loss and top-k are right for each: log(p) of probabilities, as they
+# are for the other two. `auto` reads the graph.
+OUTPUT_KINDS = ("logits", "probabilities", "log-probabilities")
+# Ops that pass a Softmax's values through unchanged in value: the graph still ends in that Softmax.
+_SAME_VALUES = {"Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Cast", "Transpose"}
 # What a user types to describe a file, for the messages that ask for it.
 HOW = (
     "--dataset NAME --mean M --std S (and --layout, --size, --class-names as needed) "
@@ -78,6 +85,7 @@ class Preprocessing(BaseModel):
     layout: Literal["nchw", "nhwc"] | None = None
     size: Annotated[int, Field(gt=0, le=MAX_SIDE)] | None = None
     class_names: Annotated[list[ClassName], Field(min_length=1)] | None = None
+    outputs: Literal["auto", "logits", "probabilities", "log-probabilities"] | None = None
 
     @field_validator("mean", "std", mode="before")
     @classmethod
@@ -86,7 +94,7 @@ class Preprocessing(BaseModel):
             return [value]
         return value
 
-    @field_validator("layout", mode="before")
+    @field_validator("layout", "outputs", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
@@ -205,6 +213,8 @@ class ForeignFeed:
     input_name: str
     output_name: str
     file_sha256: str
+    outputs: str = "logits"  # one of OUTPUT_KINDS
+    outputs_source: str = "default"  # "told" (--outputs), "graph" (its last node) or "default" (logits)
     # column j of the dataset-ordered logits is the model's output columns[j]
     columns: tuple[int, ...] = field(repr=False, default=())
 
@@ -228,8 +238,21 @@ class ForeignFeed:
             "output_classes": list(self.output_classes),
             "static_batch": self.static_batch,
             "file_sha256": self.file_sha256,
+            "outputs": self.outputs,
+            "outputs_source": self.outputs_source,
+            "outputs_read_as": self.outputs_said,
             "foreign": True,
         }
+
+    @property
+    def outputs_said(self) -> str:
+        """How the outputs were read, for a row or a title: "probabilities (the graph ends in Softmax)"."""
+        why = {
+            "told": "as told",
+            "graph": f"the graph ends in {_LAST_OP[self.outputs]}",
+            "default": "no Softmax",
+        }
+        return f"{self.outputs} ({why[self.outputs_source]})"
 
     def record(self) -> dict[str, Any]:
         """What a bench row records of the feed (zoo.bench_results.ForeignFeed)."""
@@ -243,6 +266,7 @@ class ForeignFeed:
             "input_name": self.input_name,
             "output_name": self.output_name,
             "static_batch": self.static_batch,
+            "outputs": self.outputs,
         }
 
     def resize(self, pixels: np.ndarray) -> np.ndarray:
@@ -289,7 +313,7 @@ class ForeignFeed:
             ]
         )
         self.check(raw)
-        return raw[:, list(self.columns)]
+        return as_logits(raw, self.outputs, self.path)[:, list(self.columns)]
 
     def check(self, raw: np.ndarray) -> None:
         classes = len(self.output_classes)
@@ -302,6 +326,53 @@ class ForeignFeed:
 
     def _classes_source(self) -> str:
         return f"{self.dataset} has" if self.output_classes == self.class_names else "--class-names lists"
+
+
+_LAST_OP = {"probabilities": "Softmax", "log-probabilities": "LogSoftmax", "logits": "no Softmax"}
+# Probabilities sum to 1 up to float32 rounding over a few thousand classes.
+_SUM_TOLERANCE = 1e-3
+
+
+def as_logits(raw: np.ndarray, kind: str, path: Path) -> np.ndarray:
+    """A graph's outputs as logits: log(p) of probabilities (their softmax is p again, and their cross
+    entropy the true log loss), the others as they are. Outputs that cannot be of the kind declared are
+    one line: a second softmax of probabilities gave a log loss of 1.56 for a true 0.22, without a word."""
+    if kind == "logits":
+        return raw
+    fix = "pass --outputs logits (or the kind they are)"
+    if kind == "log-probabilities":
+        if raw.size and (raw.max() > _SUM_TOLERANCE or np.abs(np.exp(raw).sum(1) - 1).max() > _SUM_TOLERANCE):
+            raise UsageError(
+                f"{path}'s outputs are not log-probabilities (exp of a row does not sum to 1); {fix}"
+            )
+        return raw
+    if raw.size and (
+        raw.min() < 0 or raw.max() > 1 + _SUM_TOLERANCE or np.abs(raw.sum(1) - 1).max() > _SUM_TOLERANCE
+    ):
+        raise UsageError(
+            f"{path}'s outputs are not probabilities (values from {raw.min():.3g} to {raw.max():.3g}, rows "
+            f"summing to {raw.sum(1).min():.3g}..{raw.sum(1).max():.3g}); {fix}"
+        )
+    tiny = np.finfo(np.float32).tiny  # a probability of 0 is log(tiny) = -87.3, finite for every metric
+    return np.log(np.maximum(raw, tiny)).astype(np.float32)
+
+
+def output_kind(path: Path, output_name: str, told: str | None) -> tuple[str, str]:
+    """(kind, source) of a graph's outputs: what the user said, else the node that makes `output_name`
+    (through ops that keep its values), else logits."""
+    if told not in (None, "auto"):
+        return str(told), "told"
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    made_by = {out: node for node in graph.node for out in node.output}
+    node = made_by.get(output_name)
+    while node is not None and node.op_type in _SAME_VALUES and node.input:
+        node = made_by.get(node.input[0])
+    kinds = {"Softmax": "probabilities", "LogSoftmax": "log-probabilities"}
+    if node is not None and node.op_type in kinds:
+        return kinds[node.op_type], "graph"
+    return "logits", "default"
 
 
 def _output_classes(prep: Preprocessing, dataset_classes: Sequence[str], dataset: str) -> tuple[int, ...]:
@@ -432,6 +503,7 @@ def describe(path: str | os.PathLike, prep: Preprocessing, session: Any) -> Fore
             f"{path} gives outputs of shape {_shape(shape)} ({out.name!r}) but {source} {classes} classes: "
             f"(batch, {classes}); it was not made for {info.name}"
         )
+    outputs, outputs_source = output_kind(path, out.name, prep.outputs)
     return ForeignFeed(
         path=path,
         name=name,
@@ -446,6 +518,8 @@ def describe(path: str | os.PathLike, prep: Preprocessing, session: Any) -> Fore
         input_name=inputs[0].name,
         output_name=out.name,
         file_sha256=sha256_file(path),
+        outputs=outputs,
+        outputs_source=outputs_source,
         columns=tuple(int(j) for j in np.argsort(order)),
     )
 
@@ -500,7 +574,7 @@ def open_foreign(
     if is_zoo_export(path):
         raise UsageError(
             f"{path} is a zoo export: its metadata says how to feed it; drop --dataset, --mean, --std, "
-            "--layout, --size, --class-names and --preprocessing"
+            "--layout, --size, --class-names, --outputs and --preprocessing"
         )
     require(prep, path)  # before the session: a missing option costs nothing to say
     session = open_session(path, providers=providers, threads=threads, sequential=sequential)

@@ -77,7 +77,7 @@ class OnnxClassifier:
         `preprocessing` says how to feed a file zoo did not export (None: the file must be a zoo export)."""
         import onnxruntime as ort
 
-        from zoo.foreign import open_any  # it imports this module's resize filter
+        from zoo.foreign import open_any  # the foreign layer sits above this one
 
         path = Path(path)
         if not path.exists():
