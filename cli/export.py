@@ -84,9 +84,15 @@ def export(
             callback=within(Rule(float, low=0, high=100)),
         ),
     ] = 1.0,
-    opset: Annotated[int, typer.Option(help="ONNX opset (18 or newer).")] = 18,
+    opset: Annotated[
+        int, typer.Option(help="ONNX opset: 18 up to the newest the installed exporter converts to.")
+    ] = 18,
     out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Output folder (default artifacts/models/...).")
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Output folder, replaced as a whole (default artifacts/models/...); a symlink is followed.",
+        ),
     ] = None,
     study: OnlyStudy = None,
     storage: Storage = None,

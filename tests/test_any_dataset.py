@@ -7,6 +7,7 @@ folder dataset of another size."""
 
 import dataclasses
 import json
+from pathlib import Path
 
 import fakedata
 import numpy as np
@@ -239,6 +240,9 @@ def test_export_bench_report_and_predict_take_everything_from_the_run(
     cifar_run, cifar_dir, tmp_path, monkeypatch
 ):
     monkeypatch.setenv("COLUMNS", "200")
+    # the artifacts folder the run was trained in: bench reads a run folder named in metadata only there
+    trained_in = next(p for p in Path(cifar_run).parents if (p / "runs").is_dir())
+    monkeypatch.setenv("ZOO_ARTIFACTS", str(trained_in))
     out = tmp_path / "export"
     result = export_run(cifar_run, ExportOptions(out=out), data_dir=str(cifar_dir))
     assert result.parity["fp32"]["passed"]

@@ -288,7 +288,8 @@ def test_run_record_round_trips_and_keeps_keys_of_a_newer_zoo(runs, tmp_path):
         RunRecord.from_dict([data])
 
 
-def test_bench_refuses_torch_rows_when_the_run_dir_holds_other_weights(runs, tmp_path):
+def test_bench_refuses_torch_rows_when_the_run_dir_holds_other_weights(runs, tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_ARTIFACTS", str(tmp_path))  # bench reads run folders inside the artifacts only
     run = tmp_path / "run"
     shutil.copytree(runs[0], run)
     export_run(run, ExportOptions(out=tmp_path / "e"))

@@ -44,14 +44,14 @@ def test_figures_are_sane_and_accuracy_is_independent(artifacts, fashion_small):
     assert {r.tta for r in report.results} == {False}
 
 
-def test_torch_rows_of_a_tta_export_average_each_image_with_its_mirror(exported, fashion_small, tmp_path):
+def test_torch_rows_of_a_tta_export_average_each_image_with_its_mirror(artifacts, fashion_small, tmp_path):
     """A `--tta` graph averages each image's logits with its mirror's: torch rows that ran one pass
     compared another function with it (agreement 0.89 for this model, and a speed-up of two against one)."""
     from zoo.checkpoint import load_run
     from zoo.data import Normalizer
     from zoo.export import ExportOptions, export_run
 
-    run_dir = exported / "runs" / "r"
+    run_dir = artifacts / "runs" / "r"  # inside the artifacts folder: the only run folders bench reads
     folder = tmp_path / "models" / "fashion-mlp" / "tta"
     export_run(run_dir, ExportOptions(out=folder, tta=True))
     options = BenchOptions(runtimes=["onnxruntime", "torch-cpu"], variants=("fp32",), **QUICK)
@@ -239,3 +239,81 @@ def test_drift_makes_a_row_unstable_but_the_jitter_of_single_calls_does_not(monk
     assert drifting.block_cv > 0.10
     assert any("drifting python fp32 batch 1" in row for row in noise.unstable_rows)
     assert not any("jittery" in row for row in noise.unstable_rows)
+
+
+def _no_work(monkeypatch):
+    """Make choosing the runtimes fail loudly: a refusal must come before any work."""
+    from zoo import bench as bench_module
+
+    def chosen(*args, **kwargs):
+        raise AssertionError("the benchmark started before refusing")
+
+    monkeypatch.setattr(bench_module, "select_runtimes", chosen)
+
+
+def test_threads_are_bounded_before_any_work(artifacts, monkeypatch):
+    """`--threads 9999` started thousands of threads and printed nothing for 300 s: one line, exit 2,
+    naming the range this machine allows (4 threads per usable core)."""
+    from zoo.bench import default_threads
+
+    limit = 4 * default_threads()
+    monkeypatch.setenv("COLUMNS", "200")
+    _no_work(monkeypatch)
+    for threads in (9999, limit + 1, 0, -3):
+        result = runner.invoke(app, ["bench", "--threads", str(threads)])
+        assert_clean_error(result, 2, f"--threads {threads} is out of range: 1 to {limit} here")
+    with pytest.raises(AssertionError, match="started"):  # the largest allowed passes the check
+        run_bench(None, BenchOptions(threads=limit, **QUICK))
+
+
+def _tampered(src, tmp_path, run_dir):
+    """A copy of model.onnx whose metadata names `run_dir`: the file is otherwise intact."""
+    model = onnx.load(str(src))
+    for p in model.metadata_props:
+        if p.key == "run_dir":
+            p.value = json.dumps(run_dir)
+    folder = tmp_path / "tampered"
+    folder.mkdir(exist_ok=True)
+    onnx.save(model, str(folder / "model.onnx"))
+    return folder / "model.onnx"
+
+
+@pytest.mark.parametrize("where", ["climbs", "elsewhere", "link-out", "relative-elsewhere"])
+def test_a_run_dir_from_tampered_metadata_outside_the_artifacts_is_refused_unread(
+    where, exported, tmp_path, monkeypatch
+):
+    """The torch rows load the run folder the ONNX metadata names: only one inside the artifacts folder
+    (or zoo's weights folders) is read. Elsewhere, even a faithful copy of the run (its sha256 matches),
+    is one UntrustedPath line in the row; the onnxruntime rows are measured as before."""
+    import shutil
+
+    from zoo import bench as bench_module
+    from zoo import paths
+
+    art = tmp_path / "art"
+    (art / "runs").mkdir(parents=True)
+    monkeypatch.setenv("ZOO_ARTIFACTS", str(art))
+    paths.set_artifacts_dir(None)
+    copy = tmp_path / "elsewhere" / "fashion-mlp" / "r"
+    shutil.copytree(exported / "runs" / "r", copy)  # a valid run: the old code measured it
+    (art / "runs" / "out").symlink_to(copy.parent, target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    run_dir = {
+        "climbs": str(art / "runs" / ".." / ".." / "elsewhere" / "fashion-mlp" / "r"),
+        "elsewhere": str(copy),
+        "link-out": str(art / "runs" / "out" / "r"),
+        "relative-elsewhere": "elsewhere/fashion-mlp/r",
+    }[where]
+    path = _tampered(exported / "models" / "fashion-mlp" / "t0" / "model.onnx", tmp_path, run_dir)
+    loaded = []
+    monkeypatch.setattr(bench_module, "load_run", lambda *a, **k: loaded.append(a) or 1 / 0)
+    options = BenchOptions(runtimes=["torch-cpu", "onnxruntime"], variants=("fp32",), **QUICK)
+    rows = {r.runtime: r for r in run_bench(str(path), options).results}
+    torch_row = rows["torch-cpu"]
+    assert not torch_row.available and not loaded
+    problem = {"climbs": "climbs out with '..'", "link-out": "leads outside (a link)"}.get(
+        where, "is outside"
+    )
+    assert f"{path} metadata run_dir {run_dir!r} {problem}" in torch_row.reason
+    assert "pass --artifacts" in torch_row.reason and "\n" not in torch_row.reason
+    assert rows["onnxruntime"].available

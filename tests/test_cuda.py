@@ -3,6 +3,8 @@ autocast, a CUDA-trained run's checkpoint on the CPU, export parity and the torc
 
 Skipped where PyTorch sees no GPU (CI); `benchmarks/gpu_check.sh` runs them on a GPU machine."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -113,7 +115,8 @@ def test_export_of_a_cuda_run_matches_torch_on_cuda_and_cpu(cuda_run, fashion_sm
 
 
 def test_bench_torch_cuda_rows_agree_with_the_cpu(cuda_run, tmp_path, monkeypatch):
-    monkeypatch.setenv("ZOO_ARTIFACTS", str(tmp_path))
+    # the artifacts folder that holds the run: bench reads a run folder named in metadata only there
+    monkeypatch.setenv("ZOO_ARTIFACTS", str(Path(cuda_run).parents[2]))
     folder = tmp_path / "models" / "fashion-cnn-fast" / "t0"
     export_run(cuda_run, ExportOptions(out=folder))
     options = BenchOptions(runtimes=["torch-cpu", "torch-cuda", "onnxruntime"], variants=("fp32",), **QUICK)

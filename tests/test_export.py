@@ -346,3 +346,119 @@ def test_opset_too_old(trained_run, tmp_path):
     with pytest.raises(UsageError, match="opset 18"):
         export_run(trained_run, ExportOptions(out=tmp_path / "o", opset=13))
     assert list(tmp_path.iterdir()) == []
+
+
+def _no_work(monkeypatch):
+    """Make loading the run fail loudly: a refusal must come before any work."""
+
+    def loaded(*args, **kwargs):
+        raise AssertionError("the run was loaded: the export started before refusing")
+
+    monkeypatch.setattr(export_module, "load_run", loaded)
+
+
+@pytest.mark.parametrize(
+    "out, message",
+    [
+        (".", "is the current directory"),
+        ("..", "holds the current directory"),
+        ("{link_to_here}", "is the current directory"),
+        ("{run}", "is the run being exported"),
+        ("{run_parent}", "holds the run being exported"),
+        ("{artifacts}", "is the artifacts folder"),
+        ("/", "is the root folder"),
+        ("{a_file}", "is a file, not a folder"),
+    ],
+    ids=["cwd", "parent-of-cwd", "link-to-cwd", "run", "runs-folder", "artifacts", "root", "file"],
+)
+def test_an_out_that_cannot_be_replaced_as_a_folder_is_refused_before_any_work(
+    out, message, trained_run, tmp_path, monkeypatch
+):
+    """`--out .` ran the whole export, then died on EBUSY as an internal error: every destination that
+    cannot be replaced as a whole is one line (exit 2) naming it, before the run is even loaded."""
+    monkeypatch.setenv("COLUMNS", "200")
+    here = tmp_path / "here"  # an empty current directory: nothing else stopped the export there
+    here.mkdir()
+    (tmp_path / "link").symlink_to(here, target_is_directory=True)
+    (tmp_path / "notes.txt").write_text("mine")
+    monkeypatch.chdir(here)
+    _no_work(monkeypatch)
+    values = {
+        "link_to_here": tmp_path / "link",
+        "run": trained_run,
+        "run_parent": trained_run.parent,
+        "artifacts": tmp_path / "a",
+        "a_file": tmp_path / "notes.txt",
+    }
+    result = runner.invoke(
+        app, ["--artifacts", str(tmp_path / "a"), "export", str(trained_run), "--out", out.format(**values)]
+    )
+    assert_clean_error(result, 2, message)
+    assert "pick a new or empty folder" in result.stderr
+    assert list(here.iterdir()) == [] and (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_the_current_directory_is_refused_even_when_it_holds_an_export(trained_run, tmp_path, monkeypatch):
+    """An export folder may be replaced with --force, but not while it is the current directory."""
+    monkeypatch.setenv("COLUMNS", "200")
+    export_run(trained_run, ExportOptions(out=tmp_path / "e"))
+    before = {p.name: p.read_bytes() for p in (tmp_path / "e").iterdir()}
+    monkeypatch.chdir(tmp_path / "e")
+    _no_work(monkeypatch)
+    result = runner.invoke(app, ["export", str(trained_run), "--out", ".", "--force", "--tta"])
+    assert_clean_error(result, 2, "is the current directory")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "e").iterdir()} == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".zoo-")]
+
+
+def test_a_folder_of_the_users_files_is_refused_before_any_work(trained_run, tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("months of work")
+    _no_work(monkeypatch)
+    result = runner.invoke(app, ["export", str(trained_run), "--out", str(tmp_path / "mine"), "--force"])
+    assert_clean_error(result, 1, "not a zoo export")
+    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["thesis.tex"]
+
+
+def test_an_opset_outside_the_exporters_range_is_refused_with_the_range(trained_run, tmp_path, monkeypatch):
+    """`--opset 99` printed onnxscript's traceback, then an error naming a deleted temporary file, after
+    9 s: the range is the installed exporter's (onnxscript's version converter), refused up front."""
+    from onnxscript.version_converter import _version_converter as converter
+
+    low, high = 18, min(converter.SUPPORTED_MAX_ONNX_OPSET, onnx.defs.onnx_opset_version())
+    monkeypatch.setenv("COLUMNS", "200")
+    with monkeypatch.context() as patched:
+        _no_work(patched)
+        for opset in (99, high + 1, 17, 0):
+            result = runner.invoke(
+                app, ["export", str(trained_run), "--out", str(tmp_path / "o"), "--opset", str(opset)]
+            )
+            assert_clean_error(result, 2, f"--opset {opset} is not supported")
+            assert f"opset {low} to {high}" in result.stderr
+        with pytest.raises(UsageError, match=f"opset {low} to {high}"):
+            ExportOptions(opset=high + 1)
+    assert not (tmp_path / "o").exists() and export_module.supported_opsets() == (low, high)
+    # the newest opset of the range is real: the file says it and passes every check
+    export_run(trained_run, ExportOptions(out=tmp_path / "o", opset=high))
+    assert onnx.load(str(tmp_path / "o" / "model.onnx")).opset_import[0].version == high
+
+
+def test_an_out_symlinked_to_an_export_updates_the_export_it_points_to(trained_run, tmp_path):
+    """`--out LINK --force`: the link was replaced by a folder, the export it points to kept its stale
+    files and a `.zoo-tmp.*` link was left beside it. The link is followed: the folder it points to is
+    replaced whole, the link stays, and nothing is left beside either."""
+    (tmp_path / "exports").mkdir()
+    (tmp_path / "links").mkdir()
+    real = tmp_path / "exports" / "real"
+    export_run(trained_run, ExportOptions(out=real))
+    link = tmp_path / "links" / "current"
+    link.symlink_to(real, target_is_directory=True)
+    result = runner.invoke(app, ["export", str(trained_run), "--out", str(link), "--force", "--tta"])
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink() and link.readlink() == real
+    assert read_metadata(real / "model.onnx")["export_options"]["tta"] is True
+    for parent in (tmp_path / "exports", tmp_path / "links"):
+        assert [p.name for p in parent.iterdir()] == [{"exports": "real", "links": "current"}[parent.name]]
+    again = runner.invoke(app, ["export", str(trained_run), "--out", str(link), "--tta"])
+    assert again.exit_code == 0 and "up to date" in again.stdout

@@ -2,9 +2,10 @@
 
 Runtimes: onnxruntime (CPU EP), onnxruntime-cuda (CUDA EP), openvino (CPU, the optional extra; it runs
 each ONNX file and, as the `bf16` variant, model.onnx at bf16 inference precision), torch-cpu, torch-cuda
-(eager PyTorch, rebuilt from the run directory the ONNX metadata points to, once its weights' sha256
-matches the export's, and with the export's test-time augmentation: a `--tta` graph averages each image
-with its mirror, so its torch rows do too, and agreement and speed-ups compare the same function).
+(eager PyTorch, rebuilt from the run directory the ONNX metadata points to, read only inside the
+artifacts folder or zoo's weights folders and once its weights' sha256 matches the export's, and with
+the export's test-time augmentation: a `--tta` graph averages each image with its mirror, so its torch
+rows do too, and agreement and speed-ups compare the same function).
 Nothing is trusted: a file that does not load, is not listed in the folder's SHA256SUMS or belongs to
 other weights becomes a row marked unavailable with the reason, and everything else is still measured.
 
@@ -44,7 +45,7 @@ from zoo.bench_results import (
 )
 from zoo.checkpoint import load_run
 from zoo.data import DataSplits, load
-from zoo.errors import CheckpointError, UsageError, ZooError, first_line
+from zoo.errors import CheckpointError, UntrustedPath, UsageError, ZooError, first_line
 from zoo.exported import (
     VARIANT_FILES,
     ExportedModelError,
@@ -61,7 +62,7 @@ from zoo.fileio import check_writable, sha256_file, write_bytes_atomic, write_te
 from zoo.foreign import KIND, ForeignFeed, Preprocessing, inspect, open_any
 from zoo.layers import FlipAveraged
 from zoo.metrics import classification_metrics
-from zoo.names import discover, inside
+from zoo.names import discover, folder_from, inside
 from zoo.noise import NoiseMonitor, assess
 from zoo.registry import list_models
 
@@ -69,6 +70,7 @@ RUNTIMES = ("onnxruntime", "onnxruntime-cuda", "openvino", "torch-cpu", "torch-c
 # Precisions a runtime derives from model.onnx itself rather than from a file of their own.
 DERIVED_VARIANTS = {"bf16": ("openvino",)}
 VARIANTS = (*VARIANT_FILES, *DERIVED_VARIANTS)
+THREADS_PER_CORE = 4  # max_threads()
 
 
 class BenchError(ZooError):
@@ -96,6 +98,14 @@ def default_threads() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:
         return os.cpu_count() or 1
+
+
+def max_threads() -> int:
+    """The most intra-op threads `--threads` takes: THREADS_PER_CORE per core the process may run on.
+    Past the cores, threads only contend for them (a figure measured so is the scheduler's, not the
+    runtime's), yet twice or four times the cores is a setting worth measuring, as a deployment that
+    shares its cores would run it; thousands of threads took minutes to start and measured nothing."""
+    return THREADS_PER_CORE * default_threads()
 
 
 def availability(runtime: str) -> tuple[bool, str]:
@@ -340,13 +350,30 @@ def make_runner(model: "BenchModel", runtime: str, variant: str, threads: int) -
     if runtime.startswith("torch"):
         if model.feed is not None:
             raise BenchError(f"no PyTorch weights: {model.path.name} is not a zoo export ({KIND})")
-        return torch_runner(model.metadata, runtime, threads)
+        return torch_runner({**model.metadata, "run_dir": str(trusted_run_dir(model))}, runtime, threads)
     if model.feed is not None and runtime != "openvino":
         return foreign_onnx_runner(model.feed, runtime, threads)
     path = model.path if variant in DERIVED_VARIANTS else model.variants[variant]
     if runtime == "openvino":
         return openvino_runner(path, variant, threads)
     return onnx_runner(path, runtime, variant, threads)
+
+
+def trusted_run_dir(model: "BenchModel") -> Path:
+    """The run folder an export's metadata names, read like any path from a file (zoo.names.folder_from):
+    only inside the artifacts folder or zoo's own weights folders (the run of `export --pretrained`),
+    else UntrustedPath; the weights' sha256 is checked after loading (torch_runner)."""
+    from zoo import pretrained  # not at import time: `zoo bench` of ONNX rows never needs it
+
+    run_dir = model.metadata.get("run_dir")
+    if not run_dir:
+        raise BenchError("this export names no PyTorch checkpoint (run_dir); torch runtimes need it")
+    roots = [
+        (paths.artifacts_dir(), "the artifacts folder"),
+        (pretrained.home() / "weights", "the weights cache"),
+        (pretrained.PACKAGE_DIR, "zoo's shipped weights"),
+    ]
+    return folder_from(run_dir, f"{model.path} metadata run_dir", roots)
 
 
 def torch_runner(metadata: dict[str, Any], runtime: str, threads: int) -> Runner:
@@ -470,7 +497,7 @@ def bench_model(
             else:
                 logits = chunked_logits(runner.run, pixels, mean, std)
                 check_logits(logits, len(meta["class_names"]), model.variants.get(variant, model.path))
-        except (BenchError, ExportedModelError) as exc:
+        except (BenchError, ExportedModelError, UntrustedPath) as exc:
             results.append(Unavailable(**names, available=False, reason=str(exc)))
             continue
         except Exception as exc:  # a graph that loads but fails to run: ORT raises pybind types
@@ -523,8 +550,11 @@ def run_bench(
         raise UsageError(f"unknown variant(s) {', '.join(sorted(bad))}; choose from {', '.join(VARIANTS)}")
     if options.warmup < 0 or options.iters < 1 or options.min_seconds < 0:
         raise UsageError("--warmup must be ≥ 0, --iters ≥ 1 and --min-seconds ≥ 0")
-    if options.threads is not None and options.threads < 1:
-        raise UsageError(f"--threads must be at least 1, got {options.threads}")
+    if options.threads is not None and not 1 <= options.threads <= max_threads():
+        raise UsageError(
+            f"--threads {options.threads} is out of range: 1 to {max_threads()} here ({default_threads()} "
+            f"usable cores, at most {THREADS_PER_CORE} threads each); leave it out to use every core"
+        )
     runtimes, unavailable = select_runtimes(options.runtimes)
     models, broken = find_models(target, tuple(options.variants), options.foreign)
     check_memory(models, options.batch_sizes)
@@ -707,7 +737,8 @@ def foreign_lines(report: BenchResults) -> list[str]:
         lines.append(
             f"{r.model} ({KIND}, {Path(r.export).name}, sha256 {(r.file_sha256 or '?')[:12]}…): "
             f"{feed.dataset} test set, input {feed.input_name!r} {c}x{h}x{w} {feed.layout}, "
-            f"mean {_numbers(feed.mean)}, std {_numbers(feed.std)}, output {feed.output_name!r}, {batch}"
+            f"mean {_numbers(feed.mean)}, std {_numbers(feed.std)}, "
+            f"output {feed.output_name!r} ({feed.outputs}), {batch}"
         )
     return lines
 

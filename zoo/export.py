@@ -7,6 +7,7 @@ options again is a no-op ("up to date"); a folder holding another model is repla
 """
 
 import dataclasses
+import functools
 import json
 import os
 import shutil
@@ -49,7 +50,7 @@ from zoo.exported import (
 from zoo.exported import read_metadata as read_metadata
 from zoo.fileio import check_writable, sha256_file, umask
 from zoo.layers import FlipAveraged
-from zoo.names import inside, remove_stale, replace_folder, temporary_sibling
+from zoo.names import check_replaceable, inside, remove_stale, replace_folder, temporary_sibling
 from zoo.predict import image_preprocessing
 from zoo.quantize import activation_types, build, calibration_images, default_recipe, get_recipe
 from zoo.runs import versions
@@ -89,6 +90,7 @@ class ExportOptions:
     tta: bool = False
 
     def __post_init__(self) -> None:
+        check_opset(self.opset)  # before any target is touched
         if self.int8_recipe is not None:
             get_recipe(self.int8_recipe)  # an unknown name fails before any target is touched
 
@@ -111,6 +113,32 @@ class ExportResult:
     parity: dict[str, Any]
     metadata: dict[str, Any] = field(default_factory=dict)
     up_to_date: bool = False  # the folder already held this export; nothing was written
+
+
+@functools.cache
+def supported_opsets() -> tuple[int, int]:
+    """The lowest and highest opset the installed exporter writes: torch.onnx's dynamo exporter builds
+    its graphs with onnxscript's torchlib and converts them with onnxscript's version converter, whose
+    range this is, within what the installed onnx knows. Outside it the exporter falls back to onnx's C
+    converter, which logs tracebacks and, failing, silently keeps the graph at its own opset."""
+    import onnx
+
+    low, high = 18, onnx.defs.onnx_opset_version()
+    try:
+        from onnxscript.version_converter import _version_converter as converter
+    except ImportError:  # a newer onnxscript moved it: the onnx range, checked after export_onnx
+        return low, high
+    low = max(low, getattr(converter, "SUPPORTED_MIN_ONNX_OPSET", low))
+    return low, min(high, getattr(converter, "SUPPORTED_MAX_ONNX_OPSET", high))
+
+
+def check_opset(opset: int) -> None:
+    low, high = supported_opsets()
+    if not low <= opset <= high:
+        raise UsageError(
+            f"--opset {opset} is not supported: the installed exporter writes opset {low} to {high}; "
+            f"pass one of those (the default is {ExportOptions.opset})"
+        )
 
 
 def _session(path: Path, threads: int = 2):
@@ -138,6 +166,9 @@ def export_onnx(model: nn.Module, input_shape: tuple[int, int, int], path: Path,
             )
         except Exception as exc:  # the exporter raises many types; the user needs the first line
             raise ExportError(f"torch.onnx.export failed: {str(exc).strip().splitlines()[0]}") from None
+    written = program.model.opset_imports.get("")
+    if written != opset:  # the exporter keeps its own opset where it cannot convert, and says so in a log
+        raise ExportError(f"the exporter wrote opset {written}, not {opset}; pass --opset {written}")
     program.save(str(path), external_data=False)
 
 
@@ -295,6 +326,19 @@ def destination(record: RunRecord, run_dir: Path, options: ExportOptions) -> Pat
     return inside(paths.artifacts_dir() / "models", record.model, options.name or run_dir.name)
 
 
+def check_out(out: Path, run_dirs: list[Path]) -> None:
+    """Refuse an `--out` the export could not replace as a whole, before any work: `/`, a file, the
+    current directory, the artifacts folder, a run being exported or a folder holding any of them
+    (zoo.names.check_replaceable), or a folder of the user's files (anything but an export, or empty).
+    An export already there is judged later by `plan` (up to date, rebuilt, or replaced with --force).
+    A symlinked --out is followed: the export replaces the folder it points to."""
+    check_replaceable(out, keep=[(r, "the run being exported") for r in run_dirs])
+    if out.is_dir() and any(out.iterdir()) and not is_export_folder(out):
+        raise ExportConflict(
+            f"{out} holds files that are not a zoo export; pick another --out (zoo never replaces them)"
+        )
+
+
 def plan(folder: Path, record: RunRecord, options: ExportOptions) -> ExportResult | ExportOptions:
     """What exporting `record` into `folder` must do, decided before any work.
 
@@ -358,23 +402,25 @@ def export_run(
     run_dir: str | os.PathLike, options: ExportOptions, *, data_dir: str | None = None
 ) -> ExportResult:
     """Export one run directory; see the module docstring for what is checked and guaranteed."""
-    if options.opset < 18:
-        raise UsageError(f"--opset {options.opset} is too old: the exporter needs opset 18 or newer")
+    check_opset(options.opset)
     if options.int8:
         options = dataclasses.replace(
             options, int8_recipe=get_recipe(options.int8_recipe or default_recipe()).name
         )
     run_dir = Path(run_dir)
+    if options.out is not None:
+        check_out(Path(options.out), [run_dir])  # before anything is loaded
     model, record = load_run(run_dir)
     folder = destination(record, run_dir, options)
-    remove_stale(folder.parent)
+    target = check_replaceable(folder, keep=[(run_dir, "the run being exported")])
+    remove_stale(target.parent)
     decided = plan(folder, record, options)
     if isinstance(decided, ExportResult):
         return decided
     options = decided
     # fp32 + int8 (1/4) + fp16 (1/2) copies of the weights, and the old folder until the swap
     weights = record.num_params * 4 * (2 + options.int8 + options.fp16) + (2 << 20)
-    check_writable(folder.parent, weights, "the export")
+    check_writable(target.parent, weights, "the export")
     if options.tta:
         model = FlipAveraged(model)
     config = record.train_config
@@ -383,7 +429,7 @@ def export_run(
     norm = record.normalization
     data = dataclasses.replace(data, mean=tuple(norm["mean"]), std=tuple(norm["std"]))
 
-    work = temporary_sibling(folder)
+    work = temporary_sibling(target)  # beside the folder a symlinked --out points to: one rename away
     try:
         report, metadata = _build(work, model, record, run_dir, data, options)
         os.chmod(work, 0o777 & ~umask())
@@ -495,6 +541,8 @@ def export_targets(
     targets = resolve_targets(target, storage=storage, study=study, pretrained=pretrained)
     if options.out is not None and len(targets) > 1:
         raise UsageError(f"{target} names {len(targets)} models; --out takes one: add --study NAME")
+    if options.out is not None:
+        check_out(Path(options.out), [t.run_dir for t in targets])
     outcomes = []
     for t in targets:
         if on_start:

@@ -9,6 +9,7 @@ parent and renamed into place. Discovery skips every hidden entry, so a folder b
 behind by a killed process, is never taken for a run or an export.
 """
 
+import contextlib
 import errno
 import os
 import re
@@ -16,6 +17,7 @@ import secrets
 import shutil
 import socket
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from zoo import paths, stop
@@ -75,6 +77,36 @@ def run_dir_from(value: object, source: str) -> Path:
         except UsageError as exc:  # a symlinked folder under the root that points elsewhere
             problem = f"is refused ({exc})"
     raise UntrustedPath(f"{source} {shown} {problem}; zoo only uses run folders <model>/<run> under {root}")
+
+
+def folder_from(value: object, source: str, roots: Sequence[tuple[Path, str]]) -> Path:
+    """A folder that something zoo read names (an export's metadata `run_dir`), accepted only inside one
+    of `roots` (`(root, what it is)`): no '..', and no link in it leading out. The value is judged as
+    written first, so a path elsewhere is refused without being looked at; `source` says where it was
+    read. Anything else is one UntrustedPath line naming the roots and the fix."""
+    shown = repr(value) if len(repr(value)) <= 200 else repr(value)[:200] + "..."  # repr: no control chars
+    where = " or ".join(f"{what} {root}" for root, what in roots)
+    if not isinstance(value, str) or not value or "\x00" in value:
+        problem = "is not a path"
+    elif ".." in Path(value).parts:
+        problem = "climbs out with '..'"
+    else:
+        path = Path(os.path.abspath(value))
+        # as written (the root as given or resolved: metadata holds resolved paths), then with links followed
+        near = [r for r, _ in roots if any(path.is_relative_to(b) for b in _spellings(r))]
+        real = swap_target(path)
+        if any(real.is_relative_to(swap_target(r)) and real != swap_target(r) for r in near):
+            return path
+        problem = "is outside" if not near else "leads outside (a link)"
+        problem += f" {where}"
+    raise UntrustedPath(
+        f"{source} {shown} {problem}; zoo reads run folders only there: pass --artifacts with the "
+        "artifacts folder that holds the run"
+    )
+
+
+def _spellings(root: Path) -> set[Path]:
+    return {Path(os.path.abspath(root)), swap_target(root)}
 
 
 def _run_dir_parts(value: object, root: Path) -> tuple[str | None, tuple[str, ...]]:
@@ -176,14 +208,67 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(error, os.strerror(error), str(a))
 
 
+def swap_target(final: Path) -> Path:
+    """The folder that writing a folder to `final` really replaces: the one a symlinked `final` points to
+    (the link stays a link and shows the new folder), else `final` itself; absolute, with any link in
+    its parents resolved, so a temporary folder built beside it is on the same filesystem."""
+    return Path(os.path.realpath(final))
+
+
+def check_replaceable(final: Path, keep: Iterable[tuple[Path, str]] = ()) -> Path:
+    """The folder `replace_folder(..., final)` would replace (swap_target), refused when replacing it as a
+    whole cannot work or would take away what the command stands on: `/`, a file, the current directory
+    or a folder holding it, the artifacts root or a folder holding it, and each `(path, what)` of `keep`
+    (what the command reads, e.g. the run being exported) or a folder holding it. Called before any
+    work by the commands that write a folder; one UsageError naming the path and the fix."""
+    target = swap_target(final)
+    plain = Path(os.path.abspath(final))
+    shown = f"{final}" if target == plain else f"{final} (a link to {target})"
+    if target.parent == target:
+        raise UsageError(f"{shown} is the root folder and cannot be replaced; pick a new or empty folder")
+    if target.exists() and not target.is_dir():
+        raise UsageError(f"{shown} is a file, not a folder; pick a new or empty folder")
+    protected = [(paths.artifacts_dir(), "the artifacts folder"), *keep]
+    with contextlib.suppress(OSError):  # a removed current directory: nothing to protect there
+        protected.insert(0, (Path.cwd(), "the current directory"))
+    for path, what in protected:
+        real = swap_target(Path(path))
+        if real == target or real.is_relative_to(target):
+            problem = f"is {what}" if real == target else f"holds {what} ({real})"
+            raise UsageError(
+                f"{shown} {problem} and cannot be replaced as a whole; pick a new or empty folder"
+            )
+    return target
+
+
 def replace_folder(built: Path, final: Path) -> None:
     """Put the folder `built` at `final`, replacing any folder there as a whole.
 
     With an atomic exchange (Linux) a reader sees the old folder or the new one, never neither; where
     the filesystem cannot exchange, the old folder is renamed aside first, then the new one in. The old
     folder is removed last; a kill before that leaves it under a marker name for `remove_stale`. Nothing
-    is replaced once the user asked the command to stop (zoo.stop)."""
+    is replaced once the user asked the command to stop (zoo.stop).
+
+    A symlinked `final` is followed (swap_target): the folder it points to is replaced and the link
+    stays a link. `built` is best made beside that folder (`temporary_sibling(swap_target(final))`);
+    made elsewhere, it is first moved there under a marker name. Nothing is left beside either."""
     stop.check()
+    target = check_replaceable(final)
+    target.parent.mkdir(parents=True, exist_ok=True)  # a link to a folder not made yet
+    if os.path.samefile(built.parent, target.parent):
+        _swap_in(built, target)
+        return
+    moved = _marked(target, TMP_PREFIX)
+    try:
+        shutil.move(built, moved)  # a rename, or a copy where the link leads to another filesystem
+        stop.check()
+        _swap_in(moved, target)
+    finally:
+        shutil.rmtree(moved, ignore_errors=True)
+
+
+def _swap_in(built: Path, final: Path) -> None:
+    """Replace the real folder (or nothing) at `final` with `built`, a folder in the same parent."""
     if not final.exists():
         os.rename(built, final)
         return
