@@ -221,13 +221,14 @@ def bench(
     size: foreign.Size = None,
     class_names: foreign.ClassNames = None,
     preprocessing: foreign.Sidecar = None,
+    outputs: foreign.Outputs = None,
 ) -> None:
     """Benchmark exported models: accuracy, per-class report and latency for each runtime.
 
     Any ONNX image classifier too: `zoo bench model.onnx --dataset fashion-mnist --mean 0.286 --std 0.353`
     measures a file zoo did not export on that dataset's test set (onnxruntime and openvino, as it is; no
     torch rows, since there are no PyTorch weights; batch 1 only when its batch axis is static)."""
-    described = foreign.feeding(dataset, mean, std, layout, size, class_names, preprocessing)
+    described = foreign.feeding(dataset, mean, std, layout, size, class_names, preprocessing, outputs)
     options = BenchOptions(
         runtimes=[r.strip() for item in (runtime or ["all"]) for r in item.split(",")],
         batch_sizes=_ints(batch_sizes, "--batch-sizes"),

@@ -125,6 +125,18 @@ def net(fake_fashion):
     return model.eval()
 
 
+class _Softmaxed(nn.Module):
+    """What Keras-style files do: the probabilities are the graph's output."""
+
+    def __init__(self, net: nn.Module, log: bool = False) -> None:
+        super().__init__()
+        self.net, self.log = net, log
+
+    def forward(self, x):
+        logits = self.net(x)
+        return nn.functional.log_softmax(logits, 1) if self.log else nn.functional.softmax(logits, 1)
+
+
 @pytest.fixture(scope="module")
 def files(net, tmp_path_factory):
     folder = tmp_path_factory.mktemp("foreign")
@@ -134,6 +146,8 @@ def files(net, tmp_path_factory):
         "static": _export(net, folder / "tiny_static.onnx", (1, 1, 28, 28), dynamic=False),
         "permuted": _export(_Permuted(net), folder / "tiny_perm.onnx", (1, 1, 28, 28)),
         "32": _export(_Larger(net), folder / "tiny32.onnx", (1, 1, 32, 32)),
+        "softmax": _export(_Softmaxed(net), folder / "tiny_softmax.onnx", (1, 1, 28, 28)),
+        "logsoftmax": _export(_Softmaxed(net, log=True), folder / "tiny_logsoftmax.onnx", (1, 1, 28, 28)),
     }
 
 
@@ -191,6 +205,7 @@ def test_bench_scores_what_pytorch_computes_and_says_whose_rows_they_are(net, fi
     md = (folder / "results.md").read_text()
     assert "| tiny (foreign ONNX) | onnxruntime | fp32 | " in md
     assert "tiny (foreign ONNX, tiny.onnx, sha256 " in md and "mean 0.25, std 0.35" in md
+    assert "output 'scores' (logits)" in md
     again = read_results(folder / "results.json")
     assert again.to_dict() == json.loads((folder / "results.json").read_text())
     assert again.results[0].foreign.dataset == "fashion-mnist"
@@ -522,3 +537,57 @@ def test_results_files_of_older_zoos_still_read_and_a_bad_feed_is_named(tmp_path
     bad.write_text(json.dumps(doc))
     with pytest.raises(BenchResultsError, match=r"results\.0\.foreign\.layout: input should be 'nchw' or"):
         read_results(bad)
+
+
+# ----------------------------------------------------------------------------------- what outputs are
+
+
+def _true_log_loss(net, fake_fashion) -> float:
+    test = fake_fashion[1].test
+    with torch.inference_mode():
+        logits = net((test.images.float() / 255 - MEAN) / STD)
+    return float(nn.functional.cross_entropy(logits, test.labels))
+
+
+@pytest.mark.parametrize("file", ["softmax", "logsoftmax"])
+def test_a_graph_ending_in_softmax_is_read_as_probabilities_not_softmaxed_again(
+    net, files, fake_fashion, file
+):
+    """A second softmax kept the accuracy and gave a log loss of 1.56 for a true 0.22, without a word."""
+    plain, ended = _bench(files["nchw"])["onnxruntime"], _bench(files[file])["onnxruntime"]
+    assert ended.accuracy == plain.accuracy
+    assert ended.log_loss == pytest.approx(_true_log_loss(net, fake_fashion), rel=1e-4)
+    assert ended.foreign.outputs == ("probabilities" if file == "softmax" else "log-probabilities")
+    assert plain.foreign.outputs == "logits"
+    if file == "softmax":  # log-probabilities read as logits are harmless: softmax gives them back
+        told_wrong = _bench(files[file], outputs="logits")[
+            "onnxruntime"
+        ]  # zoo's reading before: softmax again
+        assert told_wrong.log_loss > ended.log_loss + 0.1
+
+
+def test_predict_prints_the_models_own_probabilities_and_says_how_it_read_them(
+    net, files, fake_fashion, tmp_path
+):
+    test = fake_fashion[1].test
+    path = tmp_path / "0.png"
+    Image.fromarray(test.images[0, 0].numpy()).save(path)
+    with torch.inference_mode():
+        expected = torch.softmax(net((test.images[:1].float() / 255 - MEAN) / STD), 1)[0]
+    result = runner.invoke(app, ["predict", str(files["softmax"]), str(path), *FEED, "--json"])
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.stdout)[0]
+    assert row["probability"] == pytest.approx(float(expected.max()), abs=1e-5)
+    table = runner.invoke(app, ["predict", str(files["softmax"]), str(path), *FEED])
+    assert "outputs read as probabilities (the graph ends in Softmax)" in " ".join(table.stdout.split())
+
+
+def test_outputs_declared_as_probabilities_that_are_not_are_one_line(files, tmp_path):
+    path = tmp_path / "0.png"
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(path)
+    result = runner.invoke(
+        app, ["predict", str(files["nchw"]), str(path), *FEED, "--outputs", "probabilities"]
+    )
+    assert_clean_error(result, 2, "outputs are not probabilities")
+    bad = runner.invoke(app, ["predict", str(files["nchw"]), str(path), *FEED, "--outputs", "odds"])
+    assert_clean_error(bad, 2, "--outputs")
