@@ -139,9 +139,18 @@ def studies_show(
 def studies_repair(
     journal: Annotated[Path, typer.Argument(help="The journal file (FILE of journal:FILE).")],
 ) -> None:
-    """Drop the torn records of a journal file (a write cut short), keeping a backup of the original."""
+    """Drop the torn records of a journal file (a write cut short), keeping a backup of the original.
+
+    Only an Optuna journal is repaired: anything else (an SQLite database, a binary or empty file, a folder)
+    is refused, untouched."""
     backup, dropped = repair_journal(journal)
+    if backup is None:
+        out.print(
+            f"{safe(journal)} has no torn record; it was left as it was", highlight=False, soft_wrap=True
+        )
+        return
     out.print(
         f"dropped {dropped:d} torn record(s) from {safe(journal)}; the original is kept as {safe(backup)}",
         highlight=False,
+        soft_wrap=True,
     )

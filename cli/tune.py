@@ -24,7 +24,7 @@ from cli.options import AsJson, Assignments, DataDir, Dataset, Storage, within
 from cli.render import classification_table, params_text
 from zoo.errors import UsageError
 from zoo.params import Rule
-from zoo.studies import open_storage
+from zoo.studies import best_trial, open_storage
 from zoo.time_budget import MAX_TIME_BUDGET, parse_duration
 from zoo.tune import TuneCallbacks, TuneConfig, TuneResult, check_config, check_study_owner, tune
 
@@ -65,12 +65,7 @@ class TuneView:
         value = f"{trial.value:.4f}" if trial.value is not None else "-"
         params = params_text(trial.params)
         self.rows.append((f"{trial.number:d}", state, params, value, f"{seconds:.0f}", reason))
-        if (
-            trial.value is not None
-            and trial.state.name == "COMPLETE"
-            and (self.best is None or trial.value > self.best[1])
-        ):
-            self.best = (trial.number, trial.value)
+        self.study_best(study)
         self.current = ""
         if self.log:
             best = f"best trial {self.best[0]:d} ({self.best[1]:.4f})" if self.best else "no best yet"
@@ -81,8 +76,25 @@ class TuneView:
                 highlight=False,
             )
 
+    def study_best(self, study) -> None:
+        """The best of the whole study, earlier calls' and other workers' trials too: what is retrained."""
+        best = best_trial(study)
+        self.best = (best.number, best.value) if best is not None else None
+
     def retrain_started(self, trial) -> None:
-        self.current = f"retraining trial {trial.number:d}'s configuration on the full training split"
+        self._final(
+            f"retraining trial {trial.number:d}'s configuration (the study's best, val acc "
+            f"{trial.value:.4f}) on the full training split"
+        )
+
+    def test_started(self, trial) -> None:
+        self._final(
+            f"testing trial {trial.number:d}'s own run (the study's best, val acc {trial.value:.4f}) on the "
+            "test set; no retraining"
+        )
+
+    def _final(self, text: str) -> None:
+        self.current = text
         if self.log:
             self.log.print(self.current, highlight=False)
 
@@ -233,7 +245,9 @@ def _run_live(cfg: TuneConfig, console) -> TuneResult:
         trial_started=view.trial_started_cb,
         epoch_done=view.epoch_done,
         trial_done=view.trial_done,
+        study_opened=view.study_best,
         retrain_started=view.retrain_started,
+        test_started=view.test_started,
         # above the live view: a run folder the study names but zoo refuses to touch
         warning=lambda message: console.print(f"warning: {safe(message)}", highlight=False, soft_wrap=True),
         note=lambda message: console.print(safe(message), highlight=False, soft_wrap=True),

@@ -16,8 +16,9 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from cli.main import app
+from zoo import runs as runs_module
 from zoo import tune as tune_module
-from zoo.resume import STATE, list_unfinished, load_state
+from zoo.resume import LOCK, STATE, list_unfinished, load_state, run_lock
 from zoo.runs import resume_run
 from zoo.studies import load_study, open_storage
 from zoo.tune import TuneConfig, finish, tune
@@ -190,3 +191,61 @@ def test_an_interrupted_retraining_of_a_study_resumes(monkeypatch, fake_fashion_
     final = finish(spec_cfg, spec, study, study.best_trial, tune_module.TuneCallbacks())
     assert [h["epoch"] for h in final.record.history] == [1, 2, 3] and epochs_run == [3]
     assert list_unfinished() == []
+
+
+def _wait_for_lock(folder: Path, proc: subprocess.Popen) -> None:
+    """Until `proc` holds the run's lock (it writes its pid into the lock file once it has it)."""
+    deadline = time.monotonic() + 120
+    while not ((folder / LOCK).is_file() and (folder / LOCK).read_text().strip() == str(proc.pid)):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the resume never took the run's lock"
+        time.sleep(0.01)
+
+
+def _refused_at_once(art: Path, folder: Path, holder: subprocess.Popen) -> None:
+    started = time.monotonic()
+    second = subprocess.run(
+        [ZOO, "train", "fashion-mlp", "--resume"], env=_env(art), capture_output=True, text=True, timeout=60
+    )
+    assert second.returncode == 1, second.stderr
+    assert time.monotonic() - started < 30  # at once: before any data is loaded or any epoch trained
+    lines = second.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in second.stderr, second.stderr
+    assert (
+        f"run {folder.name} is already being resumed or trained by another process (pid {holder.pid})"
+        in lines[0]
+    )
+    assert holder.poll() is None  # the holder trains on
+
+
+def test_a_second_resume_of_a_run_is_refused_at_once_and_a_dead_holders_lock_is_free(tmp_path):
+    art = tmp_path / "a"
+    first = _start(art, "train", "fashion-mlp", "--epochs", "200", "--subset", "6000")
+    folder = _wait_for_state(art, first)
+    _refused_at_once(art, folder, first)  # the first training holds its run's lock too
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=60)
+
+    resuming = _start(art, "train", "fashion-mlp", "--resume")  # the OS let go of the killed one's lock
+    try:
+        _wait_for_lock(folder, resuming)
+        _refused_at_once(art, folder, resuming)
+    finally:
+        resuming.send_signal(signal.SIGKILL)
+        resuming.wait(timeout=60)
+    with run_lock(folder):  # a dead holder leaves no lock behind
+        pass
+    assert (folder / "request.json").is_file() and load_state(folder / STATE).epoch >= 1  # the run is intact
+
+
+def test_a_run_that_fails_before_its_request_leaves_no_folder(tmp_path, monkeypatch):
+    from zoo.errors import DataError
+
+    def broken(*args, **kwargs):
+        raise DataError("no data here")
+
+    monkeypatch.setattr(runs_module, "load", broken)
+    folder = tmp_path / "artifacts" / "runs" / ".unfinished" / "fashion-mlp" / "r"
+    with pytest.raises(DataError):
+        runs_module.train_run("fashion-mlp", {"epochs": 1}, unfinished=folder)
+    assert not (tmp_path / "artifacts" / "runs" / ".unfinished").exists()

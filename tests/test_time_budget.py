@@ -102,4 +102,30 @@ def test_a_study_stops_starting_trials_when_the_budget_only_fits_the_retraining(
     roomy = TuneConfig(model="fashion-mlp", trials=2, epochs=1, subset=1000, time_budget=3600, retrain=False)
     said.clear()
     assert tune(roomy, TuneCallbacks(note=said.append)).new_trials == 2  # room left: every trial asked for
-    assert len(said) == 1 and "(no retraining)" in said[0]
+    assert said[0].startswith("study 'fashion-mlp' resumed: ")  # the study of the first call
+    assert len(said) == 2 and "(no retraining)" in said[1]
+
+
+@pytest.mark.usefixtures("_real_data")
+def test_the_budgets_stop_says_what_it_keeps_time_for(monkeypatch):
+    """With --no-retrain it said it kept the time "for retraining trial N"; with no completed trial it
+    failed on the best trial that was not there (an internal error after the first trial)."""
+    import optuna
+
+    from zoo import tune as tune_module
+
+    said: list[str] = []
+    cfg = TuneConfig(model="fashion-mlp", trials=50, epochs=1, subset=1000, time_budget=1, retrain=False)
+    result = tune(cfg, TuneCallbacks(note=said.append))
+    assert 1 <= result.new_trials < 50 and result.best is not None
+    assert said[-1].startswith("time budget: ") and "less than a trial takes" in said[-1], said
+    assert not any("retraining trial" in line for line in said), said
+
+    monkeypatch.setattr(
+        tune_module, "make_pruner", lambda name, epochs: optuna.pruners.ThresholdPruner(lower=1.01)
+    )
+    said.clear()
+    pruned = TuneConfig(model="fashion-mlp", study="pruned", trials=50, epochs=3, subset=1000, time_budget=1)
+    result = tune(pruned, TuneCallbacks(note=said.append))  # every trial pruned: no best to retrain
+    assert 1 <= result.new_trials < 50 and result.best is None
+    assert "less than a trial takes" in said[-1] and "no more trials" in said[-1], said

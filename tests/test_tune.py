@@ -378,8 +378,8 @@ def _running_trials(database: Path, study: str) -> int:
     return count
 
 
-def test_sigterm_ends_a_study_with_143_and_keeps_it(tmp_path):
-    """`kill` mid-study: 128 + SIGTERM, as `zoo train` (it was 130, Ctrl-C's code, whatever the signal)."""
+def _interrupted_study(tmp_path: Path, sig: int) -> tuple[int, str, str]:
+    """A real `zoo tune` stopped by `sig` in its first trial's training: (exit code, stdout, stderr)."""
     import os
     import signal
     import subprocess
@@ -389,7 +389,15 @@ def test_sigterm_ends_a_study_with_143_and_keeps_it(tmp_path):
     env = {**os.environ, "ZOO_ARTIFACTS": str(tmp_path / "art"), "COLUMNS": "200"}
     zoo = str(Path(sys.executable).parent / "zoo")
     args = ["tune", "fashion-mlp", "--trials", "50", "--subset", "2000", "--epochs", "30", "--no-retrain"]
-    proc = subprocess.Popen([zoo, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [zoo, *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # a terminal's Ctrl-C: a suite started in the background inherits SIGINT ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     database = tmp_path / "art" / "zoo.db"
     deadline = time.monotonic() + 120
     # into the first trial's training: the database file alone appears before the study is in it (on a
@@ -398,8 +406,69 @@ def test_sigterm_ends_a_study_with_143_and_keeps_it(tmp_path):
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "the study never started a trial"
         time.sleep(0.1)
-    proc.send_signal(signal.SIGTERM)
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 143, stderr
-    assert "Traceback" not in stderr and "run the same command to resume it" in stderr
+    time.sleep(0.5)  # past the trial's start, into its epochs
+    proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=60)
     assert optuna.load_study(study_name="fashion-mlp", storage=f"sqlite:///{database}")
+    return proc.returncode, stdout, stderr
+
+
+INTERRUPTED = "interrupted: study 'fashion-mlp' is intact; run the same command to resume it"
+
+
+def test_sigterm_ends_a_study_with_143_and_keeps_it(tmp_path):
+    """`kill` mid-study: 128 + SIGTERM, as `zoo train` (it was 130, Ctrl-C's code, whatever the signal)."""
+    import signal
+
+    code, _, stderr = _interrupted_study(tmp_path, signal.SIGTERM)
+    assert code == 143, stderr
+    assert stderr.strip().splitlines() == [INTERRUPTED]
+
+
+def test_ctrl_c_says_only_zoos_own_interrupted_line(tmp_path):
+    """Optuna logged the interrupted trial as `[W ...] Trial 0 failed with value None.` above zoo's line."""
+    import signal
+
+    code, stdout, stderr = _interrupted_study(tmp_path, signal.SIGINT)
+    assert code == 130, stderr
+    assert stderr.strip().splitlines() == [INTERRUPTED] and "failed" not in stdout
+
+
+def test_the_messages_say_what_is_done_and_a_resumed_studys_best_is_the_whole_studys(
+    tmp_path, monkeypatch, fake_fashion_dir
+):
+    """`--no-retrain` said "retraining trial N's configuration"; a resumed study whose new trials all
+    failed said "no best yet", then retrained the earlier best."""
+    monkeypatch.setenv("COLUMNS", "200")
+    base = ["--artifacts", str(tmp_path / "a"), "tune", "fashion-mlp", "--epochs", "1", "--subset", "300"]
+    first = runner.invoke(app, [*base, "--trials", "1", "--no-retrain"])
+    assert first.exit_code == 0, first.output
+    best = _study().best_trial
+    assert f"testing trial {best.number}'s own run (the study's best" in first.stdout
+    assert "retraining trial" not in first.stdout and "resumed" not in first.stdout
+
+    real = tune_module.train_run
+
+    def trials_fail(*args, **kwargs):  # the new trials fail; the retraining trains
+        if kwargs.get("evaluate_test") is False:
+            raise RuntimeError("worker lost its GPU")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tune_module, "train_run", trials_fail)
+    second = runner.invoke(app, [*base, "--trials", "2", "--retrain-epochs", "1"])
+    assert second.exit_code == 0, second.output
+    value = f"{best.value:.4f}"
+    assert (
+        f"study 'fashion-mlp' resumed: 1 earlier trial(s), best so far trial {best.number} (val acc {value})"
+        in (second.stdout)
+    )
+    assert "no best yet" not in second.stdout
+    assert (
+        "trial 2 fail [2/2]: no value" in second.stdout
+        and f"best trial {best.number} ({value})" in second.stdout
+    )
+    assert (
+        f"retraining trial {best.number}'s configuration (the study's best, val acc {value})" in second.stdout
+    )
+    assert f"best trial {best.number}: val acc {value}" in second.stdout
+    assert _study().user_attrs["final"]["trial"] == best.number and _study().user_attrs["final"]["retrained"]

@@ -13,16 +13,26 @@ run directory is saved. A killed or interrupted run keeps it, `zoo train NAME --
 gives the same weights as an uninterrupted run with the same seed on the CPU; nothing is ever unpickled.
 Unfinished runs are listed by `zoo runs` and removed only by `zoo runs clean`.
 
+Whoever trains an unfinished run holds its lock, an exclusive `flock` on the file `lock` inside its folder,
+from before the data is loaded until the run is saved (`run_lock`): a second `zoo train --resume` of the
+run, or a second worker retraining a study's winner, is refused at once with one line instead of training
+the same epochs to the end and failing at the save. The operating system releases the lock of a process
+that dies, so a killed run never stays locked.
+
 Each file has one home that writes and validates it: `ResumeRequest` (request.json) and `StateMeta` (the
 state's JSON metadata). Nothing reads them by string keys; a bad file is one line naming the file and the
 key, and `zoo runs` lists such a run as damaged instead of failing.
 """
 
+import contextlib
 import dataclasses
+import errno
+import fcntl
 import json
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,6 +55,7 @@ from zoo.registry import get_spec, resolve_dataset
 
 REQUEST = "request.json"
 STATE = "state.safetensors"
+LOCK = "lock"
 FORMAT = "zoo.resume/1"
 
 _OPEN = ConfigDict(extra="allow")  # torch's own state dicts: the keys zoo relies on are typed, others kept
@@ -259,6 +270,86 @@ def remove_unfinished(folder: Path) -> None:
             parent.rmdir()
         except OSError:
             break
+
+
+def discard_unfinished(folder: Path) -> None:
+    """Forget what an unfinished run holds (its request and state) but keep its folder and lock: for the
+    lock's holder, about to train it anew (removing the folder would drop the lock file it holds)."""
+    for name in (REQUEST, STATE):
+        (folder / name).unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------------------------- the run's lock
+
+
+class RunInUse(ZooError):
+    """Another process is training or resuming this unfinished run."""
+
+
+_held: dict[str, int] = {}  # the locks this process holds (folder -> depth): run_lock is re-entrant
+
+
+@contextlib.contextmanager
+def run_lock(folder: Path) -> Iterator[None]:
+    """Hold the lock of the unfinished run `folder` (created if needed) for the block, or raise RunInUse
+    at once, naming the run, when another process holds it. Re-entrant within a process (resume_run holds
+    it and calls train_run, which takes it too). A folder left holding nothing but the lock (the run failed
+    before its request was written) is removed on the way out."""
+    key = os.path.abspath(folder)
+    if key in _held:
+        _held[key] += 1
+        try:
+            yield
+        finally:
+            _held[key] -= 1
+        return
+    fd = _lock(folder)
+    _held[key] = 1
+    try:
+        yield
+    finally:
+        del _held[key]
+        with contextlib.suppress(OSError):
+            if folder.is_dir() and {p.name for p in folder.iterdir()} <= {LOCK}:
+                remove_unfinished(folder)  # nothing was started there: no trace (and no unlock race)
+        os.close(fd)  # the lock goes with the descriptor
+
+
+def _lock(folder: Path) -> int:
+    """An open descriptor of `folder`/lock holding its exclusive flock, the holder's pid written in it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    except OSError as exc:
+        raise ZooError(
+            f"cannot lock the unfinished run {folder} ({exc.strerror or exc}); its folder must be writable"
+        ) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        holder = _holder(fd)
+        os.close(fd)
+        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise ZooError(f"cannot lock the unfinished run {folder} ({exc.strerror or exc})") from None
+        raise RunInUse(
+            f"run {folder.name} is already being resumed or trained by another process{holder} ({folder}); "
+            "wait for that process to end, or stop it, then run the command again"
+        ) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    with contextlib.suppress(OSError):  # who holds it, for the message of whoever is refused
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def _holder(fd: int) -> str:
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return ""
+    return f" (pid {text})" if text.isdigit() else ""
 
 
 # ---------------------------------------------------------------------------------- training state

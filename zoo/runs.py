@@ -1,7 +1,10 @@
 """One training run end to end: resolve the config, load data, build, fit, evaluate, save the run dir."""
 
+import contextlib
+import dataclasses
 import platform
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +16,7 @@ from torch import nn
 
 import zoo
 from zoo import paths
+from zoo.budget import EpochBudget, images_per_epoch, plan_epochs
 from zoo.checkpoint import RECORD, RunRecord, save_run
 from zoo.config import resolve
 from zoo.data import DataSplits, Normalizer, Split, load, load_raw
@@ -20,7 +24,7 @@ from zoo.errors import UsageError, ZooError
 from zoo.fileio import check_writable
 from zoo.metrics import classification_metrics
 from zoo.registry import count_parameters, create_model, get_spec, parameter_count, resolve_dataset
-from zoo.resume import STATE, ResumeRequest, remove_unfinished
+from zoo.resume import STATE, ResumeRequest, remove_unfinished, run_lock
 from zoo.train import (
     BatchCallback,
     EpochCallback,
@@ -92,6 +96,7 @@ def train_run(
     on_epoch: EpochCallback | None = None,
     on_batch: BatchCallback | None = None,
     extra_record: dict[str, Any] | None = None,
+    on_budget: Callable[[EpochBudget], None] | None = None,
     unfinished: Path | None = None,
 ) -> RunResult:
     """Train `model_name` with `overrides` (architecture and TrainConfig keys) and save a run directory.
@@ -101,7 +106,9 @@ def train_run(
     `evaluate_test=False` keeps the test set untouched (tuning); pass `data` to reuse loaded splits.
     With `unfinished` (a folder, see zoo/resume.py) the training state is saved there every epoch and a
     state already there is continued; the folder is removed once the run directory is saved. Every value
-    and the destination are checked before any data is loaded."""
+    and the destination are checked before any data is loaded. `on_budget` hears the epochs the run
+    trains and why (zoo/budget.py: sized to the training set, for a dataset-agnostic variant) once the
+    data is loaded, before training."""
     spec = get_spec(model_name)
     if dataset is None and data is not None:
         dataset = data.info.name
@@ -126,89 +133,110 @@ def train_run(
             extra_record=extra_record or {},
             epochs=config.epochs,
         )
-    if data is None:
-        data = load(
-            dataset,
-            data_dir=data_dir,
-            val_fraction=config.val_fraction,
-            seed=config.seed,
-            subset=config.subset,
+    # the run's lock, before the data is loaded: a second process resuming it is refused at once
+    with run_lock(unfinished) if unfinished is not None else contextlib.nullcontext():
+        if data is None:
+            data = load(
+                dataset,
+                data_dir=data_dir,
+                val_fraction=config.val_fraction,
+                seed=config.seed,
+                subset=config.subset,
+            )
+        # a dataset-agnostic variant's epochs follow the training set's size unless the run sets them
+        budget = plan_epochs(
+            spec, config, images_per_epoch(data.train, config), epochs_set="epochs" in (overrides or {})
         )
-    torch.manual_seed(config.seed)
-    model = create_model(model_name, dataset, **hparams)
-    if request is not None:  # written once the data is there: a failed load leaves nothing to resume
-        request.write(unfinished)
-    state_path = unfinished / STATE if unfinished is not None else None
-    result = fit(model, data, config, on_epoch=on_epoch, on_batch=on_batch, state_path=state_path)
+        config = dataclasses.replace(config, epochs=budget.epochs)
+        if on_budget is not None:
+            on_budget(budget)
+        torch.manual_seed(config.seed)
+        model = create_model(model_name, dataset, **hparams)
+        if request is not None:  # written once the data is there: a failed load leaves nothing to resume
+            request.write(unfinished)
+        state_path = unfinished / STATE if unfinished is not None else None
+        result = fit(model, data, config, on_epoch=on_epoch, on_batch=on_batch, state_path=state_path)
 
-    device = select_device(config.device)
-    normalize = Normalizer(data.mean, data.std, device=device)
-    metrics: dict[str, Any] = {}
-    if len(data.val):
-        val = evaluate(model, data.val, normalize, flip=config.test_time_flip)
-        metrics["val"] = classification_metrics(val.logits, val.labels, data.info.class_names)
-    if evaluate_test:
-        test = evaluate(model, data.test, normalize, flip=config.test_time_flip)
-        metrics["test"] = classification_metrics(test.logits, test.labels, data.info.class_names)
-    record = {
-        "model": spec.name,
-        "family": spec.family,
-        "dataset": dataset,
-        "hyperparameters": hparams,
-        "train_config": config.to_dict(),
-        "num_params": count_parameters(model),
-        "input_shape": list(data.info.image_shape),
-        "class_names": list(data.info.class_names),
-        "normalization": {"mean": list(data.mean), "std": list(data.std)},
-        "history": [s.to_dict() for s in result.history],
-        "best_epoch": result.best_epoch,
-        "stopped_early": result.stopped_early,
-        "train_seconds": round(result.seconds, 3),
-        "metrics": metrics,
-        "data": data.fingerprint,
-        "device": str(device),
-        "precision": resolve_precision(config.precision, device),
-        "versions": versions(),
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        **(extra_record or {}),
-    }
-    # Hand back the model as load_run rebuilds it (CPU, default memory format) so both give identical logits.
-    model.to("cpu", memory_format=torch.contiguous_format)
-    try:
-        saved = save_run(run_dir, model, record)
-    except (OSError, SafetensorError) as exc:
-        if unfinished is None:
-            raise ZooError(f"saving the run to {run_dir} failed ({exc})") from None
-        raise ZooError(
-            f"saving the run to {run_dir} failed ({exc}); the trained state is kept in {unfinished}: "
-            f"free some space, then run `zoo train {spec.name} --resume-from {unfinished}` to finish the save"
-        ) from None
-    if unfinished is not None:
-        remove_unfinished(unfinished)
-    return RunResult(run_dir, saved, model, data)
+        device = select_device(config.device)
+        normalize = Normalizer(data.mean, data.std, device=device)
+        metrics: dict[str, Any] = {}
+        if len(data.val):
+            val = evaluate(model, data.val, normalize, flip=config.test_time_flip)
+            metrics["val"] = classification_metrics(val.logits, val.labels, data.info.class_names)
+        if evaluate_test:
+            test = evaluate(model, data.test, normalize, flip=config.test_time_flip)
+            metrics["test"] = classification_metrics(test.logits, test.labels, data.info.class_names)
+        record = {
+            "model": spec.name,
+            "family": spec.family,
+            "dataset": dataset,
+            "hyperparameters": hparams,
+            "train_config": config.to_dict(),
+            "budget": budget.to_dict(),
+            "num_params": count_parameters(model),
+            "input_shape": list(data.info.image_shape),
+            "class_names": list(data.info.class_names),
+            "normalization": {"mean": list(data.mean), "std": list(data.std)},
+            "history": [s.to_dict() for s in result.history],
+            "best_epoch": result.best_epoch,
+            "stopped_early": result.stopped_early,
+            "train_seconds": round(result.seconds, 3),
+            "metrics": metrics,
+            "data": data.fingerprint,
+            "device": str(device),
+            "precision": resolve_precision(config.precision, device),
+            "versions": versions(),
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            **(extra_record or {}),
+        }
+        # Hand back the model as load_run rebuilds it (CPU, default memory format): both give identical
+        # logits.
+        model.to("cpu", memory_format=torch.contiguous_format)
+        try:
+            saved = save_run(run_dir, model, record)
+        except (OSError, SafetensorError) as exc:
+            if unfinished is None:
+                raise ZooError(f"saving the run to {run_dir} failed ({exc})") from None
+            raise ZooError(
+                f"saving the run to {run_dir} failed ({exc}); the trained state is kept in {unfinished}: "
+                f"free some space, then run `zoo train {spec.name} --resume-from {unfinished}` to finish "
+                "the save"
+            ) from None
+        if unfinished is not None:
+            remove_unfinished(unfinished)
+        return RunResult(run_dir, saved, model, data)
 
 
 def resume_run(
-    unfinished: Path, *, on_epoch: EpochCallback | None = None, on_batch: BatchCallback | None = None
+    unfinished: Path,
+    *,
+    on_epoch: EpochCallback | None = None,
+    on_batch: BatchCallback | None = None,
+    on_budget: Callable[[EpochBudget], None] | None = None,
 ) -> RunResult:
     """Continue the unfinished run in `unfinished` (see zoo/resume.py) and save it where it was going:
     a run folder under the runs root, whatever the request says (ResumeRequest checks it)."""
-    request = ResumeRequest.read(unfinished)
-    if (request.run_dir / RECORD).is_file():
-        remove_unfinished(unfinished)
-        raise UsageError(f"that run was already saved to {request.run_dir}; its leftover state was removed")
-    return train_run(
-        request.model,
-        request.overrides,
-        dataset=request.dataset,
-        data_dir=request.data_dir,
-        evaluate_test=request.evaluate_test,
-        run_dir=request.run_dir,
-        on_epoch=on_epoch,
-        on_batch=on_batch,
-        extra_record=dict(request.extra_record),
-        unfinished=unfinished,
-    )
+    ResumeRequest.read(unfinished)  # an unfinished run, before a lock is made in it
+    with run_lock(unfinished):  # held to the end: a second resume of this run is refused at once
+        request = ResumeRequest.read(unfinished)  # as it is now: the holder before us may have finished it
+        if (request.run_dir / RECORD).is_file():
+            remove_unfinished(unfinished)
+            raise UsageError(
+                f"that run was already saved to {request.run_dir}; its leftover state was removed"
+            )
+        return train_run(
+            request.model,
+            request.overrides,
+            dataset=request.dataset,
+            data_dir=request.data_dir,
+            evaluate_test=request.evaluate_test,
+            run_dir=request.run_dir,
+            on_epoch=on_epoch,
+            on_batch=on_batch,
+            on_budget=on_budget,
+            extra_record=dict(request.extra_record),
+            unfinished=unfinished,
+        )
 
 
 def jsonable(values: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ machines; `journal:FILE` serves several processes on one machine.
 
 import logging
 import os
+import re
 import time
 import warnings
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
-from zoo import paths
+from zoo import paths, stop
 from zoo.errors import UsageError, ZooError, first_line
 from zoo.journal import check_journal
 
@@ -55,9 +56,40 @@ def default_storage_url() -> str:
     return f"sqlite:///{paths.artifacts_dir() / 'zoo.db'}"
 
 
+class _QuietInterruptedTrials(logging.Filter):
+    """Optuna logs a trial that a KeyboardInterrupt ended (Ctrl-C, or `kill` through the CLI's handler) as
+    failed: a warning with the traceback, then `Trial N failed with value None.`. The stop is the front
+    end's to report, in its own one line, so both go; so does any trial failure logged once a stop was asked
+    (an interrupt a library turned into another exception on its way)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._interrupted: int | None = None  # the trial whose second line is still to come
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        follows, self._interrupted = self._interrupted, None
+        if follows is not None and message.startswith(f"Trial {follows} failed with value"):
+            return False
+        if (record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt)) or (
+            "error: KeyboardInterrupt(" in message  # the same, its traceback taken off by another filter
+        ):
+            number = _FAILED_TRIAL.match(message)
+            self._interrupted = int(number.group(1)) if number else None
+            return False
+        return not (stop.requested() is not None and _FAILED_TRIAL.match(message))
+
+
+_FAILED_TRIAL = re.compile(r"Trial (\d+) failed")
+
+
 def quiet_optuna() -> None:
+    """Optuna's warnings, SQLAlchemy's errors, and no word from Optuna about an interrupted trial."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("sqlalchemy").setLevel(logging.ERROR)
+    trials = logging.getLogger("optuna.study._optimize")
+    if not any(isinstance(f, _QuietInterruptedTrials) for f in trials.filters):
+        trials.addFilter(_QuietInterruptedTrials())
 
 
 def redact(url: str) -> str:

@@ -37,7 +37,7 @@ from zoo.registry import (
     search_space_params,
     suggest,
 )
-from zoo.resume import REQUEST, ResumeRequest, remove_unfinished, unfinished_dir
+from zoo.resume import REQUEST, ResumeRequest, discard_unfinished, run_lock, unfinished_dir
 from zoo.runs import RunResult, evaluate_run, jsonable, resume_run, train_run
 from zoo.studies import (
     StorageError,
@@ -106,7 +106,12 @@ class TuneCallbacks:
     trial_started: Callable[[int, dict], None] | None = None  # (trial number, params)
     epoch_done: Callable[[int, EpochStats], None] | None = None  # (trial number, stats)
     trial_done: Callable[[optuna.Study, FrozenTrial], None] | None = None
+    # once the study is open, before its new trials: a resumed study's best is already there
+    study_opened: Callable[[optuna.Study], None] | None = None
+    # the study's best trial (of all its trials, not only this call's) retrained on the full training split
     retrain_started: Callable[[FrozenTrial], None] | None = None
+    # the study's best trial's own run tested as it is (no retraining)
+    test_started: Callable[[FrozenTrial], None] | None = None
     # one line each: something read from the study that zoo refused to act on; None: the `zoo` logger
     warning: Callable[[str], None] | None = None
     # one line each: what the time budget plans and decides; None: the `zoo` logger
@@ -504,6 +509,10 @@ def tune(cfg: TuneConfig, callbacks: TuneCallbacks | None = None) -> TuneResult:
     study.set_user_attr("tune_config", jsonable({**asdict(cfg), "fixed": cfg.fixed}))
     if cfg.sampler == "grid":
         study.set_user_attr("grid", cfg.grid)
+    if callbacks.study_opened:
+        callbacks.study_opened(study)
+    if done_before:
+        callbacks.say(resumed_note(study, done_before))
 
     budget = _time_budget(cfg, data, base_config.val_fraction, started, callbacks)
     refused: set[int] = set()
@@ -523,7 +532,13 @@ def tune(cfg: TuneConfig, callbacks: TuneCallbacks | None = None) -> TuneResult:
             fits, retrain = budget.room_for_another_trial(study.trials[done_before:], best, epochs)
             if not fits:
                 left = max(budget.left(), 0)
-                if retrain > left:
+                if best is None or not cfg.retrain:  # nothing to retrain: only trials use the budget
+                    next_trial = budget.next_trial_seconds(study.trials[done_before:])
+                    callbacks.say(
+                        f"time budget: {format_duration(left)} left, less than a trial takes (about "
+                        f"{format_duration(next_trial)}); no more trials"
+                    )
+                elif retrain > left:
                     callbacks.say(
                         f"time budget: retraining trial {best.number} takes about "
                         f"{format_duration(retrain)}, "
@@ -566,6 +581,18 @@ def tune(cfg: TuneConfig, callbacks: TuneCallbacks | None = None) -> TuneResult:
     return TuneResult(study, best, final, new_trials)
 
 
+def resumed_note(study: optuna.Study, trials_before: int) -> str:
+    """What a resumed study already holds, said before its new trials: its best so far is what a
+    retraining retrains, unless a new trial beats it."""
+    best = best_trial(study)
+    so_far = (
+        f"best so far trial {best.number} (val acc {best.value:.4f})"
+        if best is not None
+        else "none completed yet"
+    )
+    return f"study {study.study_name!r} resumed: {trials_before} earlier trial(s), {so_far}"
+
+
 def _time_budget(
     cfg: TuneConfig, data: DataSplits, val_fraction: float, started: float, callbacks: TuneCallbacks
 ) -> TimeBudget | None:
@@ -577,13 +604,13 @@ def _time_budget(
     budget = TimeBudget(cfg.time_budget, len(data.train), retrain_images, started=started)
     if cfg.retrain:
         what = (
-            f"then retrains the best configuration on {retrain_images:,} images (its time estimated from "
+            f", then retrains the best configuration on {retrain_images:,} images (its time estimated from "
             "the best trial's own speed)"
         )
     else:
-        what = "(no retraining)"
+        what = " (no retraining)"
     callbacks.say(
-        f"time budget {format_duration(cfg.time_budget)}: trials start while the time left fits one more, "
+        f"time budget {format_duration(cfg.time_budget)}: trials start while the time left fits one more"
         f"{what}"
     )
     return budget
@@ -612,12 +639,10 @@ def retrain_config(cfg: TuneConfig, spec: ModelSpec, best: FrozenTrial, trial_co
 
 class _TrialFailureFilter(logging.Filter):
     """Optuna logs a failed trial with its traceback. zoo keeps the reason on the trial (`fail_reason`) and
-    its front end shows it, so the warning stays one line; an interrupted trial is the front end's to
-    report (Ctrl-C, SIGTERM), so its warning goes."""
+    its front end shows it, so the warning stays one line. (An interrupted trial's warnings are dropped
+    altogether, for every study: zoo.studies.quiet_optuna.)"""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt):
-            return False
         record.exc_info, record.exc_text = None, None
         return True
 
@@ -652,30 +677,33 @@ def finish(
             f"{trial_source(study, best, 'config')} is not an object of settings; tune a new study"
         )
     config = dict(config)  # its keys and values are checked by train_run, as --set values are
-    if callbacks.retrain_started:
+    if cfg.retrain and callbacks.retrain_started:
         callbacks.retrain_started(best)
+    if not cfg.retrain and callbacks.test_started:
+        callbacks.test_started(best)
     if cfg.retrain:
         config = retrain_config(cfg, spec, best, config)
         # An interrupted retraining of this trial with this configuration continues where it stopped.
         unfinished = unfinished_dir(spec.name, f"{cfg.study_name}-best-t{best.number:04d}")
-        if _same_request(unfinished, config, cfg.dataset):
-            final = resume_run(unfinished)
-        else:
-            remove_unfinished(unfinished)
-            run_dir = inside(
-                paths.runs_dir(),
-                spec.name,
-                f"{cfg.study_name}-best-t{best.number:04d}-{secrets.token_hex(2)}",
-            )
-            final = train_run(
-                spec.name,
-                config,
-                dataset=cfg.dataset,
-                data_dir=cfg.data_dir,
-                run_dir=run_dir,
-                extra_record={"study": cfg.study_name, "trial": best.number, "retrained": True},
-                unfinished=unfinished,
-            )
+        with run_lock(unfinished):  # a second worker retraining the same winner is refused, not raced
+            if _same_request(unfinished, config, cfg.dataset):
+                final = resume_run(unfinished)
+            else:
+                discard_unfinished(unfinished)
+                run_dir = inside(
+                    paths.runs_dir(),
+                    spec.name,
+                    f"{cfg.study_name}-best-t{best.number:04d}-{secrets.token_hex(2)}",
+                )
+                final = train_run(
+                    spec.name,
+                    config,
+                    dataset=cfg.dataset,
+                    data_dir=cfg.data_dir,
+                    run_dir=run_dir,
+                    extra_record={"study": cfg.study_name, "trial": best.number, "retrained": True},
+                    unfinished=unfinished,
+                )
     else:
         run_dir = run_dir_from(best.user_attrs.get("run_dir"), trial_source(study, best))
         model, record = load_run(run_dir)
