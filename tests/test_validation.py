@@ -137,8 +137,21 @@ def test_export_report_and_bench_check_their_destination_before_the_work(fashion
 
 # ---------------------------------------------------------------------------------- one printable-text rule
 
-# every character the rule refuses, one of each kind: C0, DEL, C1 (CSI), ALM, LRM/RLM, LS/PS, overrides, isolates
-REFUSED = ["\x00", "\x1b", "\n", "\x7f", "\x9b", "\u061c", "\u200e", "\u200f", "\u2028", "\u2029", "\u202e", "\u2069"]
+# one character of each kind the rule refuses: C0, DEL, C1 (CSI), ALM, LRM/RLM, LS/PS, overrides, isolates
+REFUSED = [
+    "\x00",
+    "\x1b",
+    "\n",
+    "\x7f",
+    "\x9b",
+    "\u061c",
+    "\u200e",
+    "\u200f",
+    "\u2028",
+    "\u2029",
+    "\u202e",
+    "\u2069",
+]
 
 
 @pytest.mark.parametrize("char", REFUSED, ids=[f"U+{ord(c):04X}" for c in REFUSED])
