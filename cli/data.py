@@ -174,7 +174,7 @@ def _folders_table(folders: list[FolderStatus]) -> Table:
         table.add_row(
             safe(f.name),
             f"{len(m.class_names):d}",
-            f"{c:d}x{h:d}x{w:d}",
+            f"{c:d}x{h:d}x{w:d}" + ("" if m.resize_mode == "stretch" else f" ({safe(m.resize_mode)})"),
             safe(_counts_text(m)),
             safe(m.source),
             _size(f.size),
@@ -192,6 +192,7 @@ def _folder_dict(f: FolderStatus) -> dict:
         **base,
         "classes": list(m.class_names),
         "image_shape": list(m.image_shape),
+        "resize": m.resize_mode,
         "counts": {s: dict(zip(m.class_names, m.counts[s], strict=True)) for s in m.splits},
         "source": m.source,
         "layout": m.layout,
@@ -232,6 +233,7 @@ def _add_summary(result: AddResult) -> dict:
         },
         "classes": list(m.class_names),
         "image_shape": list(m.image_shape),
+        "resize": m.resize_mode,
         "counts": {s: dict(zip(m.class_names, m.counts[s], strict=True)) for s in m.splits},
         "warnings": warnings(m),
         "notes": notes(m),
@@ -253,8 +255,19 @@ def add(
         ),
     ],
     size: Annotated[
-        int, typer.Option(help="Resize every image to SIZE x SIZE pixels (aspect not kept).")
-    ] = 32,
+        str,
+        typer.Option(
+            help="Resize every image to HxW pixels (48x192), or N for N x N (32); --resize says how an image "
+            "of another aspect ratio gets there."
+        ),
+    ] = "32",
+    resize: Annotated[
+        str,
+        typer.Option(
+            help="stretch: resize to --size, the aspect ratio not kept; pad: keep it, fit inside and fill "
+            "the rest with black; crop: keep it, cover and keep the centre. `zoo predict` does the same."
+        ),
+    ] = "stretch",
     channels: Annotated[int, typer.Option(help="1: grayscale, 3: RGB.")] = 1,
     test_fraction: Annotated[
         float,
@@ -294,6 +307,7 @@ def add(
             name,
             path,
             size=size,
+            resize=resize,
             channels=channels,
             test_fraction=test_fraction,
             seed=seed,

@@ -8,6 +8,7 @@ import typer
 
 from zoo.errors import UsageError
 from zoo.foreign import KEYS, Preprocessing, preprocessing
+from zoo.images import parse_size
 
 PANEL = "Models zoo did not make (an .onnx file without zoo's metadata)"
 
@@ -51,10 +52,11 @@ Layout = Annotated[
     ),
 ]
 Size = Annotated[
-    int | None,
+    str | None,
     typer.Option(
-        help="The model's input side when it differs from the dataset's images: they are resized to it "
-        "(Pillow, bilinear, antialiased), as predict resizes image files.",
+        help="The model's input size, HxW (48x192) or N for N x N: the dataset's images are resized to it "
+        "(Pillow, bilinear, antialiased), as predict resizes image files. Required when the graph's height "
+        "or width is symbolic (any size).",
         rich_help_panel=PANEL,
         show_default=False,
     ),
@@ -114,7 +116,7 @@ def feeding(
     mean: str | None,
     std: str | None,
     layout: str | None,
-    size: int | None,
+    size: str | None,
     class_names: str | None,
     sidecar: Path | None,
     outputs: str | None = None,
@@ -126,7 +128,7 @@ def feeding(
         mean=_numbers(mean, "--mean"),
         std=_numbers(std, "--std"),
         layout=layout,
-        size=size,
+        size=None if size is None else list(parse_size(size, "--size")),
         class_names=_names(class_names),
         outputs=outputs,
     )

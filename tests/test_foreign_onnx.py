@@ -378,7 +378,7 @@ OPTIONS = [
     ("nchw", ["--mean", "nan"], "--mean (value 1): input should be a finite number"),
     ("nchw", ["--mean", "a"], "--mean takes one number or one per channel"),
     ("nchw", ["--layout", "nwhc"], "--layout: input should be 'nchw' or 'nhwc'"),
-    ("nchw", ["--size", "0"], "--size: input should be greater than 0"),
+    ("nchw", ["--size", "0"], "--size must be an integer from 1 to 4096 (pixels per side) or HxW"),
     (
         "nchw",
         ["--variants", "int8"],

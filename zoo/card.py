@@ -100,7 +100,8 @@ def model_card(record: RunRecord, metadata: dict[str, Any], parity: dict[str, An
         "",
         "Clients that cannot read `metadata_props` (onnxruntime-web) find the same metadata in `model.json`",
         "beside the file (`model.int8.json`, `model.fp16.json` for the variants). Its `image_preprocessing`",
-        "says how zoo turns a photo into the input: orientation, colour conversion, resize filter, when to",
+        "says how zoo turns a photo into the input: orientation, colour conversion, resize (filter, and "
+        "whether another aspect ratio is stretched, padded or cropped), when to",
         "invert (the training images' polarity) and the normalisation.",
         "",
     ]

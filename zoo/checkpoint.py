@@ -11,7 +11,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, NotRequired
 
 import torch
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
@@ -55,6 +55,8 @@ class DataFingerprint(TypedDict):
     n_train: int
     n_val: int
     n_test: int
+    # a folder dataset's resize mode (zoo.images.fit), which its export tells predict; stretch where missing
+    resize: NotRequired[Literal["stretch", "pad", "crop"]]
 
 
 class TrainConfigRecord(TypedDict):
@@ -65,6 +67,17 @@ class TrainConfigRecord(TypedDict):
     seed: int
     epochs: int
     test_time_flip: bool
+
+
+class BudgetRecord(TypedDict):
+    """The epochs a run trained and why (zoo/budget.py's EpochBudget); absent from runs made before it."""
+
+    __pydantic_config__ = _OPEN
+    epochs: Annotated[int, Field(ge=1)]
+    source: str
+    train_images: Annotated[int, Field(ge=0)]
+    batch_size: Annotated[int, Field(ge=1)]
+    steps_per_epoch: Annotated[int, Field(ge=1)]
 
 
 @dataclass
@@ -96,6 +109,7 @@ class RunRecord:
     retrained: bool = False
     ablation: str | None = None
     weights_deleted: str | None = None
+    budget: BudgetRecord | None = None
     # keys written by a newer zoo: kept on rewrite, never read
     extras: dict[str, Any] = field(default_factory=dict)
 

@@ -56,6 +56,10 @@ class Resize(TypedDict):
     # (OpenCV's INTER_LINEAR, a GPU texture) aliases a large photo into other pixels than zoo's.
     antialias: bool
     keep_aspect_ratio: bool
+    # how an image of another aspect ratio becomes height x width (zoo.images.fit): stretch (to the size,
+    # the ratio not kept), pad (kept: resized to fit inside, centred on black 0) or crop (kept: resized to
+    # cover, the centre kept). Files written before it have none: stretch.
+    mode: NotRequired[Literal["stretch", "pad", "crop"]]
 
 
 class ImagePreprocessing(TypedDict):
@@ -194,6 +198,9 @@ def _preprocessing_mismatch(metadata: dict[str, Any]) -> str | None:
         return (
             f"image_preprocessing.resize: {pre['resize']['height']}x{pre['resize']['width']} is not {h}x{w}"
         )
+    mode = pre["resize"].get("mode", "stretch")
+    if pre["resize"]["keep_aspect_ratio"] != (mode != "stretch"):
+        return f"image_preprocessing.resize.keep_aspect_ratio: does not fit mode {mode}"
     for key in ("mean", "std"):
         if pre[key] != metadata[key]:
             return f"image_preprocessing.{key}: differs from {key}"

@@ -6,8 +6,9 @@ A zoo export carries that description in its metadata (zoo.exported); another to
 the user gives it, as options or as a small JSON sidecar with the same keys (`Preprocessing`, their one
 home): the dataset whose test set and labels the model is measured on and whose class names predict prints,
 the normalisation (`mean`, `std`, per channel on the 0..1 pixel scale), the layout (`nchw` or `nhwc`), the
-model's input side when it takes other images than the dataset's (`size`: the test images are resized as
-`zoo predict` resizes an image file), the classes of the model's outputs in order (`class_names`, a
+model's input size (`size`: N or [H, W], --size N or HxW; the test images are resized to it as `zoo predict`
+resizes an image file, and it is required where the graph's height or width is symbolic: "any size" is not
+the size the model was made for), the classes of the model's outputs in order (`class_names`, a
 mapping onto the dataset's labels), and what the outputs are (`outputs`: logits, probabilities or
 log-probabilities; by default read from the graph, whose last Softmax or LogSoftmax node says so).
 
@@ -30,7 +31,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from zoo.errors import UsageError
+from zoo.errors import UsageError, ZooError
 from zoo.exported import (
     CHUNK,
     MAX_ABS_MEAN,
@@ -48,9 +49,9 @@ from zoo.exported import (
     open_session,
 )
 from zoo.fileio import read_json_object, sha256_file
-from zoo.images import RESIZE_FILTER
+from zoo.images import STRETCH, fit, parse_size, size_text
 from zoo.names import RULE, is_valid_name
-from zoo.schema import MAX_SIDE, ClassName
+from zoo.schema import ClassName
 
 LAYOUTS = ("nchw", "nhwc")
 KEYS = ("dataset", "mean", "std", "layout", "size", "class_names", "outputs")
@@ -83,7 +84,7 @@ class Preprocessing(BaseModel):
     mean: Annotated[list[_Finite], Field(min_length=1)] | None = None
     std: Annotated[list[_Positive], Field(min_length=1)] | None = None
     layout: Literal["nchw", "nhwc"] | None = None
-    size: Annotated[int, Field(gt=0, le=MAX_SIDE)] | None = None
+    size: Annotated[list[int], Field(min_length=2, max_length=2)] | None = None  # [height, width]
     class_names: Annotated[list[ClassName], Field(min_length=1)] | None = None
     outputs: Literal["auto", "logits", "probabilities", "log-probabilities"] | None = None
 
@@ -93,6 +94,19 @@ class Preprocessing(BaseModel):
         if isinstance(value, int | float) and not isinstance(value, bool):
             return [value]
         return value
+
+    @field_validator("size", mode="before")
+    @classmethod
+    def _side_or_sides(cls, value: Any) -> Any:
+        """N (a square) or [H, W], kept as [H, W]; zoo.images.parse_size's rule and message."""
+        if value is None:
+            return None
+        if isinstance(value, str):  # a JSON file says 48 or [48, 192]; --size's text is parsed by the CLI
+            raise ValueError(f"give a number or [height, width], not the text {value!r}")
+        try:
+            return list(parse_size(value, ""))
+        except ZooError as exc:
+            raise ValueError(str(exc).strip()) from None
 
     @field_validator("layout", "outputs", mode="before")
     @classmethod
@@ -106,6 +120,8 @@ def _problem(exc: ValidationError) -> tuple[str, str]:
     where = ".".join(str(p) for p in error["loc"]) or "its text"
     if error["type"] == "extra_forbidden":
         return where, f"unknown key (the keys are {', '.join(KEYS)})"
+    if error["type"] == "value_error":  # a validator's own sentence, without pydantic's "Value error, "
+        return where, str(error.get("ctx", {}).get("error", error["msg"]))
     return where, "missing" if error["type"] == "missing" else error["msg"].lower()
 
 
@@ -161,25 +177,25 @@ def require(prep: Preprocessing, path: str | os.PathLike) -> tuple[str, list[flo
 # ---------------------------------------------------------------------------------------------- pixels
 
 
-def resize_pixels(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
+def resize_pixels(pixels: np.ndarray, height: int, width: int, resize: str = STRETCH) -> np.ndarray:
     """uint8 (N, C, H, W) pixels at height x width, each image resized as zoo.images resizes
-    an image file (Pillow, bilinear, antialiased when shrinking): a test image reaches the model as the
-    same picture saved to a file and passed to `zoo predict` would."""
+    an image file (zoo.images.fit: Pillow, bilinear, antialiased when shrinking; stretched, padded or
+    cropped as `resize` says): a test image reaches the model as the same picture saved to a file and
+    passed to `zoo predict` would."""
     from PIL import Image
 
     n, c, h, w = pixels.shape
     if (h, w) == (height, width):
         return pixels
-    resample = Image.Resampling[RESIZE_FILTER.upper()]
     out = np.empty((n, c, height, width), np.uint8)
     for i in range(n):
         if c == 3:
             image = Image.fromarray(np.ascontiguousarray(pixels[i].transpose(1, 2, 0)), "RGB")
-            out[i] = np.asarray(image.resize((width, height), resample)).transpose(2, 0, 1)
+            out[i] = np.asarray(fit(image, height, width, resize)).transpose(2, 0, 1)
         else:
             for k in range(c):
                 image = Image.fromarray(np.ascontiguousarray(pixels[i, k]), "L")
-                out[i, k] = np.asarray(image.resize((width, height), resample))
+                out[i, k] = np.asarray(fit(image, height, width, resize))
     return out
 
 
@@ -215,6 +231,8 @@ class ForeignFeed:
     file_sha256: str
     outputs: str = "logits"  # one of OUTPUT_KINDS
     outputs_source: str = "default"  # "told" (--outputs), "graph" (its last node) or "default" (logits)
+    # how an image of another aspect ratio reaches input_shape: the dataset's (zoo.images.fit)
+    resize_mode: str = STRETCH
     # column j of the dataset-ordered logits is the model's output columns[j]
     columns: tuple[int, ...] = field(repr=False, default=())
 
@@ -241,6 +259,7 @@ class ForeignFeed:
             "outputs": self.outputs,
             "outputs_source": self.outputs_source,
             "outputs_read_as": self.outputs_said,
+            "resize_mode": self.resize_mode,
             "foreign": True,
         }
 
@@ -271,7 +290,7 @@ class ForeignFeed:
 
     def resize(self, pixels: np.ndarray) -> np.ndarray:
         _, h, w = self.input_shape
-        return resize_pixels(pixels, h, w)
+        return resize_pixels(pixels, h, w, self.resize_mode)
 
     def to_input(self, x: np.ndarray) -> np.ndarray:
         """A normalised float32 NCHW batch in the graph's layout (transposed after normalising, so the
@@ -402,8 +421,22 @@ def _output_classes(prep: Preprocessing, dataset_classes: Sequence[str], dataset
     return tuple(index[name] for name in prep.class_names)
 
 
-def _check_input(inp: Any, path: Path, want: tuple[int, int, int], layout: str, told: str) -> bool:
-    """The graph's one input against (C, H, W) in `layout`; returns whether its batch axis is static."""
+def _check_input(
+    inp: Any,
+    path: Path,
+    want: tuple[int, int, int],
+    layout: str,
+    told: str,
+    *,
+    declared: bool,
+    dataset: str,
+    dataset_size: tuple[int, int],
+) -> bool:
+    """The graph's one input against (C, H, W) in `layout`; returns whether its batch axis is static.
+
+    A symbolic height or width takes any size, but a model was made for one: without a size the user
+    `declared`, the dataset's would be a guess (48x48 text lines fed to a model of 48x192 ones scored
+    59% for its 90%), so it is asked for."""
     got = list(inp.shape)
     axes = "(batch, C, H, W)" if layout == "nchw" else "(batch, H, W, C)"
     if inp.type != "tensor(float)":
@@ -418,7 +451,16 @@ def _check_input(inp: Any, path: Path, want: tuple[int, int, int], layout: str, 
         )
     c, h, w = want
     expected = [got[0], *_in_layout(c, h, w, layout)]
+    gh, gw = (got[2], got[3]) if layout == "nchw" else (got[1], got[2])
     if all(not isinstance(g, int) or g == e for g, e in zip(got[1:], expected[1:], strict=True)):
+        free = [side for side, dim in (("height", gh), ("width", gw)) if not isinstance(dim, int)]
+        if free and not declared:
+            dh, dw = dataset_size
+            raise UsageError(
+                f"{path} takes inputs {_shape(got)} ({inp.name!r}) of any {' and '.join(free)}, which does "
+                f"not say what size it was made for: pass --size HxW (--size {size_text(dh, dw)} feeds the "
+                f"{dh}x{dw} images of {dataset} as they are)"
+            )
         return _batch_axis(got[0], path)
     other = "nhwc" if layout == "nchw" else "nchw"
     if all(
@@ -426,13 +468,15 @@ def _check_input(inp: Any, path: Path, want: tuple[int, int, int], layout: str, 
     ):
         fix = f"pass --layout {other}"
     else:
-        gc, gh, gw = (got[1], got[2], got[3]) if layout == "nchw" else (got[3], got[1], got[2])
+        gc = got[1] if layout == "nchw" else got[3]
         if isinstance(gc, int) and gc != c:
             fix = f"it takes {gc}-channel images, not the dataset's {c}-channel ones"
-        elif isinstance(gh, int) and isinstance(gw, int) and gh == gw:
-            fix = f"pass --size {gh} to resize the test images"
+        elif isinstance(gh, int) and isinstance(gw, int):
+            fix = f"pass --size {size_text(gh, gw)} to resize the test images"
+        elif isinstance(gh, int):
+            fix = f"pass --size {gh}xW, W the width it was made for"
         else:
-            fix = "zoo resizes images to squares (--size N)"
+            fix = f"pass --size Hx{gw}, H the height it was made for"
     raise UsageError(
         f"{path} takes inputs {_shape(got)} ({inp.name!r}) but {told} {_shape(expected)}, both as {axes}; "
         f"{fix}"
@@ -464,8 +508,9 @@ def describe(path: str | os.PathLike, prep: Preprocessing, session: Any) -> Fore
         )
     info = get_dataset_info(dataset)
     c, h, w = info.image_shape
+    dataset_size = (h, w)
     if prep.size is not None:
-        h = w = prep.size
+        h, w = prep.size
     for key, values in (("mean", mean), ("std", std)):
         if len(values) not in (1, c):
             raise UsageError(
@@ -488,8 +533,17 @@ def describe(path: str | os.PathLike, prep: Preprocessing, session: Any) -> Fore
             f"{path} has {len(inputs)} inputs ({names}) and {len(outputs)} outputs; zoo feeds image "
             "classifiers with one input, a batch of images"
         )
-    told = f"--size {prep.size} gives" if prep.size is not None else f"{info.name} images are"
-    static = _check_input(inputs[0], path, (c, h, w), layout, told)
+    told = f"--size {size_text(h, w)} gives" if prep.size is not None else f"{info.name} images are"
+    static = _check_input(
+        inputs[0],
+        path,
+        (c, h, w),
+        layout,
+        told,
+        declared=prep.size is not None,
+        dataset=info.name,
+        dataset_size=dataset_size,
+    )
     out, classes = outputs[0], len(order)
     shape = list(out.shape)
     source = f"{info.name} has" if prep.class_names is None else "--class-names lists"
@@ -520,6 +574,7 @@ def describe(path: str | os.PathLike, prep: Preprocessing, session: Any) -> Fore
         file_sha256=sha256_file(path),
         outputs=outputs,
         outputs_source=outputs_source,
+        resize_mode=info.resize,
         columns=tuple(int(j) for j in np.argsort(order)),
     )
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from zoo.errors import UsageError, ZooError
 from zoo.exported import SCALE, ExportedModel, ImagePreprocessing
-from zoo.images import RESIZE_FILTER, UNSUPPORTED, ImageRefused, decode_image
+from zoo.images import RESIZE_FILTER, STRETCH, UNSUPPORTED, ImageRefused, check_resize_mode, decode_image
 
 if TYPE_CHECKING:
     from zoo.foreign import ForeignModel, Preprocessing
@@ -63,6 +63,11 @@ class OnnxClassifier:
         self.input_shape: tuple[int, int, int] = model.input_shape
         self.mean: list[float] = [float(m) for m in self.metadata["mean"]]
         self.std: list[float] = [float(s) for s in self.metadata["std"]]
+        # how load_image brings an image file to the input's size: what the training images went through
+        pre = self.metadata.get("image_preprocessing")
+        self.resize: str = (
+            pre["resize"].get("mode", STRETCH) if pre else self.metadata.get("resize_mode", STRETCH)
+        )
 
     @classmethod
     def load(
@@ -175,24 +180,28 @@ def _mismatch(shape: tuple[int, ...], input_shape: tuple[int, int, int]) -> str:
     return f"images of shape {shape} do not fit the model's input {c}x{h}x{w}; pass {layouts}"
 
 
-def load_image(path: str | os.PathLike, input_shape: Sequence[int], *, invert: bool = False) -> np.ndarray:
+def load_image(
+    path: str | os.PathLike, input_shape: Sequence[int], *, invert: bool = False, resize: str = STRETCH
+) -> np.ndarray:
     """Read any image PIL can open as uint8 (C, H, W) pixels in the model's size and colour mode, the way
     folder datasets read theirs (zoo.images: one decoding path for both).
 
-    Grayscale models get "L", others "RGB"; a different size is resized with bilinear filtering
-    (the aspect ratio is not kept: crop first for non-square photos). MNIST and Fashion-MNIST show
-    light objects on a black background: a photo of a dark object on white paper needs
+    Grayscale models get "L", others "RGB"; a different size is resized with bilinear filtering as
+    `resize` says: stretch (the aspect ratio not kept), pad (kept, black borders) or crop (kept, the
+    centre); `OnnxClassifier.resize` is what the model's training images went through. MNIST and
+    Fashion-MNIST show light objects on a black background: a photo of a dark object on white paper needs
     `invert=True` (pixels -> 255 - pixels) or the model sees its negative and guesses badly.
     16-bit images are scaled to 8 bits (0..65535 -> 0..255); 32-bit and float images are refused.
     `image_preprocessing` describes these steps for clients; change both together."""
     c, h, w = input_shape
     if c not in (1, 3):
         raise UsageError(f"load_image reads grayscale or RGB images; this model takes {c} channels")
+    check_resize_mode(resize, "resize")
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"{path} does not exist" if not path.exists() else f"{path} is not a file")
     try:
-        pixels = decode_image(path, c, h, w).pixels
+        pixels = decode_image(path, c, h, w, resize).pixels
     except ImageRefused as refused:
         if refused.reason == UNSUPPORTED:
             raise UsageError(f"{path} holds {refused.detail}; save it as an 8- or 16-bit image") from None
@@ -201,13 +210,19 @@ def load_image(path: str | os.PathLike, input_shape: Sequence[int], *, invert: b
 
 
 def image_preprocessing(
-    input_shape: Sequence[int], mean: Sequence[float], std: Sequence[float], polarity: str
+    input_shape: Sequence[int],
+    mean: Sequence[float],
+    std: Sequence[float],
+    polarity: str,
+    resize: str = STRETCH,
 ) -> ImagePreprocessing:
     """What load_image and the normalisation do to an image file, as the typed record an export stores
-    for clients (`image_preprocessing` in the metadata and model.json). `polarity` is the dataset's."""
+    for clients (`image_preprocessing` in the metadata and model.json). `polarity` and `resize` (stretch,
+    pad or crop) are the training data's."""
     c, h, w = input_shape
     if c not in (1, 3):
         raise UsageError(f"image files become grayscale or RGB inputs; this model takes {c} channels")
+    check_resize_mode(resize, "resize")
     return {
         "steps": list(STEPS),
         "color": "grayscale" if c == 1 else "rgb",
@@ -218,7 +233,8 @@ def image_preprocessing(
             "width": w,
             "filter": RESIZE_FILTER,
             "antialias": True,
-            "keep_aspect_ratio": False,
+            "keep_aspect_ratio": resize != STRETCH,
+            "mode": resize,  # type: ignore[typeddict-item]
         },
         "polarity": polarity,
         "invert": "when-dark-on-light" if polarity == "light-on-dark" else "never",
@@ -237,7 +253,8 @@ def classify_files(
     paths = [Path(p) for p in paths]
     if not paths:
         return []
-    images = np.stack([load_image(p, classifier.input_shape, invert=invert) for p in paths])
+    shape, resize = classifier.input_shape, classifier.resize
+    images = np.stack([load_image(p, shape, invert=invert, resize=resize) for p in paths])
     prediction = classifier.classify(images)
     return [
         {

@@ -15,6 +15,9 @@ class DatasetInfo:
     description: str
     # light-on-dark: light objects on a black background, so photos of dark objects on white need inverting
     polarity: str = "natural"
+    # how an image of another aspect ratio became (H, W): stretch, pad or crop (zoo.images.fit); a run
+    # records it and its export tells `zoo predict` to do the same
+    resize: str = "stretch"
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from zoo.errors import DataError
-from zoo.images import UNREADABLE, ImageRefused, decode_image
+from zoo.images import STRETCH, UNREADABLE, ImageRefused, decode_image
 
 ProgressFn = Callable[[int, int], None]  # (files done, files in all)
 
@@ -87,8 +87,11 @@ def _unreadable(exc: OSError) -> FileResult:
     return FileResult(None, UNREADABLE, exc.strerror or type(exc).__name__)
 
 
-def _decode_chunk(paths: Sequence[str], channels: int, size: int) -> tuple[np.ndarray, list[FileResult]]:
-    """Decode `paths`: (pixels of the decoded ones, stacked in order; one result per path)."""
+def _decode_chunk(
+    paths: Sequence[str], channels: int, size: tuple[int, int], resize: str
+) -> tuple[np.ndarray, list[FileResult]]:
+    """Decode `paths` to `size` (height, width): (pixels of the decoded ones, stacked in order; one result
+    per path)."""
     results, pixels = [], []
     for path in paths:
         try:
@@ -97,14 +100,15 @@ def _decode_chunk(paths: Sequence[str], channels: int, size: int) -> tuple[np.nd
             results.append(_unreadable(exc))
             continue
         try:
-            image = decode_image(io.BytesIO(data) if data is not None else path, channels, size, size)
+            source = io.BytesIO(data) if data is not None else path
+            image = decode_image(source, channels, size[0], size[1], resize)
         except ImageRefused as exc:
             results.append(FileResult(sha, exc.reason, exc.detail))
             continue
         pixels.append(image.pixels)
         digest = hashlib.blake2b(image.pixels.data, digest_size=16).digest()
         results.append(FileResult(sha, None, "", digest, image.size, image.mode))
-    stacked = np.stack(pixels) if pixels else np.empty((0, channels, size, size), np.uint8)
+    stacked = np.stack(pixels) if pixels else np.empty((0, channels, *size), np.uint8)
     return stacked, results
 
 
@@ -195,18 +199,21 @@ def _stop_workers(executor: ProcessPoolExecutor) -> None:
 def decode_files(
     paths: Sequence[str],
     channels: int,
-    size: int,
+    size: int | tuple[int, int],
     *,
+    resize: str = STRETCH,
     workers: int | None = None,
     on_progress: ProgressFn | None = None,
 ) -> Decoded:
-    """Decode every file of `paths` into one (kept, C, size, size) uint8 array."""
+    """Decode every file of `paths` into one (kept, C, H, W) uint8 array: `size` is (H, W), or N for N x N;
+    `resize` how an image of another aspect ratio becomes that size (zoo.images.fit)."""
     workers = default_workers(len(paths)) if workers is None else max(1, workers)
-    images = np.empty((len(paths), channels, size, size), np.uint8)
+    sides = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    images = np.empty((len(paths), channels, *sides), np.uint8)
     kept: list[int] = []
     results: list[FileResult] = []
     for (start, _), (pixels, chunk_results) in _run(
-        _decode_chunk, paths, (channels, size), workers, on_progress
+        _decode_chunk, paths, (channels, sides, resize), workers, on_progress
     ):
         at = len(kept)
         images[at : at + len(pixels)] = pixels

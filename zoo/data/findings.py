@@ -147,7 +147,8 @@ def notes(manifest: Manifest) -> list[str]:
     """How the images were converted, where they were not all alike: one line each."""
     sizes, modes = manifest.checks["sizes"], manifest.checks["modes"]
     conversion = manifest.conversion
-    target = f"{conversion['size']}x{conversion['size']} {conversion['color']}"
+    height, width = manifest.image_size
+    target = f"{height}x{width} {conversion['color']}"
     found = []
     if len(sizes) > 1 or len(modes) > 1:
         by_size = ", ".join(f"{k}: {v:,}" for k, v in Counter(sizes).most_common(EXAMPLES))
@@ -161,10 +162,20 @@ def notes(manifest: Manifest) -> list[str]:
         mode = next(iter(modes))
         other = "--channels 3 keeps the colour" if conversion["color"] == "grayscale" else "--channels 1"
         found.append(f"the images are {mode}, converted to {conversion['color']} ({other})")
-    not_square = sum(v for k, v in sizes.items() if len(set(k.split("x"))) > 1)
-    if not_square:
-        found.append(
-            f"{not_square:,} images are not square: resized to {target} without keeping the aspect ratio "
-            "(as `zoo predict` resizes); crop them first if that distorts what matters"
-        )
+    # sizes are "WxH" as stored: an image has the target's aspect ratio when w / h == width / height
+    other = sum(v for k, v in sizes.items() if _ratio_differs(k, height, width))
+    if other:
+        what = "are not square" if height == width else f"do not have the aspect ratio of {height}x{width}"
+        how = {
+            "stretch": "resized to {} without keeping the aspect ratio (as `zoo predict` resizes); "
+            "--resize pad or crop keeps it",
+            "pad": "resized to fit inside {}, the rest black (--resize pad, as `zoo predict` does)",
+            "crop": "resized to cover {}, the centre kept (--resize crop, as `zoo predict` does)",
+        }[manifest.resize_mode]
+        found.append(f"{other:,} images {what}: {how.format(target)}")
     return found
+
+
+def _ratio_differs(stored: str, height: int, width: int) -> bool:
+    w, _, h = stored.partition("x")
+    return not (w.isdigit() and h.isdigit()) or int(w) * height != int(h) * width

@@ -31,6 +31,7 @@ from zoo.data.manifest import (
     Conversion,
     Manifest,
     TensorSource,
+    conversion_size,
     read_manifest,
     read_tensors,
     write_manifest,
@@ -39,7 +40,7 @@ from zoo.data.manifest import (
 from zoo.data.scan import LAYOUT_SPLITS, WHOLE, Scan, SourceFile, scan, shown
 from zoo.errors import DataError, UsageError
 from zoo.fileio import check_writable
-from zoo.schema import MAX_SIDE
+from zoo.images import STRETCH, check_resize_mode, parse_size, size_text
 
 ProgressFn = Callable[[str, int, int], None]  # (stage: "hashing" or "decoding", files done, files in all)
 SayFn = Callable[[str], None]
@@ -102,7 +103,8 @@ def _description(manifest: Manifest) -> str:
     c, h, w = manifest.image_shape
     counts = " / ".join(f"{manifest.total(s):,} {s}" for s in manifest.splits)
     color = "grayscale" if c == 1 else "colour"
-    return f"folder dataset: {counts} {h}x{w} {color} images in {len(manifest.class_names)} classes"
+    how = {"pad": " (padded)", "crop": " (cropped)"}.get(manifest.resize_mode, "")
+    return f"folder dataset: {counts} {h}x{w}{how} {color} images in {len(manifest.class_names)} classes"
 
 
 def folder_info(name: object) -> DatasetInfo | None:
@@ -118,6 +120,7 @@ def folder_info(name: object) -> DatasetInfo | None:
         image_shape=(c, h, w),
         description=_description(manifest),
         polarity="natural",
+        resize=manifest.resize_mode,
     )
 
 
@@ -245,9 +248,7 @@ class AddResult:
     files: int = 0
 
 
-def _check_settings(size: object, channels: object, test_fraction: object, seed: object) -> None:
-    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_SIDE:
-        raise UsageError(f"--size must be an integer from 1 to {MAX_SIDE} (pixels per side), got {size!r}")
+def _check_settings(channels: object, test_fraction: object, seed: object) -> None:
     if channels not in (1, 3) or isinstance(channels, bool):
         raise UsageError(f"--channels must be 1 (grayscale) or 3 (RGB), got {channels!r}")
     if (
@@ -262,17 +263,21 @@ def _check_settings(size: object, channels: object, test_fraction: object, seed:
         raise UsageError(f"--seed must be an integer from 0 to 2**32-1, got {seed!r}")
 
 
-def _conversion(layout: str, size: int, channels: int, test_fraction: float, seed: int) -> Conversion:
+def _conversion(
+    layout: str, size: tuple[int, int], resize: str, channels: int, test_fraction: float, seed: int
+) -> Conversion:
     own_test = layout == LAYOUT_SPLITS  # the folder's test/ decides; --test-fraction and --seed do nothing
     return {
-        "size": size,
+        "height": size[0],
+        "width": size[1],
         "channels": channels,  # type: ignore[typeddict-item]
         "color": "grayscale" if channels == 1 else "rgb",
         "exif_orientation": True,
         "sixteen_bit": "scaled",
         "resize": "bilinear",
         "antialias": True,
-        "keep_aspect_ratio": False,
+        "keep_aspect_ratio": resize != STRETCH,
+        "resize_mode": resize,  # type: ignore[typeddict-item]
         "test_fraction": None if own_test else float(test_fraction),
         "seed": None if own_test else int(seed),
     }
@@ -284,7 +289,13 @@ def _differences(manifest: Manifest, source: str, conversion: Conversion) -> lis
     if manifest.source != source:
         found.append(f"source: {shown(manifest.source)} -> {shown(source)}")
     # a folder that gained or lost its test/ changes layout: that is a change of files, not of settings
-    for key in ("size", "channels", "test_fraction", "seed"):
+    was_size, now_size = manifest.image_size, conversion_size(conversion)
+    if now_size is not None and was_size != now_size:
+        found.append(f"--size: {size_text(*was_size)} -> {size_text(*now_size)}")
+    now_mode = conversion.get("resize_mode", STRETCH)
+    if manifest.resize_mode != now_mode:
+        found.append(f"--resize: {manifest.resize_mode} -> {now_mode}")
+    for key in ("channels", "test_fraction", "seed"):
         was, now = manifest.conversion[key], conversion[key]  # type: ignore[literal-required]
         if was != now and now is not None and was is not None:
             found.append(f"--{key.replace('_', '-')}: {was:g} -> {now:g}")
@@ -324,13 +335,14 @@ def _fingerprint_digest(files: dict[str, str]) -> str:
     return h.hexdigest()
 
 
-def estimate_memory(n_files: int, channels: int, size: int, workers: int) -> tuple[int, int]:
-    """(bytes the images take, bytes the decode takes besides) for `n_files` files on `workers` cores."""
-    images = n_files * (channels * size * size + 8)  # + int64 labels
+def estimate_memory(n_files: int, channels: int, size: tuple[int, int], workers: int) -> tuple[int, int]:
+    """(bytes the images take, bytes the decode takes besides) for `n_files` files of `size` (height,
+    width) on `workers` cores."""
+    images = n_files * (channels * size[0] * size[1] + 8)  # + int64 labels
     return images, workers * DECODE_BYTES_PER_WORKER
 
 
-def _plan_workers(name: str, n_files: int, channels: int, size: int, workers: int | None) -> int:
+def _plan_workers(name: str, n_files: int, channels: int, size: tuple[int, int], workers: int | None) -> int:
     """The workers to decode with: as many as asked and memory allows; DataError when even one would
     not fit beside the images, with both figures."""
     wanted = decode.default_workers(n_files) if workers is None else max(1, workers)
@@ -343,7 +355,7 @@ def _plan_workers(name: str, n_files: int, channels: int, size: int, workers: in
             return count
     images, work = estimate_memory(n_files, channels, size, 1)
     raise DataError(
-        f"{name}: {n_files:,} images of {channels}x{size}x{size} need about "
+        f"{name}: {n_files:,} images of {channels}x{size[0]}x{size[1]} need about "
         f"{memory.format_bytes(images + work)} of memory ({memory.format_bytes(images)} of pixels, "
         f"{memory.format_bytes(work)} to decode), but {memory.format_bytes(available)} is available; "
         "use a smaller --size, --channels 1 or fewer images"
@@ -411,11 +423,16 @@ def _build(
     on_progress: ProgressFn | None,
 ) -> tuple[Manifest, int]:
     """Decode, check, split and write the dataset into `tmp`; (its manifest, files read)."""
-    channels, size = conversion["channels"], conversion["size"]
+    channels, size = conversion["channels"], conversion_size(conversion) or (0, 0)
     files = scan_.files
     progress = (lambda done, total: on_progress("decoding", done, total)) if on_progress else None
     decoded = decode.decode_files(
-        [f.path for f in files], channels, size, workers=workers, on_progress=progress
+        [f.path for f in files],
+        channels,
+        size,
+        resize=conversion.get("resize_mode", STRETCH),
+        workers=workers,
+        on_progress=progress,
     )
     failed = [
         (files[i].relative, r.reason, r.detail) for i, r in enumerate(decoded.results) if r.reason is not None
@@ -446,7 +463,7 @@ def _build(
     manifest = Manifest(
         name=name,
         class_names=list(scan_.class_names),
-        image_shape=[channels, size, size],
+        image_shape=[channels, *size],
         layout=scan_.layout,  # type: ignore[arg-type]
         counts=counts,  # type: ignore[arg-type]
         conversion=conversion,
@@ -473,7 +490,8 @@ def add_folder_dataset(
     name: str,
     path: str | os.PathLike,
     *,
-    size: int = 32,
+    size: int | str | tuple[int, int] = 32,
+    resize: str = STRETCH,
     channels: int = 1,
     test_fraction: float = 0.2,
     seed: int = 0,
@@ -484,16 +502,21 @@ def add_folder_dataset(
 ) -> AddResult:
     """Build folder dataset `name` from the class folders in `path` (see the module's docstring).
 
+    `size` is N (N x N), "HxW" or (height, width); `resize` says how an image of another aspect ratio
+    becomes that size: stretch (the default), pad or crop (zoo.images.fit).
+
     On a name that exists: the same source and settings with unchanged files do nothing ("up-to-date");
     changed files are said (`say`) and the dataset is rebuilt; another source or other settings are
     refused unless `force`."""
     started = time.perf_counter()
-    _check_settings(size, channels, test_fraction, seed)
+    sides = parse_size(size, "--size")
+    resize = check_resize_mode(resize)
+    _check_settings(channels, test_fraction, seed)
     folder = dataset_folder(name)
     names.remove_stale(data_root())
     existing = _existing(folder, name, force)
     scanned = scan(path)
-    conversion = _conversion(scanned.layout, size, channels, test_fraction, seed)
+    conversion = _conversion(scanned.layout, sides, resize, channels, test_fraction, seed)
 
     if existing is not None and not force:
         differences = _differences(existing, str(scanned.root), conversion)
@@ -527,8 +550,8 @@ def add_folder_dataset(
     else:
         changes = None
 
-    workers = _plan_workers(name, len(scanned.files), channels, size, workers)
-    images_bytes, _ = estimate_memory(len(scanned.files), channels, size, 0)
+    workers = _plan_workers(name, len(scanned.files), channels, sides, workers)
+    images_bytes, _ = estimate_memory(len(scanned.files), channels, sides, 0)
     # the manifest: a path and a sha256 per file
     check_writable(data_root(), images_bytes + 200 * len(scanned.files), what=f"dataset {name}")
     replacing = folder.exists()

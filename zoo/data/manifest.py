@@ -35,23 +35,30 @@ TENSORS = "images.safetensors"
 
 _Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 _Count = Annotated[int, Field(ge=0)]
+_Side = Annotated[int, Field(gt=0, le=MAX_SIDE)]
 _ClassName = Annotated[ClassName, Field(min_length=1)]
 _STRICT = ConfigDict(extra="forbid")  # a key this version does not know is a newer format: refused
 
 
 class Conversion(TypedDict):
     """How each file became pixels (zoo.images, the same steps as `zoo predict`) and how the test
-    split was drawn (null where the folder had its own test/)."""
+    split was drawn (null where the folder had its own test/). Manifests written before rectangles have
+    `size` (a square) and no `height`, `width` or `resize_mode` (stretch): `Manifest.image_size` and
+    `Manifest.resize_mode` read both."""
 
     __pydantic_config__ = _STRICT
-    size: Annotated[int, Field(gt=0, le=MAX_SIDE)]
+    height: NotRequired[_Side]
+    width: NotRequired[_Side]
+    size: NotRequired[_Side]  # manifests before rectangles: height = width = size
     channels: Literal[1, 3]
     color: Literal["grayscale", "rgb"]
     exif_orientation: bool
     sixteen_bit: Literal["scaled"]
-    resize: Literal["bilinear"]
+    resize: Literal["bilinear"]  # the filter
     antialias: bool
     keep_aspect_ratio: bool
+    # how an image of another aspect ratio became height x width (zoo.images.fit); stretch where missing
+    resize_mode: NotRequired[Literal["stretch", "pad", "crop"]]
     test_fraction: Annotated[float, Field(gt=0, lt=1)] | None
     seed: Annotated[int, Field(ge=0, lt=2**32)] | None
 
@@ -123,6 +130,16 @@ class Manifest:
     def total(self, split: str) -> int:
         return sum(self.counts.get(split, []))
 
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """(height, width) every image was resized to."""
+        return conversion_size(self.conversion) or (0, 0)
+
+    @property
+    def resize_mode(self) -> str:
+        """stretch, pad or crop: how images of another aspect ratio became `image_size`."""
+        return self.conversion.get("resize_mode", "stretch")
+
     def to_dict(self) -> dict:
         import dataclasses
 
@@ -132,8 +149,13 @@ class Manifest:
         """What the types allow but a dataset cannot be: one line, or None."""
         c, h, w = self.image_shape
         conversion = self.conversion
-        if (c, h, w) != (conversion["channels"], conversion["size"], conversion["size"]):
+        size = conversion_size(conversion)
+        if size is None:
+            return "conversion: height and width (or size) are required, and must agree"
+        if (c, h, w) != (conversion["channels"], *size):
             return f"image_shape: {c}x{h}x{w} does not match the conversion settings"
+        if conversion["keep_aspect_ratio"] != (self.resize_mode != "stretch"):
+            return f"conversion.keep_aspect_ratio: does not fit resize_mode {self.resize_mode}"
         if len(set(self.class_names)) != len(self.class_names):
             return "class_names: a class name appears twice"
         if "train" not in self.counts or "test" not in self.counts:
@@ -142,6 +164,18 @@ class Manifest:
             if len(counts) != len(self.class_names):
                 return f"counts.{split}: one count per class is required"
         return None
+
+
+def conversion_size(conversion: Conversion) -> tuple[int, int] | None:
+    """(height, width) of a conversion: its height and width, or the `size` of a manifest written before
+    rectangles; None when it has neither, or both and they disagree."""
+    size = conversion.get("size")
+    height, width = conversion.get("height"), conversion.get("width")
+    if height is None and width is None:
+        return None if size is None else (size, size)
+    if height is None or width is None or (size is not None and (size, size) != (height, width)):
+        return None
+    return height, width
 
 
 _ADAPTER = TypeAdapter(Manifest)
