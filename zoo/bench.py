@@ -44,7 +44,10 @@ from zoo.bench_results import (
     write_results,
 )
 from zoo.checkpoint import load_run
-from zoo.data import DataSplits, load
+from zoo.data.folders import is_folder_dataset
+from zoo.data.identity import check_same_data
+from zoo.data.loading import load_test
+from zoo.data.splits import Split
 from zoo.errors import CheckpointError, UntrustedPath, UsageError, ZooError, first_line
 from zoo.exported import (
     VARIANT_FILES,
@@ -460,13 +463,13 @@ def bench_model(
     model: BenchModel,
     runtimes: list[str],
     options: BenchOptions,
-    data: DataSplits,
+    test: Split,
     progress: Callable[[str], None] | None = None,
 ) -> list[Row]:
     meta, feed = model.metadata, model.feed
-    pixels = data.test.images.numpy()
+    pixels = test.images.numpy()
     mean, std = meta["mean"], meta["std"]
-    labels = data.test.labels
+    labels = test.labels
     threads = options.threads or default_threads()
     # a static batch axis takes one image per call: larger batches would time a Python loop
     batch_sizes = (1,) if feed is not None and feed.static_batch else options.batch_sizes
@@ -558,13 +561,20 @@ def run_bench(
     runtimes, unavailable = select_runtimes(options.runtimes)
     models, broken = find_models(target, tuple(options.variants), options.foreign)
     check_memory(models, options.batch_sizes)
-    cache: dict[str, DataSplits] = {}
+    for model in models:
+        # a zoo export of a folder dataset: the dataset under its name must still be its dataset (a
+        # built-in one is the official files, checked against their published digests when read)
+        if model.feed is None and is_folder_dataset(model.metadata["dataset"]):
+            meta = model.metadata
+            check_same_data(f"export {model.path}", meta["dataset"], meta["class_names"], meta["input_shape"])
+    # the test split only: bench never splits or reads the training images it does not use
+    cache: dict[str, Split] = {}
     results: list[Row] = list(broken)
     with NoiseMonitor() as monitor:
         for model in models:
             dataset = model.metadata["dataset"]
             if dataset not in cache:
-                cache[dataset] = load(dataset, data_dir=options.data_dir)
+                cache[dataset] = load_test(dataset, data_dir=options.data_dir)
             results += bench_model(model, runtimes, options, cache[dataset], progress)
     measured = [r for r in results if isinstance(r, Measured)]
     _add_speedups(measured)

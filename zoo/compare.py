@@ -13,7 +13,8 @@ import torch
 from zoo import paths
 from zoo.bench import BenchOptions, Runner, latency, torch_runner
 from zoo.checkpoint import RECORD, WEIGHTS, RunRecord, load_run
-from zoo.data import load_raw
+from zoo.data.identity import check_run_data
+from zoo.data.loading import load_test
 from zoo.data.splits import Split
 from zoo.errors import UsageError
 from zoo.exported import ExportedModel, check_dataset, is_zoo_export, normalise
@@ -105,7 +106,7 @@ class _TestSets:
 
     def __call__(self, dataset: str) -> Split:
         if dataset not in self._sets:
-            self._sets[dataset] = load_raw(dataset, self.data_dir)[1]
+            self._sets[dataset] = load_test(dataset, self.data_dir)
         return self._sets[dataset]
 
 
@@ -122,6 +123,7 @@ def _measured(
     options = BenchOptions(warmup=20, iters=200, min_seconds=0.3)
     if kind == "run":
         model, record = load_run(path)
+        check_run_data(record, path)  # before any work: another dataset under the run's name is refused
         # the figures recorded at training time when there are some (what `zoo train` printed)
         metrics, predictions = record.test_metrics, None
         if metrics is None or predict:  # a tuning trial has none: evaluate once on the test set

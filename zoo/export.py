@@ -26,6 +26,7 @@ from zoo import jsontext, paths
 from zoo.card import model_card
 from zoo.checkpoint import RunRecord, load_run
 from zoo.data import DataSplits, Normalizer, get_dataset_info, load
+from zoo.data.identity import check_run_data
 from zoo.errors import InternalError, UsageError, ZooError
 from zoo.exported import (
     FORMAT,
@@ -227,6 +228,8 @@ def build_metadata(record: RunRecord, run_dir: Path, options: ExportOptions) -> 
             record.normalization["mean"],
             record.normalization["std"],
             get_dataset_info(record.dataset).polarity,
+            # how the run's images of another aspect ratio were resized (runs before it: stretch)
+            record.data.get("resize", "stretch"),
         ),
         "test_time_augmentation": "hflip: mean logits of the image and its mirror" if options.tta else "none",
         "hyperparameters": record.hyperparameters,
@@ -411,6 +414,7 @@ def export_run(
     if options.out is not None:
         check_out(Path(options.out), [run_dir])  # before anything is loaded
     model, record = load_run(run_dir)
+    check_run_data(record, run_dir)  # before any work: another dataset under the run's name is refused
     folder = destination(record, run_dir, options)
     target = check_replaceable(folder, keep=[(run_dir, "the run being exported")])
     remove_stale(target.parent)

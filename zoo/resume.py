@@ -111,6 +111,9 @@ class ResumeRequest:
     # the run's dataset, as train_run resolved it; None in requests written before datasets were named,
     # which were all of the model's own dataset
     dataset: str | None = None
+    # sha256 of the images and labels the run started on (the data fingerprint's): a resume on other data
+    # under the same name is refused; None in requests written before it was recorded
+    data_sha256: str | None = None
 
     @classmethod
     def new(cls, **fields: Any) -> "ResumeRequest":

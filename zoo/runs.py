@@ -19,7 +19,9 @@ from zoo import paths
 from zoo.budget import EpochBudget, images_per_epoch, plan_epochs
 from zoo.checkpoint import RECORD, RunRecord, save_run
 from zoo.config import resolve
-from zoo.data import DataSplits, Normalizer, Split, load, load_raw
+from zoo.data import DataSplits, Normalizer, Split, load
+from zoo.data.identity import DatasetChanged, check_run_data
+from zoo.data.loading import load_test
 from zoo.errors import UsageError, ZooError
 from zoo.fileio import check_writable
 from zoo.metrics import classification_metrics
@@ -59,20 +61,42 @@ class TestEvaluation:
 
 
 def evaluate_run(
-    model: nn.Module, record: RunRecord, *, data_dir: str | Path | None = None, test: Split | None = None
+    model: nn.Module,
+    record: RunRecord,
+    *,
+    data_dir: str | Path | None = None,
+    test: Split | None = None,
+    who: str | None = None,
 ) -> TestEvaluation:
     """Evaluate a run on the test set as `train_run` does: the run's own normalisation statistics and memory
     layout, and logits averaged with the mirror image when the run was trained with `test_time_flip`.
 
     The official test set is the same whatever the split or subset, so only the raw files are read
-    unless `test` (already loaded) is given."""
+    unless `test` (already loaded) is given. A dataset that is not the run's any more (`who` names the run
+    in the message) is refused first (zoo.data.identity)."""
+    check_run_data(record, who or f"the {record.model} run")
     if test is None:
-        _, test, _ = load_raw(record.dataset, data_dir)
+        test = load_test(record.dataset, data_dir)
     normalize = Normalizer(record.normalization["mean"], record.normalization["std"])
     to_memory_format(model, record.train_config.get("channels_last", True))
     result = evaluate(model, test, normalize, flip=record.train_config["test_time_flip"])
     metrics = classification_metrics(result.logits, result.labels, record.class_names)
     return TestEvaluation(test.images, test.labels, result.logits, metrics)
+
+
+def _bound_to_data(request: ResumeRequest, unfinished: Path, data: DataSplits) -> ResumeRequest:
+    """`request` with the sha256 of the data now loaded; DatasetChanged when a run started on other data
+    under the same name is being resumed (its saved state belongs to those images, not to these)."""
+    started_on = None
+    with contextlib.suppress(ZooError):
+        started_on = ResumeRequest.read(unfinished).data_sha256
+    now = data.fingerprint["sha256"]
+    if started_on is not None and started_on != now:
+        raise DatasetChanged(
+            f"run {request.run_dir} started on other data than dataset {data.info.name!r} holds now (images "
+            f"sha256 {started_on[:12]} then, {now[:12]} now); add the run's images again, or start a new run"
+        )
+    return dataclasses.replace(request, data_sha256=now)
 
 
 def versions() -> dict[str, str]:
@@ -153,6 +177,7 @@ def train_run(
         torch.manual_seed(config.seed)
         model = create_model(model_name, dataset, **hparams)
         if request is not None:  # written once the data is there: a failed load leaves nothing to resume
+            request = _bound_to_data(request, unfinished, data)
             request.write(unfinished)
         state_path = unfinished / STATE if unfinished is not None else None
         result = fit(model, data, config, on_epoch=on_epoch, on_batch=on_batch, state_path=state_path)

@@ -67,6 +67,29 @@ def load_raw(name: str, data_dir: PathLike | None = None) -> tuple[Split, Split,
     return Split(train_x, train_y), Split(test_x, test_y), str(folder)
 
 
+def load_test(name: str, data_dir: PathLike | None = None) -> Split:
+    """The test split of `name` alone: what evaluating a model needs. Nothing is split, so no setting of
+    the training split (val_fraction, subset) can refuse an evaluation, and an official IDX dataset's
+    training files are not read."""
+    if is_folder_dataset(name):
+        return _split(_folder_data(name, data_dir), "test")
+    spec = get_dataset_spec(name)
+    if spec.format != "idx":
+        return load_raw(name, data_dir)[1]
+    folder = find_dataset(spec.info.name, data_dir)
+    _, h, w = spec.info.image_shape
+    paths = {f.name: idx_file(folder, f) for f in spec.files}
+    try:
+        images, labels = read_idx_pair(
+            paths["t10k-images-idx3-ubyte"], paths["t10k-labels-idx1-ubyte"], h, w, len(spec.info.class_names)
+        )
+    except DataError as e:
+        raise DataError(
+            f"{e}; replace it with the official file (`zoo data fetch {spec.info.name}` downloads it)"
+        ) from e
+    return Split(torch.from_numpy(np.ascontiguousarray(images[:, None])), torch.from_numpy(labels))
+
+
 def content_sha256(*splits: Split) -> str:
     """sha256 over the images and labels of `splits`, in order: identifies the data, not the files."""
     h = hashlib.sha256()
@@ -125,6 +148,8 @@ def load(
             "images_from": data.manifest.source,
             "source_sha256": data.manifest.source_fingerprint["sha256"],
             "tensors_sha256": data.manifest.tensors_sha256,
+            # how images of another aspect ratio became the dataset's size: exports repeat it for predict
+            "resize": data.manifest.resize_mode,
             # the folder's own val/ is the validation set: val_fraction split nothing off the training images
             "val_from": "val/ folder" if given_val is not None else "train split",
         }

@@ -6,8 +6,9 @@ import torch
 from torch import nn
 
 from zoo import paths
-from zoo.checkpoint import RunRecord, load_run
+from zoo.checkpoint import RunRecord, load_run, read_record
 from zoo.data import Normalizer
+from zoo.data.identity import check_run_data
 from zoo.errors import UsageError
 from zoo.fileio import check_writable, write_bytes_atomic, write_text_atomic
 from zoo.names import inside
@@ -212,6 +213,7 @@ def report_targets(
         else:
             folder = Path(out) if len(targets) == 1 else Path(out) / t.name
         check_writable(folder, 16 << 20, "the report")  # before any work or progress line
+        check_run_data(read_record(t.run_dir), t.run_dir)  # the dataset under its name is still the run's
         if on_start:
             on_start(t)
         reports.append(
