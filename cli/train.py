@@ -86,15 +86,15 @@ def train(
         if read_request(folder)["model"] != spec.name:
             raise UsageError(f"{folder} is an unfinished run of another model, not {spec.name}")
 
-        def run(on_epoch, on_batch):
-            return resume_run(folder, on_epoch=on_epoch, on_batch=on_batch)
+        def run(on_epoch, on_batch, on_budget):
+            return resume_run(folder, on_epoch=on_epoch, on_batch=on_batch, on_budget=on_budget)
 
     else:
         dataset = resolve_dataset(spec, dataset)  # before the progress bars: one line, exit 2
         run_dir = new_run_dir(spec.name)
         folder = unfinished_dir(spec.name, run_dir.name)
 
-        def run(on_epoch, on_batch):
+        def run(on_epoch, on_batch, on_budget):
             return train_run(
                 name,
                 overrides,
@@ -103,6 +103,7 @@ def train(
                 run_dir=run_dir,
                 on_epoch=on_epoch,
                 on_batch=on_batch,
+                on_budget=on_budget,
                 unfinished=folder,
             )
 
@@ -138,7 +139,8 @@ def _report(result: RunResult, as_json: bool) -> None:
 
 
 def _with_progress(run: Callable, console) -> RunResult:
-    """`run(on_epoch, on_batch)` with a bar for epochs and one for batches; each epoch printed above."""
+    """`run(on_epoch, on_batch, on_budget)` with a bar for epochs and one for batches; the budget (epochs
+    and why) and each epoch printed above."""
     with _progress(console) as progress:
         epochs_task = progress.add_task("epochs", total=None, info="loading data")
         batch_task = progress.add_task("batches", total=None, info="")
@@ -161,4 +163,7 @@ def _with_progress(run: Callable, console) -> RunResult:
             )
             progress.reset(batch_task, total=None, info="")
 
-        return run(on_epoch, on_batch)
+        def on_budget(budget) -> None:
+            progress.console.print(safe(budget.describe()), highlight=False)  # wrapped to the terminal
+
+        return run(on_epoch, on_batch, on_budget)

@@ -60,8 +60,12 @@ class Weights:
     sha256: str  # of weights.safetensors
     record_sha256: str  # of run.json
     size: int  # bytes of weights.safetensors
-    correct: int  # correct predictions on the official test split (exact on CPU fp32)
+    correct: int  # correct predictions of the default model (no test-time flip) on the official test split
     n: int  # images in that split
+    # the same with test-time flips (`--tta`), for a recipe measured that way; None for the others
+    correct_tta: int | None = None
+    # of reference.safetensors: a few test images and the default model's logits, checked before predicting
+    reference_sha256: str | None = None
 
     @property
     def tag(self) -> str:
@@ -71,6 +75,22 @@ class Weights:
     @property
     def test_accuracy(self) -> float:
         return self.correct / self.n
+
+
+@dataclass(frozen=True)
+class StepBudget:
+    """A dataset-agnostic recipe's length in optimizer steps rather than epochs (zoo/budget.py turns it
+    into epochs for the run's training set): `steps` is what the recipe's epochs take on Fashion-MNIST's
+    54,000 training images, so the budget there stays the same; `min_epochs` and `max_epochs` bound the
+    epochs on very large and very small training sets."""
+
+    steps: int
+    min_epochs: int = 2
+    max_epochs: int = 300
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_epochs <= self.max_epochs or self.steps < 1:
+            raise ValueError(f"a step budget needs steps >= 1 and 1 <= min <= max epochs, got {self}")
 
 
 @dataclass(frozen=True)
@@ -96,6 +116,9 @@ class ModelSpec:
     # What `zoo tune` changes when it retrains the winner: its epochs and what short trials cannot judge
     # (augmentation pays only over many epochs). `--retrain-epochs` and `--set` still win.
     retrain: dict[str, Any] = field(default_factory=dict)
+    # A dataset-agnostic variant's training length in optimizer steps: its epochs follow the size of the
+    # run's training set (zoo/budget.py) unless the run sets epochs. None: the recipe's epochs as they are.
+    step_budget: StepBudget | None = None
 
     def hyperparameters(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         """The architecture hyperparameters with `overrides` applied; unknown keys are an error."""

@@ -10,7 +10,7 @@ from torch import nn
 from zoo import layers
 from zoo.errors import UsageError
 from zoo.models.machines import CPU_2C_EMR, GPU_H200
-from zoo.registry import ModelSpec, Recorded, any_shape, register_model
+from zoo.registry import ModelSpec, Recorded, StepBudget, any_shape, register_model
 
 PADDINGS = ("same", "valid")
 
@@ -401,6 +401,7 @@ register_model(
         builder=build_cnn,
         hparams=dict(CNN_DEFAULTS, head_side=HEAD_SIDE),
         train=dict(CNN_RECIPE),
+        step_budget=StepBudget(steps=4_210),  # its 10 epochs of 421 steps on Fashion-MNIST (zoo/budget.py)
         search_space=any_cnn_space,
         retrain=dict(CNN_RETRAIN),
         provenance="fashion-cnn for any dataset (`--dataset NAME`): its two conv blocks (64@3x3, 32@2x2) "
@@ -418,6 +419,7 @@ register_model(
         builder=build_cnn,
         hparams=dict(CNN_FAST, head_side=HEAD_SIDE),
         train=dict(CNN_FAST_RECIPE),
+        step_budget=StepBudget(steps=1_404),  # 3 epochs of 468 steps (all 60,000 Fashion-MNIST images)
         search_space=any_shape(fast_recipe_space),
         provenance="fashion-cnn-fast for any dataset (`--dataset NAME`): 32@3x3 then 64@3x3 without "
         "dropout, one-cycle Adam for 3 epochs on the whole training set, the map pooled to at most 8x8 "

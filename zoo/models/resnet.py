@@ -14,7 +14,7 @@ from torch import nn
 from zoo import layers
 from zoo.errors import UsageError
 from zoo.models.machines import CPU_2C_EPYC_1T
-from zoo.registry import ModelSpec, Recorded, register_model
+from zoo.registry import ModelSpec, Recorded, StepBudget, register_model
 
 
 class PreActBlock(nn.Module):
@@ -247,6 +247,7 @@ register_model(
         builder=build_resnet,
         hparams=dict(RESNET_DEFAULTS),
         train=dict(_RESIDUAL_RECIPE, epochs=30),
+        step_budget=StepBudget(steps=12_630),  # 30 epochs of 421 steps on Fashion-MNIST (zoo/budget.py)
         search_space=any_resnet_space,
         provenance="fashion-resnet for any dataset (`--dataset NAME`): a pre-activation ResNet with 3 stages "
         "of 2 basic blocks, 32-64-128 channels, global average pooling; one-cycle SGD with label "
@@ -262,6 +263,7 @@ register_model(
         builder=build_resnet,
         hparams=dict(COMPACT),
         train=dict(COMPACT_RECIPE),
+        step_budget=StepBudget(steps=14_040),  # 30 epochs of 468 steps (all 60,000 Fashion-MNIST images)
         search_space=any_resnet_space,
         provenance="fashion-resnet-compact for any dataset (`--dataset NAME`): a pre-activation ResNet with "
         "16-32-64 channels and 2-1-1 blocks (its parameters do not depend on the image size), one-cycle "
