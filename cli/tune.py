@@ -229,7 +229,14 @@ def tune_command(
         dataset=dataset,
     )
     # Before the live table starts: a bad value or an unusable storage is one line, not a table and a line.
-    check_config(cfg)
+    asked_split = "val_fraction" in cfg.fixed
+    spec = check_config(cfg)
+    if not asked_split and "val_fraction" in cfg.fixed:
+        err.print(
+            f"{safe(spec.name)}'s recipe trains on every image; its trials are scored on a validation split "
+            f"of {cfg.fixed['val_fraction']} of the training images (--set val_fraction=F to choose)",
+            highlight=False,
+        )
     check_study_owner(cfg, open_storage(cfg.storage, heartbeat=False))
     result = _run_live(cfg, err if as_json else out)
     if as_json:

@@ -132,3 +132,39 @@ def test_an_evaluation_only_dataset_is_benched_without_splitting_its_training_im
     )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["results"][0]["available"]
+
+
+# ---------------------------------------------------------------------- splits of many small classes
+
+
+def test_split_problem_says_the_smallest_fraction_that_splits():
+    from zoo.data.splits import split_problem
+
+    assert split_problem([4] * 50, 0.1) == (
+        "val_fraction=0.1 gives 20 validation image(s) for 50 classes, fewer than one per class: use "
+        "--set val_fraction=0.25 or more"
+    )
+    assert split_problem([4] * 50, 0.25) is None and split_problem([100] * 10, 0.1) is None
+    assert "fewer than 2 training images" in split_problem([1, 9, 9], 0.5)
+    assert split_problem([1, 9], 0) is None  # no validation split: nothing to refuse
+
+
+def test_data_add_says_what_the_default_split_will_refuse_and_the_fraction_it_says_trains(tmp_path):
+    many = make_image_folder(tmp_path / "many", {f"c{i:02d}": 5 for i in range(40)})
+    added = _ok(["data", "add", "many", str(many), "--size", "8"])
+    said = " ".join(added.output.split())
+    assert "split a validation set off the training images: val_fraction=0.1 gives" in said
+    fraction = said.split("use --set val_fraction=")[1].split()[0]
+    refused = runner.invoke(app, ["train", "mlp", "--dataset", "many", "--set", "epochs=1"])
+    assert_clean_error(refused, 2, f"use --set val_fraction={fraction} or more")
+    _ok(["train", "mlp", "--dataset", "many", "--set", "epochs=1", "--set", f"val_fraction={fraction}"])
+
+
+def test_tune_of_a_recipe_without_a_validation_split_runs_as_written(tmp_path):
+    """`zoo tune cnn-fast --dataset X` (the README's command) refused and asked for val_fraction."""
+    _ok(
+        ["data", "add", "pets", str(make_image_folder(tmp_path / "a", {"cat": 20, "dog": 20})), "--size", "8"]
+    )
+    result = _ok(["tune", "cnn-fast", "--dataset", "pets", "--trials", "1", "--epochs", "1", "--json"])
+    assert "its trials are scored on a validation split of 0.1" in " ".join(result.stderr.split())
+    assert json.loads(result.stdout)["best"] is not None

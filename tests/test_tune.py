@@ -148,7 +148,7 @@ def test_a_study_of_another_model_is_refused():
         (["tune", "fashion-mlp", "--grid", "hidden=1,2"], 2, "tuple-valued"),
         (["tune", "fashion-mlp", "--sampler", "grid"], 2, "no grid of its own"),
         (["tune", "fashion-mlp", "--trials", "0"], 2, "--trials must be"),
-        (["tune", "fashion-mlp", "--set", "val_fraction=0"], 2, "without a validation split"),
+        (["tune", "fashion-mlp", "--set", "val_fraction=0"], 2, "leaves none"),
         (["tune", "fashion-mlp", "--time-budget", "10x"], 2, "--time-budget: '10x' is not a duration"),
         (["tune", "fashion-mlp", "--time-budget", "0"], 2, "--time-budget: a time budget must be more"),
         (["tune", "fashion-mlp", "--time-budget", "nan"], 2, "--time-budget: a time budget must be more"),

@@ -5,6 +5,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from zoo.data.loading import check_load_args
+from zoo.data.splits import DEFAULT_VAL_FRACTION
 from zoo.errors import UsageError
 from zoo.params import check_classes, check_value, unknown_key
 from zoo.registry import ModelSpec, num_classes_of
@@ -28,7 +29,7 @@ class TrainConfig:
     channels_last: bool = True  # NHWC conv kernels: measured faster with oneDNN on CPU and cuDNN on GPU
     # autocast: auto = bf16 where it was measured faster (CUDA; AMX, or AVX512-BF16 on AMD CPUs)
     precision: str = "auto"
-    val_fraction: float = 0.1
+    val_fraction: float = DEFAULT_VAL_FRACTION
     subset: int | None = None  # train on a stratified subset of this many training images
     augment_translate: int = 0
     augment_hflip: bool = False

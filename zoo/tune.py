@@ -285,10 +285,15 @@ def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
+# The validation split of a study whose variant's recipe has none (it trains on every image)
+TUNING_VAL_FRACTION = 0.1
+
+
 def check_config(cfg: TuneConfig) -> ModelSpec:
     """Resolve the sampler and grid, and refuse a bad study name, sampler, pruner, count, fixed value or
     environment (UsageError, exit 2) or a destination without room (exit 1) before anything starts.
-    Returns the variant's spec."""
+    A recipe without a validation split gets TUNING_VAL_FRACTION in `cfg.fixed` (tuning scores trials on
+    one). Returns the variant's spec."""
     spec = get_spec(cfg.model)
     cfg.dataset = resolve_dataset(spec, cfg.dataset)
     _resolve_search(cfg, spec)
@@ -296,10 +301,13 @@ def check_config(cfg: TuneConfig) -> ModelSpec:
     heartbeat_periods()
     _, overrides = split_fixed(spec, cfg.fixed, cfg.input_shape(spec)) if cfg.fixed else ({}, {})
     if resolve(spec, overrides, cfg.dataset)[1].val_fraction == 0:
-        raise UsageError(
-            f"{spec.name} is set to train without a validation split, and tuning scores trials on one; "
-            "add --set val_fraction=0.1"
-        )
+        if "val_fraction" in cfg.fixed:  # the user asked for none: tuning cannot score a trial
+            raise UsageError(
+                f"tuning scores trials on a validation split; --set val_fraction=0 leaves none: drop it or "
+                f"give a fraction such as {TUNING_VAL_FRACTION}"
+            )
+        # a recipe that trains on every image (cnn-fast): its trials are scored on a split of their own
+        cfg.fixed = {**cfg.fixed, "val_fraction": str(TUNING_VAL_FRACTION)}  # as --set gives it: text
     run_bytes = parameter_count(spec.name, cfg.dataset) * 4 + (1 << 20)
     # the kept trials' weights and the retraining's run and resume state, before any data is loaded
     check_writable(paths.runs_dir(), run_bytes * (cfg.keep + 6), "the study's runs")

@@ -8,6 +8,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 from zoo.data.manifest import Duplicates, LabelConflicts, Manifest
+from zoo.data.splits import DEFAULT_VAL_FRACTION, split_problem
 
 # Pillow modes that already are what the conversion makes, give or take an alpha channel or a palette
 _SAME_COLOR = {
@@ -131,6 +132,12 @@ def warnings(manifest: Manifest) -> list[str]:
             f"different classes ({where}), so no model can be right on both: keep each image in one class "
             f"folder (e.g. {pairs})"
         )
+    if "val" not in manifest.counts:  # a val/ folder is the validation set: nothing is split off
+        problem = split_problem([c for c in train if c], DEFAULT_VAL_FRACTION)
+        if problem:
+            found.append(
+                f"`zoo train` and `zoo tune` split a validation set off the training images: {problem}"
+            )
     by_reason: dict[str, list[str]] = defaultdict(list)
     for skip in manifest.skipped:
         by_reason[skip["reason"]].append(skip["path"])

@@ -1,5 +1,7 @@
 """In-memory splits: the Split/DataSplits containers, seeded stratified subsets and splits, channel stats."""
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,6 +65,37 @@ def stratified_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
     return np.sort(chosen)
 
 
+# The validation fraction a run splits off its training images unless told otherwise (TrainConfig's)
+DEFAULT_VAL_FRACTION = 0.1
+
+
+def split_problem(counts: Sequence[int], val_fraction: float) -> str | None:
+    """Why images of `counts` per class cannot be split stratified with `val_fraction`, and the smallest
+    fraction that can, in words; None when they can. A stratified split puts at least one image of every
+    class on each side, so it needs two of each and, on each side, as many images as classes."""
+    n, k = int(sum(counts)), len(counts)
+    if val_fraction == 0 or n == 0:
+        return None
+    few = [i for i, c in enumerate(counts) if c < 2]
+    if few:
+        return (
+            f"{len(few)} class(es) have fewer than 2 training images, and a validation split needs one of "
+            "each on both sides: add images, or train without one (--set val_fraction=0)"
+        )
+    val = math.ceil(n * val_fraction)  # as scikit-learn rounds a fractional test size
+    if val >= k and n - val >= k:
+        return None
+    lowest = math.ceil(100 * k / n) / 100
+    if n - math.ceil(n * lowest) < k:
+        return (
+            f"{n} training images of {k} classes are too few to split off a validation set of one per class"
+        )
+    return (
+        f"val_fraction={val_fraction:g} gives {val} validation image(s) for {k} classes, fewer than one per "
+        f"class: use --set val_fraction={lowest:g} or more"
+    )
+
+
 def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Sorted (train, val) positions into `labels`; val holds `val_fraction` of each class."""
     from sklearn.model_selection import train_test_split
@@ -70,6 +103,9 @@ def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tupl
     indices = np.arange(len(labels))
     if val_fraction == 0:
         return indices, indices[:0]
+    problem = split_problem(np.unique(labels, return_counts=True)[1].tolist(), val_fraction)
+    if problem:
+        raise UsageError(f"cannot split {len(labels)} training images: {problem}")
     try:
         train, val = train_test_split(indices, test_size=val_fraction, stratify=labels, random_state=seed)
     except ValueError as e:
