@@ -3,7 +3,9 @@ model, from its files (zoo/weights/<name>/) and the registry, written to benchma
 
     .venv/bin/python benchmarks/results_table.py [--out FILE]
 
-Columns: model, top1 and top1_err (%, the shipped run on the official test split), log_loss, param_count,
+Columns: model, top1 and top1_err (%, the shipped model as `zoo predict NAME` and its default export run it,
+on the official test split), top1_tta (with test-time flips, `--tta`, for a recipe measured so), log_loss
+(of the default model), param_count,
 mflops (forward FLOPs of one image by torch.utils.flop_counter, in millions), the weights' sha256, epochs
 trained, train_seconds, machine and command (from shipped.json); README's table of shipped models is
 rewritten from it. tests/test_pretrained.py checks both against the registry.
@@ -39,6 +41,7 @@ COLUMNS = [
     "model",
     "top1",
     "top1_err",
+    "top1_tta",
     "log_loss",
     "param_count",
     "mflops",
@@ -67,7 +70,9 @@ def row(name: str) -> dict:
         "model": name,
         "top1": f"{100 * weights.test_accuracy:.2f}",
         "top1_err": f"{100 * (1 - weights.test_accuracy):.2f}",
-        "log_loss": f"{record.metrics['test']['log_loss']:.4f}",
+        "top1_tta": f"{100 * weights.correct_tta / weights.n:.2f}" if weights.correct_tta else "",
+        # the record's is of the model it was measured as (with flips, for those recipes)
+        "log_loss": f"{made.get('log_loss', record.metrics['test']['log_loss']):.4f}",
         "param_count": count_parameters(create_model(name, **record.hyperparameters)),
         "mflops": f"{forward_mflops(name, record.hyperparameters):.2f}",
         "sha256": weights.sha256,
@@ -90,14 +95,15 @@ def table() -> str:
 def markdown(csv_text: str) -> str:
     """README's table of the shipped models: the CSV's figures, without the long columns."""
     lines = [
-        "| model | top-1 % | log loss | parameters | MFLOPs | epochs | train s | sha256 |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| model | top-1 % | with flips | log loss | parameters | MFLOPs | epochs | train s | sha256 |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     names = []
     for r in csv.DictReader(io.StringIO(csv_text)):
         names.append(r["model"])
         lines.append(
-            f"| `{r['model']}` | {r['top1']} | {r['log_loss']} | {int(r['param_count']):,} | {r['mflops']} "
+            f"| `{r['model']}` | {r['top1']} | {r['top1_tta'] or '-'} | {r['log_loss']} "
+            f"| {int(r['param_count']):,} | {r['mflops']} "
             f"| {r['epochs']} | {r['train_seconds']} | `{r['sha256'][:8]}` |"
         )
     size = sum(p.stat().st_size for name in names for p in (PACKAGE_DIR / name).iterdir() if p.is_file())
@@ -105,7 +111,9 @@ def markdown(csv_text: str) -> str:
         "",
         f"The {len(names)} shipped models take {size / 1e6:.1f} MB in the repository and the installed "
         "package "
-        "(safetensors weights, `run.json` and `shipped.json`; no optimizer state).",
+        "(safetensors weights, `run.json`, `shipped.json` and 20 reference test images; no optimizer state). "
+        'top-1 is what `zoo predict NAME` and the default export score; "with flips" averages each image '
+        "with its mirror (`--tta`).",
     ]
     return "\n".join(lines) + "\n"
 

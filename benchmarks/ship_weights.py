@@ -5,6 +5,12 @@ then regenerate zoo/shipped.py, the registry's table of digests, from every fold
 
     .venv/bin/python benchmarks/ship_weights.py --command CMD --machine TEXT --commit SHA RUN_DIR ...
     .venv/bin/python benchmarks/ship_weights.py --table-only     # rewrite zoo/shipped.py from zoo/weights/
+    .venv/bin/python benchmarks/ship_weights.py --references     # re-count and write reference images
+
+Each shipped folder also gets `reference.safetensors` (zoo.shipped_use): a few official test images and
+the logits the default model gives them, checked on the user's machine before a prediction. The figure
+shipped is the default model's (no test-time flip: what `zoo predict NAME` and the default export
+compute); a recipe measured with test-time flips has that count beside it as `correct_tta` (`--tta`).
 
 Only runs of the variant's registered default recipe are accepted (the run's train config must be the
 recipe's), so a shipped figure is the figure of the recipe `zoo models` shows.
@@ -22,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from zoo.checkpoint import RECORD, WEIGHTS, load_run  # noqa: E402
 from zoo.config import resolve  # noqa: E402
 from zoo.fileio import sha256_file, write_json_atomic, write_text_atomic  # noqa: E402
-from zoo.pretrained import PACKAGE_DIR, PROVENANCE  # noqa: E402
+from zoo.pretrained import PACKAGE_DIR, PROVENANCE, REFERENCE  # noqa: E402
 from zoo.registry import get_spec  # noqa: E402
 from zoo.runs import evaluate_run  # noqa: E402
 
@@ -70,6 +76,33 @@ def ship(run_dir: Path, provenance: dict) -> None:
     print(
         f"{record.model}: {correct}/{len(result.labels)} correct, {(target / WEIGHTS).stat().st_size:,} bytes"
     )
+    references(target)
+
+
+def references(folder: Path) -> None:
+    """Count the default model's (and, for a flip-measured recipe, the flipped model's) correct test
+    predictions on this CPU in fp32, and write the reference images and logits beside the weights."""
+    import torch
+    from safetensors.torch import save_file
+
+    from zoo.data import load_raw
+    from zoo.shipped_use import default_logits, make_reference
+
+    model, record = load_run(folder)
+    _, test, _ = load_raw(record.dataset)
+    made = json.loads((folder / PROVENANCE).read_text())
+    counts = {"correct": made["correct"]}  # counted by ship() on the CPU that made the run: kept
+    if record.train_config.get("test_time_flip"):
+        # that count was of the flipped model (the recipe's own figure); the default one is counted here
+        counts["correct_tta"] = made.get("correct_tta", made["correct"])
+        logits = default_logits(model, record, test.images)
+        counts["correct"] = int((logits.argmax(1) == test.labels).sum())
+        counts["log_loss"] = round(float(torch.nn.functional.cross_entropy(logits, test.labels)), 6)
+    save_file(
+        make_reference(model, record, test), str(folder / REFERENCE), metadata={"format": "zoo.reference/1"}
+    )
+    write_json_atomic(folder / PROVENANCE, {**made, **counts, "n": len(test.labels)})
+    print(f"{folder.name}: default {counts['correct']}, with flips {counts.get('correct_tta', '-')}")
 
 
 def write_table() -> None:
@@ -83,7 +116,13 @@ def write_table() -> None:
             f"        size={(folder / WEIGHTS).stat().st_size},\n"
             f"        correct={made['correct']},\n"
             f"        n={made['n']},\n"
-            f"    ),\n"
+            + (f"        correct_tta={made['correct_tta']},\n" if made.get("correct_tta") else "")
+            + (
+                f'        reference_sha256="{sha256_file(folder / REFERENCE)}",\n'
+                if (folder / REFERENCE).is_file()
+                else ""
+            )
+            + "    ),\n"
         )
     head = TABLE.read_text().split(MARKER, 1)[0]
     write_text_atomic(TABLE, head + MARKER + "SHIPPED: dict[str, Weights] = {\n" + "".join(entries) + "}\n")
@@ -98,8 +137,12 @@ def main() -> None:
     parser.add_argument("--machine", help="lscpu model and flags, cores and threads used")
     parser.add_argument("--commit", help="the zoo commit the runs were trained at")
     parser.add_argument("--table-only", action="store_true")
+    parser.add_argument("--references", action="store_true", help="re-count and write reference images")
     args = parser.parse_args()
-    if not args.table_only:
+    if args.references:
+        for folder in sorted(p for p in PACKAGE_DIR.iterdir() if p.is_dir()):
+            references(folder)
+    elif not args.table_only:
         if not (args.runs and args.command and args.machine and args.commit):
             parser.error("give RUN_DIRs with --command, --machine and --commit")
         for run_dir in args.runs:

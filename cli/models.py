@@ -126,7 +126,8 @@ def _recorded(spec) -> str:
     parts = []
     if spec.weights:
         w = spec.weights
-        parts.append(f"shipped {w.test_accuracy:.2%} (seed 0, {w.size / 2**20:.1f} MiB)")
+        flips = f", {w.correct_tta / w.n:.2%} with flips (--tta)" if w.correct_tta else ""
+        parts.append(f"shipped {w.test_accuracy:.2%}{flips} (seed 0, {w.size / 2**20:.1f} MiB)")
     if spec.recorded:
         parts.append(safe(spec.recorded.summary()))
     return "; ".join(parts) or "-"

@@ -10,7 +10,9 @@ from rich.table import Table
 from cli import foreign
 from cli.console import expected_errors, out, safe
 from zoo import pretrained
+from zoo.errors import UsageError
 from zoo.predict import OnnxClassifier, classify_files
+from zoo.shipped_use import ShippedClassifier
 
 
 @expected_errors
@@ -34,6 +36,14 @@ def predict(
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the predictions as JSON on stdout.")] = False,
+    tta: Annotated[
+        bool,
+        typer.Option(
+            "--tta",
+            help="With a variant's name: average each image's logits with its mirror's (test-time flips), "
+            "as the shipped figure 'with flips' was measured.",
+        ),
+    ] = False,
     dataset: foreign.Dataset = None,
     mean: foreign.Mean = None,
     std: foreign.Std = None,
@@ -48,7 +58,20 @@ def predict(
     Any ONNX image classifier too: `zoo predict theirs.onnx shoe.png --dataset fashion-mnist --mean 0.286
     --std 0.353` (the dataset gives the class names and the image shape, --size the model's side)."""
     described = foreign.feeding(dataset, mean, std, layout, size, class_names, preprocessing, outputs)
-    classifier = OnnxClassifier.load(pretrained.model_file(model), preprocessing=described)
+    if pretrained.names_shipped_model(model):
+        if described is not None:
+            raise UsageError(
+                f"{model} is a shipped model, which says how it is fed; drop the feeding options"
+            )
+        # the installed package alone: its weights, checked on their reference images; no dataset, no export
+        classifier = ShippedClassifier(model, tta=tta)
+    else:
+        if tta:
+            raise UsageError(
+                "--tta goes with a variant's name (its shipped weights); an export made with "
+                "`zoo export --tta` flips inside its graph already"
+            )
+        classifier = OnnxClassifier.load(Path(model), preprocessing=described)
     rows = classify_files(classifier, images, invert=invert, top=top)
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
@@ -56,7 +79,12 @@ def predict(
     meta = classifier.metadata
     c, h, w = classifier.input_shape
     inverted = ", inverted" if invert else ""
-    kind = f", foreign ONNX, outputs read as {safe(meta['outputs_read_as'])}" if classifier.foreign else ""
+    if isinstance(classifier, ShippedClassifier):
+        kind = ", shipped weights" + (", with flips" if tta else "")
+    else:
+        kind = (
+            f", foreign ONNX, outputs read as {safe(meta['outputs_read_as'])}" if classifier.foreign else ""
+        )
     table = Table(title=f"{safe(meta['model'])} ({safe(meta['dataset'])}, {c:d}x{h:d}x{w:d}{inverted}{kind})")
     table.add_column("image")
     table.add_column("prediction")

@@ -7,7 +7,7 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0+source"
 
-__all__ = ["create_model", "list_models"]
+__all__ = ["create_model", "list_models", "pretrained_transforms"]
 
 
 def __getattr__(name: str):
@@ -19,6 +19,10 @@ def __getattr__(name: str):
         from zoo.pretrained import create_model
 
         return create_model
+    if name == "pretrained_transforms":  # torchvision's weights.transforms(): the shipped preprocessing
+        from zoo.shipped_use import pretrained_transforms
+
+        return pretrained_transforms
     if name == "list_models":
         from zoo.registry import list_models
 

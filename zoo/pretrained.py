@@ -37,6 +37,10 @@ PROVENANCE = "shipped.json"  # the command, machine, date and commit that made t
 PACKAGE_DIR = Path(__file__).parent / "weights"
 # The registry pins run.json's sha256 but not its size: a run record is tens of kB (35 kB at most so far).
 RECORD_MAX_BYTES = 1 << 20
+# a few official test images with the default model's logits (zoo.shipped_use checks them); 20 images of
+# 28x28 and their logits take about 17 kB
+REFERENCE = "reference.safetensors"
+REFERENCE_MAX_BYTES = 4 << 20
 
 
 class WeightsError(ZooError):
@@ -82,9 +86,15 @@ def no_weights_reason(spec: ModelSpec) -> str:
     return "none were made for this variant yet; train one with `zoo train NAME`"
 
 
+def _files(weights: Weights) -> list[tuple[str, str]]:
+    """(file, sha256) of every file the registry pins for `weights`."""
+    pinned = [(WEIGHTS, weights.sha256), (RECORD, weights.record_sha256)]
+    return pinned + ([(REFERENCE, weights.reference_sha256)] if weights.reference_sha256 else [])
+
+
 def folder_problem(folder: Path, weights: Weights) -> str | None:
     """What keeps `folder` from being `weights`' run directory, or None."""
-    for file, expected in ((WEIGHTS, weights.sha256), (RECORD, weights.record_sha256)):
+    for file, expected in _files(weights):
         path = folder / file
         if not path.is_file():
             return f"{path} is missing"
@@ -149,6 +159,11 @@ def _download_run(
     files = (
         (WEIGHTS, Digest("sha256", weights.sha256), weights.size, None),
         (RECORD, Digest("sha256", weights.record_sha256), None, RECORD_MAX_BYTES),
+        *(
+            [(REFERENCE, Digest("sha256", weights.reference_sha256), None, REFERENCE_MAX_BYTES)]
+            if weights.reference_sha256
+            else []
+        ),
     )
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -220,6 +235,12 @@ def exported(name: str, *, data_dir: str | None = None) -> Path:
     return folder / "model.onnx"
 
 
+def names_shipped_model(arg: str | os.PathLike) -> bool:
+    """Whether `zoo predict ARG` means a variant's shipped model: ARG is a variant's name and no file of
+    that name exists (an existing path wins: it is what the user pointed at)."""
+    return not Path(arg).exists() and str(arg) in list_models()
+
+
 def model_file(arg: str | os.PathLike) -> Path:
     """What `zoo predict` takes: an ONNX file, or a variant's name for its shipped model (an existing
     path of the same name wins: it is what the user pointed at)."""
@@ -256,18 +277,25 @@ class Verification:
         return self.correct / self.n if self.n else 0.0
 
 
-def verify(name: str, *, data_dir: str | None = None) -> Verification:
+def verify(name: str, *, data_dir: str | None = None, tta: bool = False) -> Verification:
     """Evaluate `name`'s shipped weights on the official test split and count the correct predictions,
-    to compare with the registry's figure (on the CPU that made them, in fp32, they match exactly)."""
+    to compare with the registry's figure (on the CPU that made them, in fp32, they match exactly): the
+    default model's (what predict and the default export compute), or with `tta` the flip-averaged one."""
+    import dataclasses
+
     from zoo.runs import evaluate_run
 
     weights = shipped_weights(name)
+    if tta and weights.correct_tta is None:
+        raise UsageError(f"{name}'s figure was not measured with test-time flips; drop --tta")
     model, record = load_run(locate(name, fetch=False).folder)
+    record = dataclasses.replace(record, train_config={**record.train_config, "test_time_flip": tta})
     result = evaluate_run(model.float().cpu(), record, data_dir=data_dir)
     correct = int((result.predictions == result.labels).sum())
     top2 = result.logits.topk(2, dim=1).values
     near_ties = int(((top2[:, 0] - top2[:, 1]) < NEAR_TIE).sum())
-    return Verification(name, correct, weights.correct, len(result.labels), near_ties)
+    expected = weights.correct_tta if tta else weights.correct
+    return Verification(name, correct, int(expected or 0), len(result.labels), near_ties)
 
 
 @dataclass(frozen=True)

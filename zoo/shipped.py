@@ -24,6 +24,7 @@ SHIPPED: dict[str, Weights] = {
         size=633512,
         correct=9234,
         n=10000,
+        reference_sha256="610cc4f8404bf5489d577c012712a2c293cb3ef1658b953440edbc3423e2064b",
     ),
     "fashion-cnn-baseline": Weights(
         sha256="a16ea7493e1f5fb2e4ac1edf9dda352c6084ee19238e5d0b5f17d401b8bf1c38",
@@ -31,6 +32,7 @@ SHIPPED: dict[str, Weights] = {
         size=931480,
         correct=8334,
         n=10000,
+        reference_sha256="93335ed0415be9bb5b3480f4efe2132a6f6643b07d6bd380ea3a0a85810c7a0a",
     ),
     "fashion-cnn-better": Weights(
         sha256="89d727e8b340479f51f9d85d7c149b1503eb5d789981e32481ccea4bb8b95b4b",
@@ -38,6 +40,7 @@ SHIPPED: dict[str, Weights] = {
         size=931480,
         correct=9070,
         n=10000,
+        reference_sha256="a3b70fdba0fb79c723e76eb73c5e37c76253124608676c7400cf0d773f0c17dd",
     ),
     "fashion-cnn-fast": Weights(
         sha256="ad623dcaad08f5d96def6104fbd9909311ce019a30628c80321aea21020fc85d",
@@ -45,6 +48,7 @@ SHIPPED: dict[str, Weights] = {
         size=1689152,
         correct=9227,
         n=10000,
+        reference_sha256="bf955e2543e18ddb03465e1f845b9ed2187fff64bdb8e2a3f02f699b62de6448",
     ),
     "fashion-cnn2-grid": Weights(
         sha256="fc30fce9b8ff724fd99fe01595d035be13fd02166b45658a46311826a47ab458",
@@ -52,6 +56,7 @@ SHIPPED: dict[str, Weights] = {
         size=1687296,
         correct=9184,
         n=10000,
+        reference_sha256="872459e65a98f9f9f615c4031f0923f3820a2d051867bcd77fb4fea216ac39a1",
     ),
     "fashion-cnn3": Weights(
         sha256="7b1449328f88ba72721544b028b61f22943276cba071cea2aff13f641487d61e",
@@ -59,6 +64,7 @@ SHIPPED: dict[str, Weights] = {
         size=763544,
         correct=9229,
         n=10000,
+        reference_sha256="9827593846f96db356134c245ab783345da1b263362924cdd7fa9e387e98e473",
     ),
     "fashion-cnn3-aug": Weights(
         sha256="6ada2e08a52118787f987d0e4de7dd3a5f3572ea4112730c8435c0c7bf9e196f",
@@ -66,6 +72,7 @@ SHIPPED: dict[str, Weights] = {
         size=763544,
         correct=9210,
         n=10000,
+        reference_sha256="403da33fdf5c87e790b932d7f89dd438f7428b5539dfb92726173fd5b21a2444",
     ),
     "fashion-mlp": Weights(
         sha256="c79ff0ef49db65a6b8968c0f742d8a58cbda6bb8bd363df9fa58acadc5b03351",
@@ -73,6 +80,7 @@ SHIPPED: dict[str, Weights] = {
         size=941104,
         correct=8847,
         n=10000,
+        reference_sha256="5f34ee313aacfcf68557f44655cb17dfd0706de46d27749bc97f600605f08222",
     ),
     "fashion-mlp4": Weights(
         sha256="d103076cdc6082c160783bbb0031a298957cef78f5e9a81c191a9fe3060fbf7d",
@@ -80,6 +88,7 @@ SHIPPED: dict[str, Weights] = {
         size=1474808,
         correct=8912,
         n=10000,
+        reference_sha256="edf34071a2dfcfa9005532e7c698fec0e08c0c2d4c003ada279224ec81620ea0",
     ),
     "fashion-mlp4-aug": Weights(
         sha256="8efaf4c13153773ad9bf96d41f69c2753bf2c7429c16140ac72caabc89413043",
@@ -87,19 +96,24 @@ SHIPPED: dict[str, Weights] = {
         size=1474808,
         correct=8882,
         n=10000,
+        reference_sha256="1b591efe1e2405a8fff2975bf0931e148634528162a23515642949098986cbf6",
     ),
     "fashion-resnet": Weights(
         sha256="d555462995f08327b16318b0d6eb8cfcf169c377071c2071ecfafc00fdfd4f12",
         record_sha256="7db00b03e2a5b2c0355fc6770167c6f923f9fa4d83654ea72c78d3b265d38ce6",
         size=2797488,
-        correct=9498,
+        correct=9471,
         n=10000,
+        correct_tta=9498,
+        reference_sha256="21802ef537c803e154ac126783d30973d4f52dd79090d7af7da4b42226bf022a",
     ),
     "fashion-resnet-compact": Weights(
         sha256="1aaa18f30bfe84a416d00c9bd865b74d1d73095ca92300c4397c79330ee9bd0c",
         record_sha256="fbcdff53aac66bc36e398d86b97d6806098f4e512491b4203ceea5c193ce1d8c",
         size=336280,
-        correct=9402,
+        correct=9362,
         n=10000,
+        correct_tta=9402,
+        reference_sha256="e33462a8f7760274cd5f0392bf232d956a279e915b03c23692652fedc6d35cca",
     ),
 }
