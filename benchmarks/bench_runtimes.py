@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from zoo.bench import BenchOptions, Runner, find_models, latency, onnx_runner, torch_runner
 from zoo.data import Normalizer, load
+from zoo.inference.bench import BenchOptions, Runner, find_models, latency, onnx_runner, torch_runner
 
 BATCHES = (1, 32, 256)
 
@@ -57,7 +57,7 @@ def main() -> None:
         measure("onnxruntime int8, 2 threads", onnx_runner(model.variants["int8"], "onnxruntime", "int8", 2))
     for threads in (1, 2):
         measure(f"torch-cpu eager, {threads} thread(s)", torch_runner(model.metadata, "torch-cpu", threads))
-    from zoo.checkpoint import load_run
+    from zoo.train.checkpoint import load_run
 
     net, _ = load_run(model.metadata["run_dir"])
     started = time.perf_counter()

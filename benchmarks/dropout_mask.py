@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/dropout_mask.py [--p 0.2] [--values 8000000]
 
 `old` is the draw zoo used until issue 24 (`randint(-2**62, 2**62)`: the top byte of each draw only ever
-took 0x00-0x3F or 0xC0-0xFF); `new` is `random_` over the whole int64 range (zoo/layers.py).
+took 0x00-0x3F or 0xC0-0xFF); `new` is `random_` over the whole int64 range (zoo/models/layers.py).
 """
 
 import argparse

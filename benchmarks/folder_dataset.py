@@ -26,9 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from zoo.core.runtime import cpu_info  # noqa: E402
 from zoo.data import get_dataset_info, load_raw  # noqa: E402
 from zoo.data.decode import cpu_count  # noqa: E402
-from zoo.runtime import cpu_info  # noqa: E402
 
 EXPECTED = {"train": 60_000, "test": 10_000}
 

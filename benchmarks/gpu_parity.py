@@ -16,11 +16,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from zoo.checkpoint import load_run
 from zoo.data import Normalizer
 from zoo.data.loading import load_raw
-from zoo.exported import onnx_logits
-from zoo.train import predict_logits
+from zoo.export.exported import onnx_logits
+from zoo.train.checkpoint import load_run
+from zoo.train.loop import predict_logits
 
 
 def torch_logits(model: torch.nn.Module, images: torch.Tensor, mean, std, device: str, bf16: bool = False):

@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/int8_options.py EXPORT_FOLDER [--threads N] [--rounds 3] [--min-seconds 1]
 
-Builds each recipe of zoo/quantize.py (onnxruntime QDQ/QOperator, per-channel/per-tensor, S8S8/U8S8, and
+Builds each recipe of zoo/export/quantize.py (onnxruntime QDQ/QOperator, per-channel/per-tensor, S8S8/U8S8,
+and
 NNCF's QDQ) from the folder's model.onnx with the same calibration images (training split), plus NNCF on
 OpenVINO's own model format, then runs each file in onnxruntime and OpenVINO next to the fp32 baselines
 (onnxruntime fp32, OpenVINO f32 and bf16). Rounds interleave every configuration, so drift of a noisy
@@ -21,11 +22,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from zoo import openvino_backend
-from zoo.bench import BenchError, BenchOptions, latency, onnx_runner, openvino_runner
+from zoo.core import openvino as openvino_backend
 from zoo.data import Normalizer, load
-from zoo.exported import VARIANT_FILES, chunked_logits, read_metadata
-from zoo.quantize import RECIPES, build, calibration_images
+from zoo.export.exported import VARIANT_FILES, chunked_logits, read_metadata
+from zoo.export.quantize import RECIPES, build, calibration_images
+from zoo.inference.bench import BenchError, BenchOptions, latency, onnx_runner, openvino_runner
 
 
 def nncf_openvino_ir(src: Path, dst: Path, calibration: np.ndarray) -> None:

@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from zoo.registry import budget_overrides, get_spec
-from zoo.runs import train_run
+from zoo.models.registry import budget_overrides, get_spec
+from zoo.train.runs import train_run
 
 DEFAULT = [
     "fashion-mlp4",

@@ -24,15 +24,15 @@ from torch.utils.flop_counter import FlopCounterMode
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from zoo.checkpoint import read_record  # noqa: E402
-from zoo.pretrained import PACKAGE_DIR, PROVENANCE  # noqa: E402
-from zoo.registry import (  # noqa: E402
+from zoo.models.registry import (  # noqa: E402
     count_parameters,
     create_model,
     get_spec,
     input_shape_of,
 )
-from zoo.shipped import SHIPPED  # noqa: E402
+from zoo.train.checkpoint import read_record  # noqa: E402
+from zoo.weights.shipped import SHIPPED  # noqa: E402
+from zoo.weights.store import PACKAGE_DIR, PROVENANCE  # noqa: E402
 
 CSV_PATH = ROOT / "benchmarks" / "results-fashion-mnist.csv"
 README = ROOT / "README.md"

@@ -4,7 +4,7 @@
 
 For each variant: its model and optimizer (Adam moments filled by one real step on a batch of its
 size), the state fit writes every epoch (weights, best weights, optimizer tensors, RNG states, JSON
-metadata) written with zoo.resume.save_state to a temporary folder `--repeats` times; the median
+metadata) written with zoo.train.resume.save_state to a temporary folder `--repeats` times; the median
 seconds and the file size are printed. The epoch it is amortised over is the variant's own (see
 benchmarks/RESULTS.md for epoch times on the same machine).
 """
@@ -17,11 +17,11 @@ from pathlib import Path
 
 import torch
 
-from zoo.config import resolve
-from zoo.registry import create_model, get_spec, input_shape_of
-from zoo.resume import TrainingState, save_state
-from zoo.runtime import cpu_info
-from zoo.train import make_optimizer, make_scheduler
+from zoo.core.runtime import cpu_info
+from zoo.models.registry import create_model, get_spec, input_shape_of
+from zoo.train.config import resolve
+from zoo.train.loop import make_optimizer, make_scheduler
+from zoo.train.resume import TrainingState, save_state
 
 
 def measure(name: str, repeats: int) -> dict:

@@ -1,13 +1,14 @@
 """Ship trained runs as zoo's pretrained weights: copy each run directory's weights.safetensors and run.json
 into zoo/weights/<variant>/, write beside them how the run was made (shipped.json), count its correct
 predictions on the official test split on this CPU in fp32 (the figure `zoo weights verify` re-measures),
-then regenerate zoo/shipped.py, the registry's table of digests, from every folder under zoo/weights/.
+then regenerate zoo/weights/shipped.py, the registry's table of digests, from every folder under zoo/weights/.
 
     .venv/bin/python benchmarks/ship_weights.py --command CMD --machine TEXT --commit SHA RUN_DIR ...
-    .venv/bin/python benchmarks/ship_weights.py --table-only     # rewrite zoo/shipped.py from zoo/weights/
+    .venv/bin/python benchmarks/ship_weights.py --table-only     # rewrite zoo/weights/shipped.py from
+    zoo/weights/
     .venv/bin/python benchmarks/ship_weights.py --references     # re-count and write reference images
 
-Each shipped folder also gets `reference.safetensors` (zoo.shipped_use): a few official test images and
+Each shipped folder also gets `reference.safetensors` (zoo.weights.use): a few official test images and
 the logits the default model gives them, checked on the user's machine before a prediction. The figure
 shipped is the default model's (no test-time flip: what `zoo predict NAME` and the default export
 compute); a recipe measured with test-time flips has that count beside it as `correct_tta` (`--tta`).
@@ -25,12 +26,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from zoo.checkpoint import RECORD, WEIGHTS, load_run  # noqa: E402
-from zoo.config import resolve  # noqa: E402
-from zoo.fileio import sha256_file, write_json_atomic, write_text_atomic  # noqa: E402
-from zoo.pretrained import PACKAGE_DIR, PROVENANCE, REFERENCE  # noqa: E402
-from zoo.registry import get_spec  # noqa: E402
-from zoo.runs import evaluate_run  # noqa: E402
+from zoo.core.fileio import sha256_file, write_json_atomic, write_text_atomic  # noqa: E402
+from zoo.models.registry import get_spec  # noqa: E402
+from zoo.train.checkpoint import RECORD, WEIGHTS, load_run  # noqa: E402
+from zoo.train.config import resolve  # noqa: E402
+from zoo.train.runs import evaluate_run  # noqa: E402
+from zoo.weights.store import PACKAGE_DIR, PROVENANCE, REFERENCE  # noqa: E402
 
 TABLE = ROOT / "zoo" / "shipped.py"
 MARKER = "# Generated below by benchmarks/ship_weights.py from the folders under zoo/weights/.\n"
@@ -86,7 +87,7 @@ def references(folder: Path) -> None:
     from safetensors.torch import save_file
 
     from zoo.data import load_raw
-    from zoo.shipped_use import default_logits, make_reference
+    from zoo.weights.use import default_logits, make_reference
 
     model, record = load_run(folder)
     _, test, _ = load_raw(record.dataset)
@@ -107,7 +108,7 @@ def references(folder: Path) -> None:
 
 def write_table() -> None:
     entries = []
-    for folder in sorted(p for p in PACKAGE_DIR.iterdir() if p.is_dir()):
+    for folder in sorted(p for p in PACKAGE_DIR.iterdir() if (p / PROVENANCE).is_file()):
         made = json.loads((folder / PROVENANCE).read_text())
         entries.append(
             f'    "{folder.name}": Weights(\n'
@@ -140,7 +141,7 @@ def main() -> None:
     parser.add_argument("--references", action="store_true", help="re-count and write reference images")
     args = parser.parse_args()
     if args.references:
-        for folder in sorted(p for p in PACKAGE_DIR.iterdir() if p.is_dir()):
+        for folder in sorted(p for p in PACKAGE_DIR.iterdir() if (p / PROVENANCE).is_file()):
             references(folder)
     elif not args.table_only:
         if not (args.runs and args.command and args.machine and args.commit):

@@ -24,13 +24,13 @@ import onnxruntime as ort
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from zoo import paths  # noqa: E402
-from zoo.bench import BenchOptions, run_bench  # noqa: E402
-from zoo.checkpoint import read_record  # noqa: E402
+from zoo.core import paths  # noqa: E402
 from zoo.data import load_raw  # noqa: E402
-from zoo.export import ExportError, ExportOptions, export_targets  # noqa: E402
-from zoo.pretrained import locate  # noqa: E402
-from zoo.shipped import SHIPPED  # noqa: E402
+from zoo.export.exporter import ExportError, ExportOptions, export_targets  # noqa: E402
+from zoo.inference.bench import BenchOptions, run_bench  # noqa: E402
+from zoo.train.checkpoint import read_record  # noqa: E402
+from zoo.weights.shipped import SHIPPED  # noqa: E402
+from zoo.weights.store import locate  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "latency-fashion-mnist.md"
 

@@ -15,7 +15,7 @@ temporary artifacts folder:
   of another random colour, so the class is the shape alone.
 
 For each dataset: `train_run("cnn", {}, dataset=X)` (what `zoo train cnn --dataset X` calls, with no
-option: its budget is the step budget of zoo/budget.py), the same with `--set epochs=10` (the fixed
+option: its budget is the step budget of zoo/train/budget.py), the same with `--set epochs=10` (the fixed
 recipe before the step budget) and `mlp` with its default budget; then `sklearn.svm.SVC()` fitted on the
 same training split the CNN trained on (zoo's split: `val_fraction` of the training images held out) as
 raw pixels / 255, scored on the same test split. Prints a markdown table and writes the rows as JSON.
@@ -132,7 +132,7 @@ def svc_score(train, test) -> tuple[float, float]:
 
 
 def run(model: str, dataset: str, overrides: dict) -> dict:
-    from zoo.runs import train_run
+    from zoo.train.runs import train_run
 
     budgets = []
     result = train_run(model, overrides, dataset=dataset, on_budget=budgets.append)

@@ -30,10 +30,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from train_throughput import machine as machine_info
 
-from zoo.config import parse_assignments, resolve
 from zoo.data import Normalizer, load
-from zoo.registry import count_parameters, create_model, get_spec, resolve_dataset
-from zoo.train import evaluate, fit, resolve_precision, select_device
+from zoo.models.registry import count_parameters, create_model, get_spec, resolve_dataset
+from zoo.train.config import parse_assignments, resolve
+from zoo.train.loop import evaluate, fit, resolve_precision, select_device
 
 DEFAULT = ["fashion-cnn-fast", "fashion-cnn", "fashion-resnet-compact"]
 

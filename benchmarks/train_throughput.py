@@ -37,7 +37,7 @@ FILES = (
 
 
 def machine() -> dict:
-    from zoo.runtime import cpu_info
+    from zoo.core.runtime import cpu_info
 
     return {
         "cores": os.cpu_count(),
@@ -55,7 +55,7 @@ def handwritten_epoch(batch_size: int) -> dict:
     from torchvision import datasets, transforms
 
     from zoo.data import find_dataset, load
-    from zoo.registry import create_model
+    from zoo.models.registry import create_model
 
     splits = load("fashion-mnist")  # only for the same 54,000 training indices and statistics
     root = Path(tempfile.mkdtemp())
@@ -98,10 +98,10 @@ def handwritten_epoch(batch_size: int) -> dict:
 
 
 def zoo_epoch(overrides: dict) -> dict:
-    from zoo.config import resolve
     from zoo.data import load
-    from zoo.registry import create_model, get_spec
-    from zoo.train import fit
+    from zoo.models.registry import create_model, get_spec
+    from zoo.train.config import resolve
+    from zoo.train.loop import fit
 
     spec = get_spec("fashion-cnn")
     hparams, config = resolve(spec, {**overrides, "epochs": 1, "val_fraction": 0.1})
@@ -124,10 +124,10 @@ def zoo_epoch(overrides: dict) -> dict:
 
 
 def time_to_accuracy(target: float, overrides: dict) -> dict:
-    from zoo.config import resolve
     from zoo.data import Normalizer, load
-    from zoo.registry import create_model, get_spec
-    from zoo.train import evaluate, fit
+    from zoo.models.registry import create_model, get_spec
+    from zoo.train.config import resolve
+    from zoo.train.loop import evaluate, fit
 
     spec = get_spec("fashion-cnn")
     hparams, config = resolve(spec, overrides)
@@ -191,8 +191,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
-    from zoo.config import parse_assignments
-    from zoo.registry import get_spec
+    from zoo.models.registry import get_spec
+    from zoo.train.config import parse_assignments
 
     overrides = parse_assignments(get_spec("fashion-cnn"), args.set)
     results: dict = {"machine": machine(), "date": time.strftime("%Y-%m-%d"), "overrides": overrides}

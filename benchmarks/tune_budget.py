@@ -18,7 +18,7 @@ from pathlib import Path
 import optuna
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from zoo.studies import open_storage
+from zoo.tune.studies import open_storage
 
 
 def run_study(artifacts: Path, *extra: str) -> tuple[dict, float]:

@@ -9,8 +9,8 @@ from rich.table import Table
 from cli.console import expected_errors, fail, key_value_pairs, out, safe
 from cli.options import AsJson, DataDir, Dataset, Storage
 from cli.render import fits
-from zoo.ablate import AblateConfig
-from zoo.ablate import ablate as run_ablation
+from zoo.tune.ablate import AblateConfig
+from zoo.tune.ablate import ablate as run_ablation
 
 Factor = Annotated[
     list[str] | None,

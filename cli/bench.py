@@ -11,10 +11,17 @@ from cli import foreign
 from cli.console import err, expected_errors, out, safe
 from cli.options import within
 from cli.render import classification_table, fits, print_confusion
-from zoo.bench import VARIANTS, BenchOptions, check_results_folder, foreign_lines, run_bench, save_results
-from zoo.bench_results import BenchResults, Measured
-from zoo.errors import UsageError
-from zoo.params import Rule
+from zoo.core.errors import UsageError
+from zoo.inference.bench import (
+    VARIANTS,
+    BenchOptions,
+    check_results_folder,
+    foreign_lines,
+    run_bench,
+    save_results,
+)
+from zoo.inference.bench_results import BenchResults, Measured
+from zoo.models.params import Rule
 
 
 def _ints(text: str, option: str) -> tuple[int, ...]:

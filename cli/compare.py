@@ -11,8 +11,8 @@ from cli import foreign
 from cli.console import expected_errors, out, safe
 from cli.options import Pretrained
 from cli.render import fits, letters
-from zoo.compare import compare as compare_entries
-from zoo.foreign import KIND
+from zoo.inference.compare import compare as compare_entries
+from zoo.inference.foreign import KIND
 
 KINDS = {"foreign": KIND}
 

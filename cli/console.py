@@ -19,9 +19,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from zoo import stop
-from zoo.errors import UsageError, ZooError
-from zoo.schema import NOT_PRINTABLE
+from zoo.core import stop
+from zoo.core.errors import UsageError, ZooError
+from zoo.core.schema import NOT_PRINTABLE
 
 # emoji=False: a `:name:` in a file name or a class name is text, not a picture to substitute
 out = Console(emoji=False)
@@ -110,7 +110,7 @@ def interrupted_exit_code() -> int:
 
 def _terminate(signum, frame) -> None:
     _received["signal"] = signum
-    stop.request(signum)  # remembered: the exception below can be swallowed on its way (zoo/stop.py)
+    stop.request(signum)  # remembered: the exception below can be swallowed on its way (zoo/core/stop.py)
     # The interrupt can land inside a database transaction: SQLAlchemy then logs the connection it could
     # not reset, with a traceback, and a study's heartbeat thread finds the database locked; both are
     # the stop unwinding, not news (the command says "interrupted" and exits 128 + signal).

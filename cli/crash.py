@@ -11,8 +11,8 @@ import traceback
 import zoo
 from cli.console import printable
 from cli.streams import OutputFailed
-from zoo import paths
-from zoo.fileio import atomic_path
+from zoo.core import paths
+from zoo.core.fileio import atomic_path
 
 EXIT_SOFTWARE = 70  # sysexits.h: an internal software error
 

@@ -32,7 +32,7 @@ from zoo.data import (
 from zoo.data.findings import notes, warnings
 from zoo.data.folders import AddResult, FolderStatus
 from zoo.data.manifest import Manifest
-from zoo.params import Rule
+from zoo.models.params import Rule
 
 app = typer.Typer(
     help="Find, check and download datasets; add your own folders of images.", no_args_is_help=True

@@ -10,9 +10,9 @@ from rich.table import Table
 from cli.console import err, expected_errors, fail, out, safe
 from cli.options import AsJson, DataDir, OnlyStudy, Pretrained, Storage, within
 from cli.render import first_fitting, transposed
-from zoo.export import ExportOptions, ExportOutcome, export_targets
-from zoo.params import Rule
-from zoo.quantize import RECIPES
+from zoo.export.exporter import ExportOptions, ExportOutcome, export_targets
+from zoo.export.quantize import RECIPES
+from zoo.models.params import Rule
 
 
 def parity_table(report: dict, title: str) -> Table:

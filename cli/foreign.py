@@ -1,4 +1,5 @@
-"""The options that say how to feed an ONNX file zoo did not export (zoo.foreign), shared by `zoo bench`,
+"""The options that say how to feed an ONNX file zoo did not export (zoo.inference.foreign), shared by `zoo
+bench`,
 `zoo compare` and `zoo predict`, and their parsing into one `Preprocessing`."""
 
 from pathlib import Path
@@ -6,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from zoo.errors import UsageError
-from zoo.foreign import KEYS, Preprocessing, preprocessing
-from zoo.images import parse_size
+from zoo.core.errors import UsageError
+from zoo.core.images import parse_size
+from zoo.inference.foreign import KEYS, Preprocessing, preprocessing
 
 PANEL = "Models zoo did not make (an .onnx file without zoo's metadata)"
 
@@ -21,7 +22,8 @@ Dataset = Annotated[
         show_default=False,
     ),
 ]
-# No default for --mean and --std (zoo.foreign.require says why): a wrong normalisation gives a plausible,
+# No default for --mean and --std (zoo.inference.foreign.require says why): a wrong normalisation gives a
+# plausible,
 # wrong accuracy rather than an error.
 Mean = Annotated[
     str | None,

@@ -23,7 +23,7 @@ from cli import weights as weights_commands
 from cli.console import err, interrupted_exit_code, leave_after_stop, printable, stop_on_sigterm
 from cli.crash import report_crash
 from cli.streams import OutputFailed, exit_code, guard_streams
-from zoo import paths, stop
+from zoo.core import paths, stop
 
 app = typer.Typer(
     name="zoo",
@@ -106,7 +106,7 @@ def _run_command() -> None:
         if stop.requested() is not None:
             # raised on the way out of a stop whose KeyboardInterrupt a library swallowed, leaving itself
             # broken (Optuna's "Should not reach"): the user's stop, not a bug to report; and a crash file
-            # is a commit point that refuses to save once a stop was asked (zoo/stop.py)
+            # is a commit point that refuses to save once a stop was asked (zoo/core/stop.py)
             _end_interrupted()
         sys.exit(report_crash(exc))
 

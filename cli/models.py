@@ -9,7 +9,7 @@ from rich.table import Table
 
 from cli.console import expected_errors, out, safe
 from cli.render import fits_wrapped
-from zoo.registry import (
+from zoo.models.registry import (
     ANY_DATASET,
     count_parameters,
     create_model,
@@ -17,6 +17,7 @@ from zoo.registry import (
     list_models,
     search_space_params,
 )
+from zoo.weights.shipped import weights_of
 
 
 def _settings(items: dict) -> str:
@@ -58,7 +59,7 @@ def models(
                 "search_space": sorted(search_space_params(spec)),
                 "provenance": spec.provenance,
                 "recorded": dataclasses.asdict(spec.recorded) if spec.recorded else None,
-                "weights": dataclasses.asdict(spec.weights) if spec.weights else None,
+                "weights": dataclasses.asdict(weights_of(spec.name)) if weights_of(spec.name) else None,
             }
         )
     if as_json:
@@ -124,8 +125,8 @@ def _recorded(spec) -> str:
     """The shipped model's figure first (`zoo weights verify` re-measures it), then the recorded
     multi-seed figure where one was measured."""
     parts = []
-    if spec.weights:
-        w = spec.weights
+    w = weights_of(spec.name)
+    if w:
         flips = f", {w.correct_tta / w.n:.2%} with flips (--tta)" if w.correct_tta else ""
         parts.append(f"shipped {w.test_accuracy:.2%}{flips} (seed 0, {w.size / 2**20:.1f} MiB)")
     if spec.recorded:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from cli.console import fail
-from zoo.params import Rule
+from zoo.models.params import Rule
 
 Storage = Annotated[
     str | None,
@@ -39,7 +39,7 @@ Assignments = Annotated[
 
 
 def within(rule: Rule) -> Callable:
-    """The callback of a float option: `nan`, `inf` and values outside `rule` (zoo/params.py, which
+    """The callback of a float option: `nan`, `inf` and values outside `rule` (zoo/models/params.py, which
     declares the ranges of `--set` too) are one line naming the option and its range, exit 2, while the
     command line is parsed: before any data is loaded. A NaN compares false with every bound, so an
     unchecked `--max-int8-drop nan` would let any int8 model through its accuracy gate."""

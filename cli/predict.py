@@ -9,10 +9,10 @@ from rich.table import Table
 
 from cli import foreign
 from cli.console import expected_errors, out, safe
-from zoo import pretrained
-from zoo.errors import UsageError
-from zoo.predict import OnnxClassifier, classify_files
-from zoo.shipped_use import ShippedClassifier
+from zoo.core.errors import UsageError
+from zoo.inference.predict import OnnxClassifier, classify_files
+from zoo.inference.shipped import ShippedClassifier
+from zoo.weights import store as pretrained
 
 
 @expected_errors

@@ -7,8 +7,8 @@ from rich import box
 from rich.table import Table
 
 from cli.console import safe
-from zoo.errors import ZooError
-from zoo.registry import get_spec
+from zoo.core.errors import ZooError
+from zoo.models.registry import get_spec
 
 
 def classification_table(metrics: dict, title: str) -> Table:

@@ -9,8 +9,8 @@ from rich.table import Table
 from cli.console import expected_errors, out, safe
 from cli.options import AsJson
 from cli.render import on_dataset
-from zoo.errors import UsageError
-from zoo.resume import list_unfinished, remove_unfinished, unfinished_root
+from zoo.core.errors import UsageError
+from zoo.train.resume import list_unfinished, remove_unfinished, unfinished_root
 
 app = typer.Typer(help="Unfinished runs: `zoo runs` lists them, `zoo runs clean` removes them.")
 

@@ -1,4 +1,4 @@
-"""`zoo studies`: what the storage holds (zoo.studies gathers it; this module renders it)."""
+"""`zoo studies`: what the storage holds (zoo.tune.studies gathers it; this module renders it)."""
 
 import json
 from pathlib import Path
@@ -10,8 +10,8 @@ from rich.table import Table
 from cli.console import expected_errors, out, safe
 from cli.options import AsJson, Storage
 from cli.render import fits, on_dataset, params_text
-from zoo.journal import repair_journal
-from zoo.studies import list_studies, load_study, open_storage, study_details
+from zoo.tune.journal import repair_journal
+from zoo.tune.studies import list_studies, load_study, open_storage, study_details
 
 app = typer.Typer(
     help="List studies, show one, or repair a journal: `zoo studies`, `zoo studies show NAME`, "

@@ -12,12 +12,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from cli.console import err, expected_errors, interrupted_exit_code, out, safe
 from cli.options import DataDir, Dataset, within
 from cli.render import classification_table, print_confusion
-from zoo.config import parse_assignments
-from zoo.errors import UsageError
-from zoo.params import rule_for
-from zoo.registry import budget_overrides, get_spec, resolve_dataset
-from zoo.resume import newest_unfinished, read_request, unfinished_dir
-from zoo.runs import RunResult, new_run_dir, resume_run, train_run
+from zoo.core.errors import UsageError
+from zoo.models.params import rule_for
+from zoo.models.registry import budget_overrides, get_spec, resolve_dataset
+from zoo.train.config import parse_assignments
+from zoo.train.resume import newest_unfinished, read_request, unfinished_dir
+from zoo.train.runs import RunResult, new_run_dir, resume_run, train_run
 
 Assignments = Annotated[
     list[str] | None,

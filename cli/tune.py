@@ -1,4 +1,4 @@
-"""`zoo tune NAME`: an Optuna study with a live view (zoo.tune runs it; this module renders it)."""
+"""`zoo tune NAME`: an Optuna study with a live view (zoo.tune.tuning runs it; this module renders it)."""
 
 import json
 import time
@@ -22,11 +22,11 @@ from cli.console import (
 )
 from cli.options import AsJson, Assignments, DataDir, Dataset, Storage, within
 from cli.render import classification_table, params_text
-from zoo.errors import UsageError
-from zoo.params import Rule
-from zoo.studies import best_trial, open_storage
-from zoo.time_budget import MAX_TIME_BUDGET, parse_duration
-from zoo.tune import TuneCallbacks, TuneConfig, TuneResult, check_config, check_study_owner, tune
+from zoo.core.errors import UsageError
+from zoo.models.params import Rule
+from zoo.tune.studies import best_trial, open_storage
+from zoo.tune.time_budget import MAX_TIME_BUDGET, parse_duration
+from zoo.tune.tuning import TuneCallbacks, TuneConfig, TuneResult, check_config, check_study_owner, tune
 
 RECENT = 8
 
@@ -234,7 +234,7 @@ def tune_command(
     if not asked_split and "val_fraction" in cfg.fixed:
         err.print(
             f"{safe(spec.name)}'s recipe trains on every image; its trials are scored on a validation split "
-            f"of {cfg.fixed['val_fraction']} of the training images (--set val_fraction=F to choose)",
+            f"of {safe(cfg.fixed['val_fraction'])} of the training images (--set val_fraction=F to choose)",
             highlight=False,
         )
     check_study_owner(cfg, open_storage(cfg.storage, heartbeat=False))

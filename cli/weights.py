@@ -8,7 +8,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 from rich.table import Table
 
 from cli.console import err, expected_errors, fail, out, safe
-from zoo import pretrained
+from zoo.weights import store as pretrained
 
 app = typer.Typer(
     help="Shipped weights: list them, fetch them, re-measure their figures.", no_args_is_help=True

@@ -1,6 +1,6 @@
 import pytest
 
-from zoo import paths
+from zoo.core import paths
 
 FASHION_DIR = "/usr/share/datasets/fashion-mnist"
 
@@ -18,8 +18,8 @@ def _isolated_artifacts(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def fashion_small():
     """A 3,000-image stratified Fashion-MNIST subset (10% of it for validation), loaded once."""
+    from zoo.core.errors import DataError
     from zoo.data import load
-    from zoo.errors import DataError
 
     try:
         return load("fashion-mnist", subset=3000, seed=0)
@@ -101,8 +101,8 @@ def small_tmpfs(tmp_path):
 @pytest.fixture(scope="session")
 def exported(fashion_small, tmp_path_factory):
     """fashion-mlp trained 1 epoch on 2,700 images, exported (fp32 + int8) under a models folder."""
-    from zoo.export import ExportOptions, export_run
-    from zoo.runs import train_run
+    from zoo.export.exporter import ExportOptions, export_run
+    from zoo.train.runs import train_run
 
     root = tmp_path_factory.mktemp("art")
     run = train_run(

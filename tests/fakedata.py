@@ -161,4 +161,4 @@ def make_cifar_dataset(folder: Path, n_per_batch: int, as_tar: bool = False, see
 
 def replace_spec(monkeypatch, name: str, **changes) -> None:
     """Swap fields of a catalog entry for one test (e.g. system_dirs, mirrors, checksums)."""
-    monkeypatch.setitem(catalog._SPECS, name, dataclasses.replace(catalog._SPECS[name], **changes))
+    monkeypatch.setitem(catalog.BUILTIN, name, dataclasses.replace(catalog.BUILTIN[name], **changes))

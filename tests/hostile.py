@@ -1,5 +1,5 @@
 """A corpus of hostile exported models: tiny ONNX graphs built with onnx.helper, each a valid ONNX file
-that breaks one promise of the exported-model contract (zoo/exported.py) in its metadata or its graph.
+that breaks one promise of the exported-model contract (zoo/export/exported.py) in its metadata or its graph.
 
 The graphs are Flatten + Gemm (or GlobalAveragePool first, for inputs too large to hold weights for), so
 every file is a few kilobytes and loads in milliseconds, whatever size of input it claims to take.
@@ -13,7 +13,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from zoo.data.catalog import get_dataset_info
+from zoo.data.lookup import get_dataset_info
 
 FASHION = list(get_dataset_info("fashion-mnist").class_names)
 

@@ -10,10 +10,10 @@ from optuna.trial import TrialState
 from typer.testing import CliRunner
 
 from cli.main import app
-from zoo import paths
-from zoo.ablate import AblateConfig, ablate, variants
-from zoo.errors import UsageError, ZooError
-from zoo.studies import load_study, open_storage
+from zoo.core import paths
+from zoo.core.errors import UsageError, ZooError
+from zoo.tune.ablate import AblateConfig, ablate, variants
+from zoo.tune.studies import load_study, open_storage
 
 runner = CliRunner()
 
@@ -258,8 +258,8 @@ def test_a_subset_too_small_is_refused_before_any_run():
 
 def test_export_and_report_best_never_pick_an_ablation(monkeypatch):
     """An ablation's trials carry test accuracy: picking its best would select on the test set."""
-    from zoo.targets import resolve_targets
-    from zoo.tune import TuneConfig, tune
+    from zoo.export.targets import resolve_targets
+    from zoo.tune.tuning import TuneConfig, tune
 
     ablate(AblateConfig(model="fashion-mlp", factors={"dropout": "0.0"}, epochs=1, seeds=1, subset=300))
     with pytest.raises(Exception, match="no completed trial"):  # only an ablation so far: nothing to pick

@@ -19,15 +19,11 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from cli.main import app
-from zoo import paths
-from zoo.ablate import AblateConfig, ablate
-from zoo.checkpoint import RECORD, load_run, read_record
-from zoo.config import resolve
+from zoo.core import paths
+from zoo.core.errors import CheckpointError, UsageError
 from zoo.data import Normalizer, catalog
-from zoo.errors import CheckpointError, UsageError
-from zoo.export import ExportOptions, export_run, read_metadata
-from zoo.pretrained import no_weights_reason
-from zoo.registry import (
+from zoo.export.exporter import ExportOptions, export_run, read_metadata
+from zoo.models.registry import (
     create_model,
     get_spec,
     input_shape_of,
@@ -38,12 +34,17 @@ from zoo.registry import (
     search_space_params,
     suggest,
 )
-from zoo.resume import list_unfinished
-from zoo.runs import resume_run, train_run
 from zoo.sklearn import ZooClassifier
-from zoo.studies import load_study, open_storage
-from zoo.train import predict_logits
-from zoo.tune import TuneConfig, tune
+from zoo.train.checkpoint import RECORD, load_run, read_record
+from zoo.train.config import resolve
+from zoo.train.loop import predict_logits
+from zoo.train.resume import list_unfinished
+from zoo.train.runs import resume_run, train_run
+from zoo.tune.ablate import AblateConfig, ablate
+from zoo.tune.studies import load_study, open_storage
+from zoo.tune.tuning import TuneConfig, tune
+from zoo.weights.shipped import weights_of
+from zoo.weights.store import no_weights_reason
 
 runner = CliRunner()
 AGNOSTIC = ["cnn", "cnn-fast", "mlp", "resnet", "resnet-compact"]
@@ -68,7 +69,7 @@ def other_shapes(monkeypatch):
     for name, shape, classes in (("shapes64", (3, 64, 64), 5), ("tiny6", (1, 6, 6), 3)):
         info = catalog.DatasetInfo(name, tuple(f"c{i}" for i in range(classes)), shape, "made by a test")
         spec = catalog.DatasetSpec(info=info, format="idx", files=(), downloads=(), mirrors=())
-        monkeypatch.setitem(catalog._SPECS, name, spec)
+        monkeypatch.setitem(catalog.BUILTIN, name, spec)
 
 
 # ------------------------------------------------------------------------------------ the registry
@@ -78,7 +79,7 @@ def test_the_agnostic_variants_are_registered_without_a_dataset_or_weights():
     assert set(AGNOSTIC) <= set(list_models())
     for name in AGNOSTIC:
         spec = get_spec(name)
-        assert spec.dataset is None and spec.recorded is None and spec.weights is None
+        assert spec.dataset is None and spec.recorded is None and weights_of(spec.name) is None
         assert "dataset-agnostic" in no_weights_reason(spec)
     for name in list_models("fashion-*") + list_models("mnist-*") + list_models("cifar10-*"):
         assert get_spec(name).dataset is not None, name

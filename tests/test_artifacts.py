@@ -17,13 +17,13 @@ from cliutil import assert_clean_error
 from typer.testing import CliRunner
 
 from cli.main import app
-from zoo.bench import BenchOptions, run_bench
-from zoo.checkpoint import RECORD, RunRecord, read_record, sha256_file
-from zoo.errors import CheckpointError, UsageError
-from zoo.export import ExportConflict, ExportOptions, export_run
-from zoo.exported import SUMS, read_metadata, read_sums
-from zoo.names import check_name, inside, remove_stale
-from zoo.runs import train_run
+from zoo.core.errors import CheckpointError, UsageError
+from zoo.core.names import check_name, inside, remove_stale
+from zoo.export.exported import SUMS, read_metadata, read_sums
+from zoo.export.exporter import ExportConflict, ExportOptions, export_run
+from zoo.inference.bench import BenchOptions, run_bench
+from zoo.train.checkpoint import RECORD, RunRecord, read_record, sha256_file
+from zoo.train.runs import train_run
 
 runner = CliRunner()
 QUICK = dict(batch_sizes=(1,), warmup=0, iters=2, min_seconds=0.0)

@@ -11,9 +11,9 @@ from cliutil import assert_clean_error
 from typer.testing import CliRunner
 
 from cli.main import app
-from zoo.bench import BenchOptions, run_bench, save_results
-from zoo.bench_results import read_results
-from zoo.errors import UsageError, ZooError
+from zoo.core.errors import UsageError, ZooError
+from zoo.inference.bench import BenchOptions, run_bench, save_results
+from zoo.inference.bench_results import read_results
 
 runner = CliRunner()
 QUICK = dict(batch_sizes=(1, 8), warmup=1, iters=5, min_seconds=0.0)
@@ -47,9 +47,9 @@ def test_figures_are_sane_and_accuracy_is_independent(artifacts, fashion_small):
 def test_torch_rows_of_a_tta_export_average_each_image_with_its_mirror(artifacts, fashion_small, tmp_path):
     """A `--tta` graph averages each image's logits with its mirror's: torch rows that ran one pass
     compared another function with it (agreement 0.89 for this model, and a speed-up of two against one)."""
-    from zoo.checkpoint import load_run
     from zoo.data import Normalizer
-    from zoo.export import ExportOptions, export_run
+    from zoo.export.exporter import ExportOptions, export_run
+    from zoo.train.checkpoint import load_run
 
     run_dir = artifacts / "runs" / "r"  # inside the artifacts folder: the only run folders bench reads
     folder = tmp_path / "models" / "fashion-mlp" / "tta"
@@ -212,9 +212,9 @@ def test_drift_makes_a_row_unstable_but_the_jitter_of_single_calls_does_not(monk
     made this test fail under load: block CV 0.105 where the pattern's is 0)."""
     import itertools
 
-    from zoo import bench as bench_module
-    from zoo.bench import Runner, latency
-    from zoo.noise import NoiseMonitor, assess
+    from zoo.inference import bench as bench_module
+    from zoo.inference.bench import Runner, latency
+    from zoo.inference.noise import NoiseMonitor, assess
 
     clock = [0.0]
 
@@ -243,7 +243,7 @@ def test_drift_makes_a_row_unstable_but_the_jitter_of_single_calls_does_not(monk
 
 def _no_work(monkeypatch):
     """Make choosing the runtimes fail loudly: a refusal must come before any work."""
-    from zoo import bench as bench_module
+    from zoo.inference import bench as bench_module
 
     def chosen(*args, **kwargs):
         raise AssertionError("the benchmark started before refusing")
@@ -254,7 +254,7 @@ def _no_work(monkeypatch):
 def test_threads_are_bounded_before_any_work(artifacts, monkeypatch):
     """`--threads 9999` started thousands of threads and printed nothing for 300 s: one line, exit 2,
     naming the range this machine allows (4 threads per usable core)."""
-    from zoo.bench import default_threads
+    from zoo.inference.bench import default_threads
 
     limit = 4 * default_threads()
     monkeypatch.setenv("COLUMNS", "200")
@@ -287,8 +287,8 @@ def test_a_run_dir_from_tampered_metadata_outside_the_artifacts_is_refused_unrea
     is one UntrustedPath line in the row; the onnxruntime rows are measured as before."""
     import shutil
 
-    from zoo import bench as bench_module
-    from zoo import paths
+    from zoo.core import paths
+    from zoo.inference import bench as bench_module
 
     art = tmp_path / "art"
     (art / "runs").mkdir(parents=True)

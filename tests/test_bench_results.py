@@ -1,4 +1,5 @@
-"""results.json has one home (zoo.bench_results): files of older zoo versions read, a bad file is one line
+"""results.json has one home (zoo.inference.bench_results): files of older zoo versions read, a bad file is
+one line
 naming the file and the key, and what is read is written back unchanged."""
 
 import copy
@@ -7,7 +8,7 @@ import json
 import pytest
 from benchfiles import SHA, old_file
 
-from zoo.bench_results import BenchResultsError, Measured, Unavailable, read_results, write_results
+from zoo.inference.bench_results import BenchResultsError, Measured, Unavailable, read_results, write_results
 
 
 def test_an_old_file_reads_and_is_written_back_unchanged(tmp_path):

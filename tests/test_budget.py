@@ -1,6 +1,6 @@
 """Budgets that fit the data (issue 38): a dataset-agnostic variant's epochs follow its training set's size.
 
-The rule is `zoo.budget.plan_epochs`; these check what it plans (Fashion-MNIST's budget unchanged, small
+The rule is `zoo.train.budget.plan_epochs`; these check what it plans (Fashion-MNIST's budget unchanged, small
 sets trained for thousands of steps, large ones not for hours, the run's epochs winning, presets
 untouched) and that `zoo train` says it and trains what it planned."""
 
@@ -15,11 +15,11 @@ from imagefolders import make_image_folder
 from typer.testing import CliRunner
 
 from cli.main import app
-from zoo import registry
-from zoo.budget import RECIPE, SET, SIZED, plan_epochs
-from zoo.config import resolve
 from zoo.data import epoch_plan
-from zoo.registry import StepBudget, get_spec, list_models
+from zoo.models import registry
+from zoo.models.registry import StepBudget, get_spec, list_models
+from zoo.train.budget import RECIPE, SET, SIZED, plan_epochs
+from zoo.train.config import resolve
 
 runner = CliRunner()
 SIZED_VARIANTS = [n for n in list_models() if get_spec(n).step_budget is not None]

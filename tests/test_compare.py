@@ -8,10 +8,10 @@ from cliutil import assert_clean_error
 from typer.testing import CliRunner
 
 from cli.main import app
-from zoo import paths
-from zoo.compare import compare
-from zoo.export import ExportOptions, export_run
-from zoo.runs import train_run
+from zoo.core import paths
+from zoo.export.exporter import ExportOptions, export_run
+from zoo.inference.compare import compare
+from zoo.train.runs import train_run
 
 runner = CliRunner()
 

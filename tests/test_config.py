@@ -1,8 +1,8 @@
 import pytest
 
-from zoo.config import TrainConfig, parse_assignments, resolve
-from zoo.errors import UsageError
-from zoo.registry import get_spec
+from zoo.core.errors import UsageError
+from zoo.models.registry import get_spec
+from zoo.train.config import TrainConfig, parse_assignments, resolve
 
 
 def test_assignments_are_typed_by_the_defaults():

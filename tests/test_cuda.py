@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from zoo.bench import BenchOptions, run_bench
-from zoo.checkpoint import load_run
-from zoo.config import TrainConfig
 from zoo.data import Normalizer
-from zoo.export import ExportOptions, export_run
-from zoo.exported import normalise, onnx_logits
-from zoo.runs import evaluate_run, train_run
-from zoo.train import evaluate, make_optimizer
+from zoo.export.exported import normalise, onnx_logits
+from zoo.export.exporter import ExportOptions, export_run
+from zoo.inference.bench import BenchOptions, run_bench
+from zoo.train.checkpoint import load_run
+from zoo.train.config import TrainConfig
+from zoo.train.loop import evaluate, make_optimizer
+from zoo.train.runs import evaluate_run, train_run
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

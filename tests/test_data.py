@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 import torch
 
+from zoo.core.errors import DataError, UsageError
+from zoo.core.paths import data_cache_dir
 from zoo.data import (
     dataset_names,
     dataset_status,
@@ -20,8 +22,6 @@ from zoo.data import (
     get_dataset_info,
     load_raw,
 )
-from zoo.errors import DataError, UsageError
-from zoo.paths import data_cache_dir
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 needs_fashion = pytest.mark.skipif(

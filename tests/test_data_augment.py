@@ -3,8 +3,8 @@
 import pytest
 import torch
 
+from zoo.core.errors import InternalError, UsageError
 from zoo.data import AugmentConfig, augment_batch
-from zoo.errors import InternalError, UsageError
 
 ALL = AugmentConfig(translate=3, hflip=True, rotation=15, erasing=0.5)
 
@@ -161,9 +161,9 @@ def test_augmented_copies_join_the_split_and_only_they_are_selected():
 
 
 def test_fit_with_class_targeted_copies_trains_on_more_images(fashion_small):
-    from zoo.config import TrainConfig
-    from zoo.registry import create_model
-    from zoo.train import fit
+    from zoo.models.registry import create_model
+    from zoo.train.config import TrainConfig
+    from zoo.train.loop import fit
 
     seen = []
     config = TrainConfig(

@@ -15,13 +15,14 @@ from cliutil import assert_clean_error
 from httpserve import BasicAuthHandler, EndlessHandler, ShortHandler, TrickleHandler, serve
 from typer.testing import CliRunner
 
-import zoo.download
+import zoo.core.download
 from cli.main import app
-from zoo import paths
+from zoo.core import paths
+from zoo.core.errors import DataError
+from zoo.core.paths import data_cache_dir
 from zoo.data import dataset_status, fetch, find_dataset, load
-from zoo.data.catalog import FileSpec, get_dataset_spec
-from zoo.errors import DataError
-from zoo.paths import data_cache_dir
+from zoo.data.catalog import FileSpec
+from zoo.data.lookup import get_dataset_spec
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 GZ_NAMES = [f"{n}.gz" for n in fakedata.IDX_NAMES.values()]
@@ -161,8 +162,8 @@ def test_an_endless_mirror_is_cut_at_the_cap(tmp_path, monkeypatch):
 
 
 def test_a_trickling_mirror_fails_within_one_rate_window(tmp_path, monkeypatch):
-    monkeypatch.setattr(zoo.download, "RATE_WINDOW_S", 0.5)
-    monkeypatch.setattr(zoo.download, "MIN_RATE", 1000)
+    monkeypatch.setattr(zoo.core.download, "RATE_WINDOW_S", 0.5)
+    monkeypatch.setattr(zoo.core.download, "MIN_RATE", 1000)
     server, url = serve(tmp_path, TrickleHandler)
     start = time.monotonic()
     try:

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
+from zoo.core.errors import InternalError, UsageError
 from zoo.data import DataSplits, Normalizer, Split, iterate_batches, load, load_raw
 from zoo.data.loading import content_sha256
-from zoo.errors import InternalError, UsageError
 
 
 @pytest.fixture(scope="module")

@@ -10,12 +10,12 @@ from cliutil import assert_clean_error
 from typer.testing import CliRunner
 
 from cli.main import app
-from zoo import export as export_module
-from zoo.checkpoint import WEIGHTS
-from zoo.errors import UsageError
-from zoo.export import ExportConflict, ExportError, ExportOptions, export_run, read_metadata
-from zoo.registry import get_spec, list_models
-from zoo.runs import train_run
+from zoo.core.errors import UsageError
+from zoo.export import exporter as export_module
+from zoo.export.exporter import ExportConflict, ExportError, ExportOptions, export_run, read_metadata
+from zoo.models.registry import get_spec, list_models
+from zoo.train.checkpoint import WEIGHTS
+from zoo.train.runs import train_run
 
 runner = CliRunner()
 # export checks graphs and files; the small official-format files keep each export under a second
@@ -79,7 +79,7 @@ def test_dynamic_batch_single_file_and_metadata_round_trip(trained_run, tmp_path
     assert meta["metrics"]["test"]["n"] == 500 and meta["versions"]["onnx"] == onnx.__version__
     assert meta["weights_sha256"] and meta == result.metadata | {"created_at": meta["created_at"]}
     sums = dict(line.split("  ")[::-1] for line in (tmp_path / "m" / "SHA256SUMS").read_text().splitlines())
-    from zoo.checkpoint import sha256_file
+    from zoo.train.checkpoint import sha256_file
 
     assert sums["model.onnx"] == sha256_file(path)
     card = (tmp_path / "m" / "card.md").read_text()
@@ -170,8 +170,8 @@ def test_each_onnx_file_has_its_metadata_as_plain_json_beside_it(exported, tmp_p
     """onnxruntime-web and other clients expose no metadata_props: model.json carries the same content."""
     import shutil
 
-    from zoo.exported import ExportedModelError, read_metadata_json
-    from zoo.fileio import sha256_file
+    from zoo.core.fileio import sha256_file
+    from zoo.export.exported import ExportedModelError, read_metadata_json
 
     folder = exported / "models" / "fashion-mlp" / "t0"
     sums = dict(line.split("  ")[::-1] for line in (folder / "SHA256SUMS").read_text().splitlines())
@@ -195,7 +195,7 @@ def test_each_onnx_file_has_its_metadata_as_plain_json_beside_it(exported, tmp_p
 
 
 def test_an_export_of_an_older_zoo_gains_its_model_json_without_force(trained_run, tmp_path):
-    from zoo.exported import write_sums
+    from zoo.export.exported import write_sums
 
     export_run(trained_run, ExportOptions(out=tmp_path / "e"))
     (tmp_path / "e" / "model.json").unlink()  # as an older zoo wrote the folder

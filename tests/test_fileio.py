@@ -1,4 +1,4 @@
-"""zoo.fileio.read_json_object: the one reader of zoo's JSON object files (run.json, request.json,
+"""zoo.core.fileio.read_json_object: the one reader of zoo's JSON object files (run.json, request.json,
 model.json, results.json, preprocessing sidecars). Whatever the file holds, the answer is its object or one
 line of the caller's error naming the file, the problem and the fix."""
 
@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zoo.errors import CheckpointError, ZooError
-from zoo.fileio import read_json_object
+from zoo.core.errors import CheckpointError, ZooError
+from zoo.core.fileio import read_json_object
 
 FIX = "do the fix"
 # no subnormal floats: training sets flush-to-zero for the whole process (RESULTS "Subnormal floats"), and

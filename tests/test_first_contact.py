@@ -16,7 +16,7 @@ from PIL import Image
 
 import zoo
 from zoo.data.loading import load_test
-from zoo.shipped import SHIPPED
+from zoo.weights.shipped import SHIPPED
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = Path("/usr/share/datasets")
@@ -112,7 +112,7 @@ def test_create_model_and_its_transforms_reach_the_shipped_figure(name, test_set
 
 
 def test_the_transforms_of_a_picture_are_what_predict_feeds(tmp_path, test_set):
-    from zoo.predict import load_image
+    from zoo.inference.predict import load_image
 
     path = _png(test_set, 3, tmp_path / "x.png")
     preprocess = zoo.pretrained_transforms("fashion-cnn")
@@ -125,9 +125,9 @@ def test_the_transforms_of_a_picture_are_what_predict_feeds(tmp_path, test_set):
 
 
 def test_a_model_that_drifted_from_its_reference_logits_is_refused(tmp_path):
-    from zoo.checkpoint import load_run
-    from zoo.pretrained import WeightsError, locate
-    from zoo.shipped_use import check_reference
+    from zoo.train.checkpoint import load_run
+    from zoo.weights.store import WeightsError, locate
+    from zoo.weights.use import check_reference
 
     folder = locate("fashion-mlp").folder
     model, record = load_run(folder)
@@ -151,4 +151,4 @@ def test_the_headline_is_the_default_models_and_flips_are_said_beside_it():
         f"shipped {weights.correct / weights.n:.2%}, {weights.correct_tta / weights.n:.2%} with flips"
         in shown
     )
-    assert np.isclose(zoo.shipped_use.headline("fashion-resnet")[0], weights.correct / weights.n)
+    assert np.isclose(zoo.weights.use.headline("fashion-resnet")[0], weights.correct / weights.n)

@@ -22,7 +22,10 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from cli.main import app
-from zoo import memory
+from zoo.core import memory
+from zoo.core.errors import DataError, UsageError
+from zoo.core.images import ImageRefused, decode_image
+from zoo.core.paths import artifacts_dir
 from zoo.data import (
     add_folder_dataset,
     dataset_names,
@@ -38,10 +41,7 @@ from zoo.data.findings import find_duplicates, find_label_conflicts
 from zoo.data.loading import content_sha256
 from zoo.data.manifest import MANIFEST, TENSORS
 from zoo.data.splits import channel_stats
-from zoo.errors import DataError, UsageError
-from zoo.images import ImageRefused, decode_image
-from zoo.paths import artifacts_dir
-from zoo.predict import load_image
+from zoo.inference.predict import load_image
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,15 +21,15 @@ from torchvision.ops import Conv2dNormActivation
 from typer.testing import CliRunner
 
 from cli.main import app
-from zoo.bench import BenchOptions, run_bench, save_results
-from zoo.bench_results import read_results
-from zoo.compare import compare
-from zoo.errors import UsageError, ZooError
-from zoo.export import ExportOptions, export_run
-from zoo.fileio import sha256_file
-from zoo.foreign import preprocessing, read_preprocessing
-from zoo.predict import OnnxClassifier
-from zoo.runs import train_run
+from zoo.core.errors import UsageError, ZooError
+from zoo.core.fileio import sha256_file
+from zoo.export.exporter import ExportOptions, export_run
+from zoo.inference.bench import BenchOptions, run_bench, save_results
+from zoo.inference.bench_results import read_results
+from zoo.inference.compare import compare
+from zoo.inference.foreign import preprocessing, read_preprocessing
+from zoo.inference.predict import OnnxClassifier
+from zoo.train.runs import train_run
 
 pytestmark = pytest.mark.usefixtures("fake_fashion_dir")
 runner = CliRunner()
@@ -470,8 +470,8 @@ def test_text_from_the_foreign_file_reaches_the_terminal_escaped(net, tmp_path):
 def test_a_foreign_files_rows_never_enter_a_runs_report(net, zoo_export, tmp_path):
     """A foreign file named like the run's model: its rows have no weights sha256, like an old zoo's, but
     the report must neither show them as the run's nor call them an old zoo's."""
-    from zoo.checkpoint import read_record
     from zoo.report.bench import bench_section
+    from zoo.train.checkpoint import read_record
 
     run_dir, _ = zoo_export
     record = read_record(run_dir)
@@ -515,7 +515,7 @@ def test_a_file_name_that_is_not_a_model_name_is_refused(net, tmp_path):
 def test_results_files_of_older_zoos_still_read_and_a_bad_feed_is_named(tmp_path):
     import benchfiles
 
-    from zoo.bench_results import BenchResultsError
+    from zoo.inference.bench_results import BenchResultsError
 
     old = tmp_path / "old.json"
     old.write_text(json.dumps(benchfiles.old_file()))

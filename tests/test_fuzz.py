@@ -312,7 +312,7 @@ def report(box: Sandbox, trained_run: Path, run_name: str, out: str | None):
 @pytest.fixture(scope="module")
 def trained_run(fake_fashion, tmp_path_factory):
     """fashion-mlp trained one epoch on the small files: a run directory to copy under fuzzed names."""
-    from zoo.runs import train_run
+    from zoo.train.runs import train_run
 
     folder = tmp_path_factory.mktemp("fuzz-run") / "fashion-mlp" / "r"
     return train_run("fashion-mlp", {"epochs": 1}, data=fake_fashion[1], run_dir=folder).run_dir

@@ -1,10 +1,10 @@
-"""Destinations zoo replaces as whole folders (zoo.names.replace_folder): a symlinked one is followed and
+"""Destinations zoo replaces as whole folders (zoo.core.names.replace_folder): a symlinked one is followed and
 nothing is left beside it; one that cannot be replaced is refused with one line."""
 
 import pytest
 
-from zoo.errors import UsageError
-from zoo.names import replace_folder, temporary_sibling
+from zoo.core.errors import UsageError
+from zoo.core.names import replace_folder, temporary_sibling
 
 
 def _folder(path, **files):

@@ -16,12 +16,12 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from cli.main import app
-from zoo.bench import BenchOptions, run_bench, save_results
-from zoo.bench_results import BenchResultsError
-from zoo.compare import compare
-from zoo.errors import UsageError, ZooError
-from zoo.exported import CHUNK, ExportedModelError, chunked_logits
-from zoo.predict import OnnxClassifier, classify_files, load_image
+from zoo.core.errors import UsageError, ZooError
+from zoo.export.exported import CHUNK, ExportedModelError, chunked_logits
+from zoo.inference.bench import BenchOptions, run_bench, save_results
+from zoo.inference.bench_results import BenchResultsError
+from zoo.inference.compare import compare
+from zoo.inference.predict import OnnxClassifier, classify_files, load_image
 
 runner = CliRunner()
 QUICK = dict(runtimes=["onnxruntime"], batch_sizes=(1,), warmup=0, iters=1, min_seconds=0.0)
@@ -229,7 +229,7 @@ def test_bench_refuses_a_batch_that_cannot_fit_in_memory_before_loading_any_data
 
 
 def test_large_images_are_run_a_few_at_a_time():
-    """The float32 copy of one inference call stays small (zoo.exported.CHUNK_BYTES), however large the
+    """The float32 copy of one inference call stays small (zoo.export.exported.CHUNK_BYTES), however large the
     images: 256 RGB images of 4096x4096 pixels were one 48 GiB call."""
     sizes = []
 

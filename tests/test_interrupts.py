@@ -58,8 +58,8 @@ SWALLOWING_CHILD = textwrap.dedent(
     import signal, sys, time
     from pathlib import Path
     from cli.console import interrupted_exit_code, stop_on_sigterm
-    from zoo.fileio import write_text_atomic
-    from zoo.names import replace_folder
+    from zoo.core.fileio import write_text_atomic
+    from zoo.core.names import replace_folder
 
     signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (see CHILD)
     stop_on_sigterm()
@@ -154,7 +154,7 @@ def test_a_thread_that_fails_while_a_stop_unwinds_is_quiet_and_any_other_is_not(
     import threading
 
     from cli.console import _quiet_after_a_stop
-    from zoo import stop
+    from zoo.core import stop
 
     def fail():
         raise RuntimeError("database is locked")

@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zoo.layers import FastDropout, MinPool2d
+from zoo.models.layers import FastDropout, MinPool2d
 
 # A rate measured over n draws is within SIGMAS binomial standard deviations of p with probability
 # 1 - 6e-7 (per check); the broken dropout's byte-7 rate was 0.40 against 0.20, hundreds of sigmas off.
@@ -160,8 +160,8 @@ def test_the_classic_order_pools_last_in_each_block():
 
 
 def test_the_classic_reproductions_use_their_studies_block_order():
-    from zoo.config import resolve
-    from zoo.registry import budget_overrides, get_spec
+    from zoo.models.registry import budget_overrides, get_spec
+    from zoo.train.config import resolve
 
     for name in ("fashion-cnn-baseline", "fashion-cnn-better", "fashion-cnn2-grid", "fashion-cnn3"):
         assert get_spec(name).hparams["block_order"] == "conv-bn-act-pool", name
@@ -175,8 +175,8 @@ def test_a_run_saved_before_block_order_existed_rebuilds_with_the_order_it_train
     """On the small official-format files: the rebuilt graph is tested, not the 10,000 test images."""
     import json
 
-    from zoo.checkpoint import RECORD, load_run
-    from zoo.runs import train_run
+    from zoo.train.checkpoint import RECORD, load_run
+    from zoo.train.runs import train_run
 
     result = train_run("fashion-cnn3", {"subset": 300, "epochs": 1, "val_fraction": 0.0, "patience": 0})
     path = result.run_dir / RECORD

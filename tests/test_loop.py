@@ -12,11 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from zoo.config import TrainConfig
 from zoo.data import Split, epoch_plan, iterate_batches
-from zoo.data.catalog import get_dataset_info
+from zoo.data.lookup import get_dataset_info
 from zoo.data.splits import DataSplits
-from zoo.train import fit
+from zoo.train.config import TrainConfig
+from zoo.train.loop import fit
 
 
 def _split(n: int, seed: int = 0) -> Split:
@@ -85,7 +85,7 @@ def test_every_planned_step_runs_once_and_the_schedule_ends_where_it_should(n, b
 
 def test_a_split_between_one_and_two_batches_trains(fashion_small):
     """The reported case: 250 images at batch 128 with one-cycle crashed after the first epoch."""
-    from zoo.runs import train_run
+    from zoo.train.runs import train_run
 
     result = train_run("fashion-mlp", {"subset": 250, "epochs": 2, "batch_size": 128, "schedule": "onecycle"})
     assert [h["epoch"] for h in result.record.history] == [1, 2]

@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zoo.metrics import classification_metrics
+from zoo.core.metrics import classification_metrics
 
 
 @st.composite

@@ -7,8 +7,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from zoo import paths
-from zoo.runs import train_run
+from zoo.core import paths
+from zoo.train.runs import train_run
 
 runner = CliRunner()
 # the layout of tables is checked here, not accuracy: the small official-format files keep each command fast
@@ -80,7 +80,7 @@ def test_tune_logs_one_line_per_trial_and_json_stays_pure():
 
 def test_models_show_every_field_in_full():
     """`zoo models` in 80 columns: one block per model instead of a table of seven columns cut to `…`."""
-    from zoo.registry import get_spec, list_models
+    from zoo.models.registry import get_spec, list_models
 
     result = runner.invoke(app, ["models"])
     assert result.exit_code == 0, result.output

@@ -11,12 +11,12 @@ from cliutil import assert_clean_error
 from typer.testing import CliRunner
 
 from cli.main import app
-from zoo import openvino_backend
-from zoo.bench import BenchOptions, run_bench
+from zoo.core import openvino as openvino_backend
 from zoo.data import Normalizer
-from zoo.export import ExportOptions, export_run
-from zoo.exported import read_metadata
-from zoo.quantize import DEFAULT_WITHOUT_NNCF, RECIPES, build, calibration_images, default_recipe
+from zoo.export.exported import read_metadata
+from zoo.export.exporter import ExportOptions, export_run
+from zoo.export.quantize import DEFAULT_WITHOUT_NNCF, RECIPES, build, calibration_images, default_recipe
+from zoo.inference.bench import BenchOptions, run_bench
 
 pytest.importorskip("openvino", reason="the openvino extra is not installed (pip install 'zoo[openvino]')")
 pytest.importorskip("nncf", reason="the openvino extra is not installed (pip install 'zoo[openvino]')")
@@ -102,7 +102,7 @@ def test_calibration_comes_from_the_given_images_and_is_reproducible():
 
 
 def test_export_int8_uses_nncf_here_and_a_recipe_change_rebuilds(fashion_small, tmp_path, monkeypatch):
-    from zoo.runs import train_run
+    from zoo.train.runs import train_run
 
     monkeypatch.setenv("ZOO_ARTIFACTS", str(tmp_path))
     run = train_run("fashion-mlp", {"epochs": 1, "subset": 3000}, data=fashion_small, run_dir=tmp_path / "r")
@@ -139,8 +139,8 @@ def audit(event, args):
 sys.addaudithook(audit)
 from pathlib import Path
 import numpy as np
-from zoo.openvino_backend import CompiledModel
-from zoo.quantize import RECIPES, build
+from zoo.core.openvino import CompiledModel
+from zoo.export.quantize import RECIPES, build
 src, work = Path(sys.argv[1]), Path(sys.argv[2])
 calibration = np.random.default_rng(0).standard_normal((32, 1, 28, 28)).astype(np.float32)
 build(RECIPES["nncf"], src, work / "q.onnx", calibration, work)
@@ -181,7 +181,7 @@ def test_nothing_zoo_runs_reaches_the_network(artifacts, tmp_path):
 
 
 def test_an_int8_file_openvino_cannot_load_is_an_unavailable_row_with_the_reason(fashion_small, tmp_path):
-    from zoo.runs import train_run
+    from zoo.train.runs import train_run
 
     run = train_run("fashion-mlp", {"epochs": 1, "subset": 600}, data=fashion_small, run_dir=tmp_path / "r")
     out = tmp_path / "models" / "fashion-mlp" / "qop"

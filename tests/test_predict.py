@@ -11,9 +11,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from cli.main import app
-from zoo.errors import UsageError, ZooError
-from zoo.exported import CHUNK, normalise, read_metadata
-from zoo.predict import OnnxClassifier, classify_files, image_preprocessing, load_image
+from zoo.core.errors import UsageError, ZooError
+from zoo.export.exported import CHUNK, image_preprocessing, normalise, read_metadata
+from zoo.inference.predict import OnnxClassifier, classify_files, load_image
 
 runner = CliRunner()
 
@@ -285,7 +285,7 @@ def _dds_of_an_unknown_pixel_format(path):
 
 
 def test_a_corrupt_image_is_refused_alike_by_predict_and_by_data_add(tmp_path):
-    from zoo.images import CORRUPT, ImageRefused, decode_image
+    from zoo.core.images import CORRUPT, ImageRefused, decode_image
 
     bad = _dds_of_an_unknown_pixel_format(tmp_path / "bad.dds")
     with pytest.raises(ImageRefused) as refused:

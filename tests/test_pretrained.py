@@ -25,16 +25,15 @@ from httpserve import (
 from typer.testing import CliRunner
 
 import zoo
-import zoo.download
+import zoo.core.download
 from cli.main import app
-from zoo import pretrained
-from zoo.checkpoint import RECORD, WEIGHTS, load_run, read_record
-from zoo.errors import UsageError
-from zoo.fileio import sha256_file
-from zoo.pretrained import REFERENCE, WeightsError
-from zoo.registry import Weights
-from zoo.runs import evaluate_run, train_run
-from zoo.shipped import SHIPPED
+from zoo.core.errors import UsageError
+from zoo.core.fileio import sha256_file
+from zoo.train.checkpoint import RECORD, WEIGHTS, load_run, read_record
+from zoo.train.runs import evaluate_run, train_run
+from zoo.weights import store as pretrained
+from zoo.weights.shipped import SHIPPED, Weights, weights_of
+from zoo.weights.store import REFERENCE, WeightsError
 
 pytestmark = pytest.mark.usefixtures("fake_fashion_dir")
 
@@ -215,8 +214,8 @@ def test_a_trickling_mirror_fails_within_one_rate_window(mirror, monkeypatch):
     """One byte every 20 ms: each read returns in time, so only the rate check ends it (30 s windows
     shrunk to half a second)."""
     root, _served, _weights = mirror
-    monkeypatch.setattr(zoo.download, "RATE_WINDOW_S", 0.5)
-    monkeypatch.setattr(zoo.download, "MIN_RATE", 1000)
+    monkeypatch.setattr(zoo.core.download, "RATE_WINDOW_S", 0.5)
+    monkeypatch.setattr(zoo.core.download, "MIN_RATE", 1000)
     server = _serve(monkeypatch, root, TrickleHandler)
     start = time.monotonic()
     try:
@@ -300,9 +299,9 @@ PULL = textwrap.dedent(
     import sys
     from pathlib import Path
 
-    import zoo.pretrained
+    import zoo.weights.store
 
-    zoo.pretrained.PACKAGE_DIR = Path(sys.argv[1])
+    zoo.weights.store.PACKAGE_DIR = Path(sys.argv[1])
     sys.argv = ["zoo", "weights", "pull", "fashion-mlp"]
     from cli.main import run
 
@@ -403,7 +402,9 @@ def test_two_pulls_at_once_download_once_and_both_succeed(real_mirror):
         _end(first, second)
     assert [first.returncode, second.returncode] == [0, 0], outputs
     tag = SHIPPED["fashion-mlp"].tag
-    assert sorted(server.requests) == sorted(f"/files/fashion-mlp-{tag}/{f}" for f in (WEIGHTS, RECORD, REFERENCE))
+    assert sorted(server.requests) == sorted(
+        f"/files/fashion-mlp-{tag}/{f}" for f in (WEIGHTS, RECORD, REFERENCE)
+    )
     final = pretrained.cache_dir("fashion-mlp", SHIPPED["fashion-mlp"])
     assert f"fashion-mlp: download {final}" in outputs[0][1]
     assert f"fashion-mlp: cache {final}" in outputs[1][1]  # found after the wait: nothing downloaded
@@ -479,7 +480,7 @@ def test_predict_takes_a_variant_name_for_its_shipped_model(ship, tmp_path, monk
     assert json.loads(first.stdout)[0]["class_name"]
     again = runner.invoke(app, args)
     assert again.stdout == first.stdout
-    assert not (tmp_path / "empty").exists() and not pretrained.export_folder("fashion-mlp").exists()
+    assert not (tmp_path / "empty").exists() and not (pretrained.home() / "exports").exists()
 
 
 def test_the_results_table_and_readme_say_what_the_registry_ships():
@@ -508,7 +509,7 @@ def test_the_results_table_and_readme_say_what_the_registry_ships():
 def test_export_report_and_compare_take_the_shipped_run_by_name(ship, shipped_run, tmp_path, monkeypatch):
     import json
 
-    from zoo.exported import read_metadata
+    from zoo.export.exported import read_metadata
 
     folder, weights = ship
     monkeypatch.setenv("COLUMNS", "200")
@@ -535,8 +536,8 @@ def test_export_report_and_compare_take_the_shipped_run_by_name(ship, shipped_ru
 
 
 def test_every_fashion_variant_ships_weights_or_says_why():
-    from zoo.registry import get_spec, list_models
-    from zoo.shipped import NO_WEIGHTS
+    from zoo.models.registry import list_models
+    from zoo.weights.shipped import NO_WEIGHTS
 
     for name in list_models("fashion-*"):
-        assert (get_spec(name).weights is not None) != (name in NO_WEIGHTS), name
+        assert (weights_of(name) is not None) != (name in NO_WEIGHTS), name

@@ -17,18 +17,18 @@ from torch import nn
 from typer.testing import CliRunner
 
 from cli.main import app
-from zoo.bench import BenchOptions, run_bench
+from zoo.core.errors import DataError, UsageError
+from zoo.core.images import decode_image, fit, parse_size, size_text
+from zoo.core.paths import artifacts_dir
 from zoo.data import add_folder_dataset, get_dataset_info, load, load_raw
 from zoo.data.manifest import MANIFEST
-from zoo.errors import DataError, UsageError
-from zoo.export import ExportOptions, export_run
-from zoo.exported import ExportedModelError, decode, encode, read_metadata
-from zoo.foreign import preprocessing, read_preprocessing
-from zoo.images import decode_image, fit, parse_size, size_text
-from zoo.paths import artifacts_dir
-from zoo.predict import OnnxClassifier, classify_files, load_image
-from zoo.registry import create_model_for
-from zoo.runs import train_run
+from zoo.export.exported import ExportedModelError, decode, encode, read_metadata
+from zoo.export.exporter import ExportOptions, export_run
+from zoo.inference.bench import BenchOptions, run_bench
+from zoo.inference.foreign import preprocessing, read_preprocessing
+from zoo.inference.predict import OnnxClassifier, classify_files, load_image
+from zoo.models.registry import create_model_for
+from zoo.train.runs import train_run
 
 runner = CliRunner()
 QUICK = dict(batch_sizes=(1, 4), warmup=1, iters=3, min_seconds=0.0)
@@ -207,7 +207,7 @@ def test_a_rectangular_dataset_trains_exports_benches_and_predicts_at_its_own_sh
 
 
 def test_exported_metadata_without_a_mode_still_reads_and_a_contradiction_is_refused():
-    from zoo.predict import image_preprocessing
+    from zoo.export.exported import image_preprocessing
 
     pre = image_preprocessing([1, 12, 36], [0.5], [0.25], "natural", "crop")
     assert pre["resize"]["mode"] == "crop" and pre["resize"]["keep_aspect_ratio"] is True

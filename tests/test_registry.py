@@ -7,9 +7,8 @@ import torch
 from typer.testing import CliRunner
 
 from cli.main import app
-from zoo.config import TRAIN_KEYS, resolve
-from zoo.errors import UsageError
-from zoo.registry import (
+from zoo.core.errors import UsageError
+from zoo.models.registry import (
     ModelSpec,
     budget_overrides,
     count_parameters,
@@ -22,6 +21,7 @@ from zoo.registry import (
     search_space_params,
     suggest,
 )
+from zoo.train.config import TRAIN_KEYS, resolve
 
 ALL = list_models()
 
@@ -133,7 +133,7 @@ def test_cnn_knobs(pool_type, activation):
 
 
 def test_min_pool_takes_the_minimum():
-    from zoo.layers import pool
+    from zoo.models.layers import pool
 
     x = torch.tensor([[[[1.0, 5.0], [-3.0, 2.0]]]])
     assert pool("min", 2)(x).item() == -3.0
@@ -168,7 +168,7 @@ def test_list_models_pattern():
 
 
 def test_classic_variants_match_their_provenance():
-    from zoo.tune import grid_size
+    from zoo.tune.tuning import grid_size
 
     better = create_model("fashion-cnn-better")
     head = list(better.classifier)
@@ -201,7 +201,7 @@ def test_every_named_budget_is_a_valid_recipe_of_its_variant():
 def test_every_point_of_the_fast_recipes_space_is_the_same_network():
     """`make demo` tunes fashion-cnn-fast: whatever its few trials pick, the model it retrains, exports and
     shows is the 32-64 CNN its recipe reaches 92% with, not a random architecture."""
-    from zoo.registry import parameter_count
+    from zoo.models.registry import parameter_count
 
     spec = get_spec("fashion-cnn-fast")
     default = parameter_count(spec.name)

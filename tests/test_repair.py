@@ -13,7 +13,7 @@ from optuna.storages.journal import JournalFileBackend, JournalStorage
 from typer.testing import CliRunner
 
 from cli.main import app
-from zoo.fileio import sha256_file
+from zoo.core.fileio import sha256_file
 
 runner = CliRunner()
 

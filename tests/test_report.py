@@ -13,7 +13,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from cli.main import app
-from zoo import paths
+from zoo.core import paths
 from zoo.report import build_report
 
 RUN_SECTIONS = {
@@ -99,7 +99,7 @@ def fake_bench(model: str, weights_sha256: str) -> None:
 def reports(fashion_files, tmp_path_factory):
     """A briefly trained CNN and MLP, each reported once (the MLP with benchmark results beside it): real
     images, and 1,000 real test images rather than 10,000 (the sections, not the figures, are tested)."""
-    from zoo.runs import train_run
+    from zoo.train.runs import train_run
 
     folder, data = fashion_files
     root = tmp_path_factory.mktemp("report")
@@ -187,8 +187,8 @@ def test_bench_section_shows_the_newest_results_of_this_runs_exports_only(report
 
 
 def test_bench_section_skips_what_it_cannot_attribute_or_read(reports, tmp_path):
-    from zoo.checkpoint import read_record
     from zoo.report.bench import bench_section
+    from zoo.train.checkpoint import read_record
 
     run_dir, _ = reports["fashion-mlp"]
     record = read_record(run_dir)
@@ -218,7 +218,7 @@ def test_bench_section_skips_what_it_cannot_attribute_or_read(reports, tmp_path)
 
 
 def test_study_report_through_the_cli(fashion_small, monkeypatch):
-    from zoo.tune import TuneConfig, tune
+    from zoo.tune.tuning import TuneConfig, tune
 
     monkeypatch.setenv("COLUMNS", "200")
     tune(TuneConfig(model="fashion-mlp", trials=3, epochs=1, subset=1000, retrain=False))

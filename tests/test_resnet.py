@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from zoo.errors import UsageError
-from zoo.layers import FlipAveraged
+from zoo.core.errors import UsageError
+from zoo.models.layers import FlipAveraged
+from zoo.models.registry import count_parameters, create_model
 from zoo.models.resnet import PreActBlock
-from zoo.registry import count_parameters, create_model
-from zoo.runs import train_run
+from zoo.train.runs import train_run
 
 
 def test_compact_variant_stays_under_100k_parameters():
@@ -60,7 +60,7 @@ def test_flip_averaging_is_mirror_invariant_and_exact_on_symmetric_input():
 
 def test_a_resnet_trains_and_its_run_reloads(fashion_files, tmp_path):
     """On 2,700 real images, tested on 1,000 (each seen twice, with its mirror): 10,000 cost seconds."""
-    from zoo.checkpoint import load_run
+    from zoo.train.checkpoint import load_run
 
     run = train_run(
         "fashion-resnet-compact",

@@ -16,12 +16,12 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from cli.main import app
-from zoo import runs as runs_module
-from zoo import tune as tune_module
-from zoo.resume import LOCK, STATE, list_unfinished, load_state, run_lock
-from zoo.runs import resume_run
-from zoo.studies import load_study, open_storage
-from zoo.tune import TuneConfig, finish, tune
+from zoo.train import runs as runs_module
+from zoo.train.resume import LOCK, STATE, list_unfinished, load_state, run_lock
+from zoo.train.runs import resume_run
+from zoo.tune import tuning as tune_module
+from zoo.tune.studies import load_study, open_storage
+from zoo.tune.tuning import TuneConfig, finish, tune
 
 runner = CliRunner()
 ZOO = str(Path(sys.executable).parent / "zoo")
@@ -239,7 +239,7 @@ def test_a_second_resume_of_a_run_is_refused_at_once_and_a_dead_holders_lock_is_
 
 
 def test_a_run_that_fails_before_its_request_leaves_no_folder(tmp_path, monkeypatch):
-    from zoo.errors import DataError
+    from zoo.core.errors import DataError
 
     def broken(*args, **kwargs):
         raise DataError("no data here")

@@ -83,8 +83,8 @@ def test_an_export_of_a_removed_dataset_still_predicts(pets_run, tmp_path):
 def test_a_resume_on_other_data_under_the_same_name_is_refused(tmp_path):
     from zoo.data import load
     from zoo.data.identity import DatasetChanged
-    from zoo.resume import ResumeRequest
-    from zoo.runs import _bound_to_data
+    from zoo.train.resume import ResumeRequest
+    from zoo.train.runs import _bound_to_data
 
     _ok(
         ["data", "add", "pets", str(make_image_folder(tmp_path / "a", {"cat": 12, "dog": 12})), "--size", "8"]

@@ -9,10 +9,10 @@ from hypothesis import strategies as st
 from optuna.distributions import FloatDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from zoo import time_budget as budget_module
-from zoo.errors import UsageError
-from zoo.time_budget import TimeBudget, format_duration, parse_duration
-from zoo.tune import TuneCallbacks, TuneConfig, tune
+from zoo.core.errors import UsageError
+from zoo.tune import time_budget as budget_module
+from zoo.tune.time_budget import TimeBudget, format_duration, parse_duration
+from zoo.tune.tuning import TuneCallbacks, TuneConfig, tune
 
 
 @given(st.integers(0, 30), st.integers(0, 59), st.integers(0, 59))
@@ -112,7 +112,7 @@ def test_the_budgets_stop_says_what_it_keeps_time_for(monkeypatch):
     failed on the best trial that was not there (an internal error after the first trial)."""
     import optuna
 
-    from zoo import tune as tune_module
+    from zoo.tune import tuning as tune_module
 
     said: list[str] = []
     cfg = TuneConfig(model="fashion-mlp", trials=50, epochs=1, subset=1000, time_budget=1, retrain=False)

@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 import torch
 
-from zoo import train as train_module
-from zoo.checkpoint import RECORD, WEIGHTS, load_run, read_record
-from zoo.config import TrainConfig
+from zoo.core.errors import CheckpointError, TrainingDiverged
 from zoo.data import Normalizer
-from zoo.errors import CheckpointError, TrainingDiverged
-from zoo.registry import create_model
-from zoo.runs import train_run
-from zoo.train import Evaluation, fit, predict_logits
+from zoo.models.registry import create_model
+from zoo.train import loop as train_module
+from zoo.train.checkpoint import RECORD, WEIGHTS, load_run, read_record
+from zoo.train.config import TrainConfig
+from zoo.train.loop import Evaluation, fit, predict_logits
+from zoo.train.runs import train_run
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +143,7 @@ def test_schedules_and_augmentation_run(fashion_small, schedule):
 
 
 def test_triangular_schedule_rises_then_falls_linearly():
-    from zoo.train import make_scheduler
+    from zoo.train.loop import make_scheduler
 
     model = torch.nn.Linear(2, 2)
     config = TrainConfig(lr=0.1, epochs=2, schedule="triangular")

@@ -12,11 +12,11 @@ from optuna.trial import TrialState
 from typer.testing import CliRunner
 
 from cli.main import app
-from zoo import tune as tune_module
-from zoo.checkpoint import WEIGHTS
-from zoo.errors import TrainingDiverged, UsageError
-from zoo.studies import load_study, open_storage
-from zoo.tune import TuneConfig, tune
+from zoo.core.errors import TrainingDiverged, UsageError
+from zoo.train.checkpoint import WEIGHTS
+from zoo.tune import tuning as tune_module
+from zoo.tune.studies import load_study, open_storage
+from zoo.tune.tuning import TuneConfig, tune
 
 runner = CliRunner()
 TINY = dict(model="fashion-mlp", epochs=1, subset=1000, retrain=False)
@@ -206,8 +206,8 @@ def test_other_samplers_run(sampler):
 
 
 def test_the_library_resolves_a_variants_own_grid_and_text_axes():
-    from zoo.registry import get_spec
-    from zoo.tune import check_config
+    from zoo.models.registry import get_spec
+    from zoo.tune.tuning import check_config
 
     own = TuneConfig(model="fashion-cnn2-grid", sampler="grid")
     check_config(own)

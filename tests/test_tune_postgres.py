@@ -12,7 +12,7 @@ from optuna.storages import RetryFailedTrialCallback
 from optuna.trial import TrialState
 from pgcluster import Cluster, server_bin
 
-from zoo.studies import open_storage
+from zoo.tune.studies import open_storage
 
 pytestmark = pytest.mark.skipif(
     server_bin() is None,

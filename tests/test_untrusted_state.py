@@ -18,12 +18,13 @@ from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
 
 from cli.main import app
-from zoo import paths
-from zoo.ablate import table
-from zoo.checkpoint import RECORD, WEIGHTS
-from zoo.errors import UntrustedPath, ZooError
-from zoo.names import run_dir_from
-from zoo.resume import (
+from zoo.core import paths
+from zoo.core.errors import UntrustedPath, ZooError
+from zoo.core.names import run_dir_from
+from zoo.export.targets import resolve_targets
+from zoo.train.checkpoint import RECORD, WEIGHTS
+from zoo.train.loop import EpochStats
+from zoo.train.resume import (
     REQUEST,
     STATE,
     EpochRecord,
@@ -33,11 +34,10 @@ from zoo.resume import (
     unfinished_dir,
     unfinished_root,
 )
-from zoo.runs import resume_run, train_run
-from zoo.studies import open_storage, summarize
-from zoo.targets import resolve_targets
-from zoo.train import EpochStats
-from zoo.tune import TuneCallbacks, TuneConfig, check_config, finish, tune
+from zoo.train.runs import resume_run, train_run
+from zoo.tune.ablate import table
+from zoo.tune.studies import open_storage, summarize
+from zoo.tune.tuning import TuneCallbacks, TuneConfig, check_config, finish, tune
 
 runner = CliRunner()
 TINY = dict(model="fashion-mlp", epochs=1, subset=1000, retrain=False)

@@ -11,10 +11,10 @@ from cliutil import assert_clean_error
 from typer.testing import CliRunner
 
 from cli.main import app
-from zoo.config import TrainConfig
-from zoo.errors import UsageError
-from zoo.params import ARCHITECTURE, TRAINING, check_value
-from zoo.registry import get_spec, list_models
+from zoo.core.errors import UsageError
+from zoo.models.params import ARCHITECTURE, TRAINING, check_value
+from zoo.models.registry import get_spec, list_models
+from zoo.train.config import TrainConfig
 
 runner = CliRunner()
 ZOO = str(Path(sys.executable).parent / "zoo")
@@ -83,7 +83,7 @@ def test_each_rule_accepts_its_default_kind_and_refuses_garbage(key):
 
 @pytest.mark.parametrize("name", list_models())
 def test_every_registered_default_passes_its_own_rules(name):
-    from zoo.config import resolve
+    from zoo.train.config import resolve
 
     spec = get_spec(name)  # a dataset-agnostic variant's for a dataset: its class count is checked too
     resolve(spec, dataset=spec.dataset or "mnist")  # a registry entry with an out-of-range default fails here
@@ -120,7 +120,7 @@ def test_a_full_disk_fails_before_training_not_after(small_tmpfs):
 
 
 def test_export_report_and_bench_check_their_destination_before_the_work(fashion_small, tmp_path):
-    from zoo.runs import train_run
+    from zoo.train.runs import train_run
 
     run = train_run("fashion-mlp", {"epochs": 1, "subset": 1000}, data=fashion_small, run_dir=tmp_path / "r")
     (tmp_path / "file").write_text("a regular file")
@@ -163,7 +163,7 @@ def test_every_reader_and_printer_holds_the_same_printable_rule(char):
     from cli.console import printable
     from zoo.data.manifest import Manifest
     from zoo.data.scan import shown
-    from zoo.exported import ModelMetadata
+    from zoo.export.exported import ModelMetadata
 
     name = f"cat{char}dog"
     with pytest.raises(ValidationError, match="class_names"):

@@ -4,7 +4,7 @@ Inputs are raw pixels, as numbers 0..255 (uint8 or float, rounded to the nearest
 0..255 is a ValueError, never clipped), shaped like the variant's dataset (a preset's own, or `dataset=`
 for a dataset-agnostic variant such as `ZooClassifier("cnn", dataset="cifar10")`): for a 28x28 grayscale
 model (N, 28, 28), (N, 784) or (N, 1, 28, 28). Labels may be any values; the network gets one output per
-distinct label seen in `fit`. Training is zoo's own loop (`zoo.train.fit`).
+distinct label seen in `fit`. Training is zoo's own loop (`zoo.train.loop.fit`).
 """
 
 from typing import Any
@@ -16,11 +16,11 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from zoo.config import TRAIN_KEYS, resolve
 from zoo.data import DataSplits, Normalizer, Split, get_dataset_info
 from zoo.data.splits import channel_stats, stratified_split
-from zoo.registry import get_spec, input_shape_of, resolve_dataset
-from zoo.train import fit, predict_logits
+from zoo.models.registry import get_spec, input_shape_of, resolve_dataset
+from zoo.train.config import TRAIN_KEYS, resolve
+from zoo.train.loop import fit, predict_logits
 
 _FIXED = ("model", "epochs", "lr", "batch_size", "val_fraction", "seed", "device", "dataset")
 

@@ -10,7 +10,7 @@ Typical use::
 
 from zoo.data.augment import AugmentConfig, augment_batch, with_augmented_copies
 from zoo.data.batches import Normalizer, epoch_plan, iterate_batches
-from zoo.data.catalog import DatasetInfo, builtin_dataset_names, dataset_names, get_dataset_info
+from zoo.data.catalog import DatasetInfo, builtin_dataset_names
 from zoo.data.fetch import fetch
 from zoo.data.folders import (
     AddResult,
@@ -23,6 +23,7 @@ from zoo.data.folders import (
 )
 from zoo.data.loading import load, load_raw
 from zoo.data.locate import find_dataset
+from zoo.data.lookup import dataset_names, get_dataset_info
 from zoo.data.splits import DataSplits, Split
 from zoo.data.status import DatasetStatus, FileStatus, dataset_status
 

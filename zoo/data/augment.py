@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from zoo.core.errors import InternalError, UsageError
 from zoo.data.splits import Split
-from zoo.errors import InternalError, UsageError
 
 _ERASE_AREA = (0.02, 0.2)  # fraction of the image
 _ERASE_LOG_ASPECT = (math.log(0.3), math.log(3.3))

@@ -4,8 +4,8 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
+from zoo.core.errors import InternalError, UsageError
 from zoo.data.splits import Split
-from zoo.errors import InternalError, UsageError
 
 
 def epoch_plan(n: int, batch_size: int) -> tuple[int, bool]:

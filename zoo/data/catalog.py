@@ -1,10 +1,7 @@
 """What zoo knows about each dataset: classes, shapes, official files, checksums and mirrors."""
 
-import difflib
 from dataclasses import dataclass
 from pathlib import Path
-
-from zoo.errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -15,7 +12,7 @@ class DatasetInfo:
     description: str
     # light-on-dark: light objects on a black background, so photos of dark objects on white need inverting
     polarity: str = "natural"
-    # how an image of another aspect ratio became (H, W): stretch, pad or crop (zoo.images.fit); a run
+    # how an image of another aspect ratio became (H, W): stretch, pad or crop (zoo.core.images.fit); a run
     # records it and its export tells `zoo predict` to do the same
     resize: str = "stretch"
 
@@ -101,7 +98,7 @@ _CIFAR_FILES = (
 )
 _CIFAR_ARCHIVE_FILE = FileSpec(CIFAR_ARCHIVE, "c58f30108f718f92721af3b95e74349a")
 
-_SPECS: dict[str, DatasetSpec] = {
+BUILTIN: dict[str, DatasetSpec] = {
     "fashion-mnist": DatasetSpec(
         info=DatasetInfo(
             name="fashion-mnist",
@@ -173,51 +170,4 @@ _SPECS: dict[str, DatasetSpec] = {
 
 def builtin_dataset_names() -> list[str]:
     """The datasets zoo knows by their official files (fashion-mnist, mnist, cifar10)."""
-    return list(_SPECS)
-
-
-def dataset_names() -> list[str]:
-    """The built-in datasets, then the folder datasets of the artifacts folder (`zoo data add`)."""
-    from zoo.data.folders import folder_dataset_names  # folders builds on this module
-
-    return [*_SPECS, *folder_dataset_names()]
-
-
-def _unknown(name: object) -> UsageError:
-    known = dataset_names()
-    close = difflib.get_close_matches(str(name), known, n=3, cutoff=0.5)
-    hint = f"did you mean {' or '.join(close)}? " if close else ""
-    return UsageError(
-        f"unknown dataset {name!r}; {hint}known: {', '.join(known)} (`zoo data list` shows them; "
-        "`zoo data add NAME PATH` adds a folder of images)"
-    )
-
-
-def get_dataset_spec(name: str) -> DatasetSpec:
-    """The official files of a built-in dataset; a folder dataset has none, and says so."""
-    key = name.strip().lower() if isinstance(name, str) else name
-    spec = _SPECS.get(key)
-    if spec is not None:
-        return spec
-    from zoo.data.folders import is_folder_dataset
-
-    if is_folder_dataset(name):
-        raise UsageError(
-            f"{name} is a folder dataset, made by `zoo data add` from a folder of images: it has no official "
-            f"files to find or download; `zoo data add {name} PATH` rebuilds it"
-        )
-    raise _unknown(name)
-
-
-def get_dataset_info(name: str) -> DatasetInfo:
-    """What a model needs to know about dataset `name`, built-in or folder (`zoo data add`)."""
-    key = name.strip().lower() if isinstance(name, str) else name
-    spec = _SPECS.get(key)
-    if spec is not None:
-        return spec.info
-    from zoo.data.folders import folder_info
-
-    info = folder_info(name)
-    if info is None:
-        raise _unknown(name)
-    return info
+    return list(BUILTIN)

@@ -5,8 +5,8 @@ import hashlib
 import zlib
 from pathlib import Path
 
+from zoo.core.errors import DataError
 from zoo.data.catalog import FileSpec
-from zoo.errors import DataError
 
 _CHUNK = 1 << 20
 

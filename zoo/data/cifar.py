@@ -14,8 +14,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from zoo.core.errors import DataError
 from zoo.data.catalog import CIFAR_ARCHIVE, CIFAR_FOLDER, CIFAR_META, CIFAR_TEST, CIFAR_TRAIN
-from zoo.errors import DataError
 
 _PIXELS = 3 * 32 * 32
 

@@ -1,5 +1,5 @@
 """Read and decode many image files on every core: each file is read once, hashed (its bytes, for the
-fingerprint; its pixels, to find duplicates) and converted as `zoo predict` converts (zoo.images).
+fingerprint; its pixels, to find duplicates) and converted as `zoo predict` converts (zoo.core.images).
 
 Files are handed to worker processes in chunks (a chunk costs one round trip, a file about 0.1 ms to
 decode), a few chunks in flight per worker so that results, which arrive in order, fill one
@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from zoo.errors import DataError
-from zoo.images import STRETCH, UNREADABLE, ImageRefused, decode_image
+from zoo.core.errors import DataError
+from zoo.core.images import STRETCH, UNREADABLE, ImageRefused, decode_image
 
 ProgressFn = Callable[[int, int], None]  # (files done, files in all)
 
@@ -206,7 +206,7 @@ def decode_files(
     on_progress: ProgressFn | None = None,
 ) -> Decoded:
     """Decode every file of `paths` into one (kept, C, H, W) uint8 array: `size` is (H, W), or N for N x N;
-    `resize` how an image of another aspect ratio becomes that size (zoo.images.fit)."""
+    `resize` how an image of another aspect ratio becomes that size (zoo.core.images.fit)."""
     workers = default_workers(len(paths)) if workers is None else max(1, workers)
     sides = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
     images = np.empty((len(paths), channels, *sides), np.uint8)

@@ -1,6 +1,6 @@
 """Download a dataset's official files and put each in place only after its checksum matches.
 
-Each download is bounded (zoo.download): the catalog records no sizes, so a file may have at most
+Each download is bounded (zoo.core.download): the catalog records no sizes, so a file may have at most
 MAX_BYTES, and it is judged as its bytes arrive (`_OfficialBytes`), as `checksum_status` judges a file on
 disk, without reading it again."""
 
@@ -8,11 +8,12 @@ import hashlib
 import zlib
 from pathlib import Path
 
-from zoo.data.catalog import FileSpec, get_dataset_spec
+from zoo.core.download import URL_FORMS, DownloadFailed, ProgressFn, download, redact, url_problem
+from zoo.core.errors import DataError, UsageError
+from zoo.core.paths import data_cache_dir
+from zoo.data.catalog import FileSpec
 from zoo.data.checksums import checksum_status
-from zoo.download import URL_FORMS, DownloadFailed, ProgressFn, download, redact, url_problem
-from zoo.errors import DataError, UsageError
-from zoo.paths import data_cache_dir
+from zoo.data.lookup import get_dataset_spec
 
 MAX_BYTES = 1 << 30  # per file; the largest official download, CIFAR-10's archive, has 163 MiB
 CONTENT_MAX_BYTES = 1 << 30  # what a .gz may decompress to (Fashion-MNIST's largest file: 47 MB)

@@ -5,7 +5,7 @@ like the built-in ones (`zoo.data.load(NAME)`), lists beside them, and is remove
     -> check (counts, imbalance, duplicates, sizes and modes) -> split -> write in a hidden folder -> swap
 
 Nothing is registered until every file was read: the dataset is built in a marked sibling folder and
-swapped in whole (zoo.names), so Ctrl-C, a kill or a full disk leaves no half-written dataset and an
+swapped in whole (zoo.core.names), so Ctrl-C, a kill or a full disk leaves no half-written dataset and an
 existing one intact.
 """
 
@@ -20,8 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-import zoo
-from zoo import memory, names, paths
+from zoo.core import memory, names, paths
+from zoo.core.errors import DataError, UsageError
+from zoo.core.fileio import check_writable
+from zoo.core.images import STRETCH, check_resize_mode, parse_size, size_text
+from zoo.core.version import __version__
 from zoo.data import decode, findings
 from zoo.data.catalog import DatasetInfo, builtin_dataset_names
 from zoo.data.manifest import (
@@ -38,9 +41,6 @@ from zoo.data.manifest import (
     write_tensors,
 )
 from zoo.data.scan import LAYOUT_SPLITS, WHOLE, Scan, SourceFile, scan, shown
-from zoo.errors import DataError, UsageError
-from zoo.fileio import check_writable
-from zoo.images import STRETCH, check_resize_mode, parse_size, size_text
 
 ProgressFn = Callable[[str, int, int], None]  # (stage: "hashing" or "decoding", files done, files in all)
 SayFn = Callable[[str], None]
@@ -157,7 +157,7 @@ class FolderStatus:
 
 
 def _tensors_ok(folder: Path, manifest: Manifest) -> bool:
-    from zoo.fileio import sha256_file
+    from zoo.core.fileio import sha256_file
 
     try:
         return sha256_file(folder / TENSORS) == manifest.tensors_sha256
@@ -167,7 +167,7 @@ def _tensors_ok(folder: Path, manifest: Manifest) -> bool:
 
 def folder_status(name: str) -> FolderStatus:
     """The manifest (or why it is unreadable) and a fresh check of the tensor file's sha256."""
-    from zoo.fileio import sha256_file
+    from zoo.core.fileio import sha256_file
 
     folder = data_root() / name
     size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file()) if folder.is_dir() else 0
@@ -480,7 +480,7 @@ def _build(
             "modes": dict(sorted(decoded.modes.items())),
         },
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        zoo_version=zoo.__version__,
+        zoo_version=__version__,
     )
     write_manifest(tmp, manifest)
     return manifest, len(files)
@@ -503,7 +503,7 @@ def add_folder_dataset(
     """Build folder dataset `name` from the class folders in `path` (see the module's docstring).
 
     `size` is N (N x N), "HxW" or (height, width); `resize` says how an image of another aspect ratio
-    becomes that size: stretch (the default), pad or crop (zoo.images.fit).
+    becomes that size: stretch (the default), pad or crop (zoo.core.images.fit).
 
     On a name that exists: the same source and settings with unchanged files do nothing ("up-to-date");
     changed files are said (`say`) and the dataset is rebuilt; another source or other settings are

@@ -9,9 +9,9 @@ the name holds now, from the catalog and the manifest only (no images are read),
 
 from collections.abc import Sequence
 
-from zoo.data.catalog import get_dataset_info
+from zoo.core.errors import DataError, ZooError
 from zoo.data.folders import folder_manifest, is_folder_dataset
-from zoo.errors import DataError, ZooError
+from zoo.data.lookup import get_dataset_info
 
 
 class DatasetChanged(DataError):
@@ -65,6 +65,6 @@ def check_same_data(
 
 
 def check_run_data(record, run_dir: object) -> None:
-    """check_same_data for a run record (zoo.checkpoint.RunRecord)."""
+    """check_same_data for a run record (zoo.train.checkpoint.RunRecord)."""
     tensors = record.data.get("tensors_sha256") if isinstance(record.data, dict) else None
     check_same_data(f"run {run_dir}", record.dataset, record.class_names, record.input_shape, tensors)

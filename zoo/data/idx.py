@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.errors import DataError
+from zoo.core.errors import DataError
 
 IMAGES_MAGIC = 0x00000803  # uint8, 3 dimensions
 LABELS_MAGIC = 0x00000801  # uint8, 1 dimension

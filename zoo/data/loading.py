@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from zoo.data.catalog import DatasetSpec, get_dataset_info, get_dataset_spec
+from zoo.core.errors import DataError, UsageError
+from zoo.data.catalog import DatasetSpec
 from zoo.data.cifar import read_cifar
 from zoo.data.folders import FolderData, is_folder_dataset, read_folder_dataset
 from zoo.data.idx import read_idx_pair
 from zoo.data.locate import find_dataset, idx_file
+from zoo.data.lookup import get_dataset_info, get_dataset_spec
 from zoo.data.splits import DataSplits, Split, channel_stats, stratified_split, stratified_subset
-from zoo.errors import DataError, UsageError
 
 PathLike = str | os.PathLike
 

@@ -4,17 +4,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zoo.data.catalog import (
-    CIFAR_ARCHIVE,
-    CIFAR_FOLDER,
-    CIFAR_TEST,
-    CIFAR_TRAIN,
-    DatasetSpec,
-    FileSpec,
-    get_dataset_spec,
-)
-from zoo.errors import DataError
-from zoo.paths import data_cache_dir
+from zoo.core.errors import DataError
+from zoo.core.paths import data_cache_dir
+from zoo.data.catalog import CIFAR_ARCHIVE, CIFAR_FOLDER, CIFAR_TEST, CIFAR_TRAIN, DatasetSpec, FileSpec
+from zoo.data.lookup import get_dataset_spec
 
 DATA_DIR_ENV = "ZOO_DATA_DIR"
 

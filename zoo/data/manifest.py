@@ -24,10 +24,10 @@ import torch
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
+from zoo.core.errors import DataError, first_line
+from zoo.core.fileio import sha256_file, write_text_atomic
+from zoo.core.schema import MAX_SIDE, ClassName
 from zoo.data.scan import SPLIT_FOLDERS
-from zoo.errors import DataError, first_line
-from zoo.fileio import sha256_file, write_text_atomic
-from zoo.schema import MAX_SIDE, ClassName
 
 FORMAT = "zoo.folder-dataset/1"
 MANIFEST = "manifest.json"
@@ -41,7 +41,7 @@ _STRICT = ConfigDict(extra="forbid")  # a key this version does not know is a ne
 
 
 class Conversion(TypedDict):
-    """How each file became pixels (zoo.images, the same steps as `zoo predict`) and how the test
+    """How each file became pixels (zoo.core.images, the same steps as `zoo predict`) and how the test
     split was drawn (null where the folder had its own test/). Manifests written before rectangles have
     `size` (a square) and no `height`, `width` or `resize_mode` (stretch): `Manifest.image_size` and
     `Manifest.resize_mode` read both."""
@@ -57,7 +57,7 @@ class Conversion(TypedDict):
     resize: Literal["bilinear"]  # the filter
     antialias: bool
     keep_aspect_ratio: bool
-    # how an image of another aspect ratio became height x width (zoo.images.fit); stretch where missing
+    # how an image of another aspect ratio became height x width (zoo.core.images.fit); stretch where missing
     resize_mode: NotRequired[Literal["stretch", "pad", "crop"]]
     test_fraction: Annotated[float, Field(gt=0, lt=1)] | None
     seed: Annotated[int, Field(ge=0, lt=2**32)] | None
@@ -237,7 +237,7 @@ def read_manifest(folder: Path, name: str) -> Manifest:
 def write_manifest(folder: Path, manifest: Manifest) -> None:
     problem = manifest.problem()
     if problem:
-        from zoo.errors import InternalError
+        from zoo.core.errors import InternalError
 
         raise InternalError(f"the new manifest of {manifest.name} is inconsistent: {problem}")
     write_text_atomic(folder / MANIFEST, json.dumps(manifest.to_dict(), indent=2, allow_nan=False) + "\n")

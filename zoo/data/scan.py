@@ -14,15 +14,15 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zoo.errors import DataError, UsageError
-from zoo.schema import MAX_CLASS_NAME, NOT_PRINTABLE_RE, escape_unprintable
+from zoo.core.errors import DataError, UsageError
+from zoo.core.schema import MAX_CLASS_NAME, NOT_PRINTABLE_RE, escape_unprintable
 
 LAYOUT_CLASSES = "class-folders"
 LAYOUT_SPLITS = "split-folders"
 SPLIT_FOLDERS = ("train", "val", "test")  # also the order of splits in the tensor file and reports
 WHOLE = "all"  # the split of a file in the class-folder layout, before zoo splits off the test set
 
-# Skip reasons of the scan (decode adds its own, zoo.images)
+# Skip reasons of the scan (decode adds its own, zoo.core.images)
 HIDDEN = "hidden"
 OUTSIDE = "link leading outside PATH"
 BROKEN_LINK = "broken link"

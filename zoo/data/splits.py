@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from zoo.core.errors import InternalError, UsageError
 from zoo.data.catalog import DatasetInfo
-from zoo.errors import InternalError, UsageError
 
 
 @dataclass(frozen=True)

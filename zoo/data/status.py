@@ -4,10 +4,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoo.data.catalog import CIFAR_ARCHIVE, DatasetInfo, DatasetSpec, FileSpec, get_dataset_spec
+from zoo.data.catalog import CIFAR_ARCHIVE, DatasetInfo, DatasetSpec, FileSpec
 from zoo.data.checksums import checksum_status
 from zoo.data.cifar import cifar_folder
 from zoo.data.locate import idx_file, locate
+from zoo.data.lookup import get_dataset_spec
 
 
 @dataclass(frozen=True)

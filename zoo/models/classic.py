@@ -10,7 +10,7 @@ from typing import Any
 from zoo.models.cnn import CNN_DEFAULTS, MNIST_CNN, build_cnn
 from zoo.models.machines import CPU_2C, CPU_2C_EPYC_1T
 from zoo.models.mlp import build_mlp
-from zoo.registry import ModelSpec, Recorded, register_model
+from zoo.models.registry import ModelSpec, Recorded, register_model
 
 
 def _reproduced(

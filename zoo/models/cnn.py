@@ -7,10 +7,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from zoo import layers
-from zoo.errors import UsageError
+from zoo.core.errors import UsageError
+from zoo.models import layers
 from zoo.models.machines import CPU_2C_EMR, GPU_H200
-from zoo.registry import ModelSpec, Recorded, StepBudget, any_shape, register_model
+from zoo.models.registry import ModelSpec, Recorded, StepBudget, any_shape, register_model
 
 PADDINGS = ("same", "valid")
 
@@ -401,7 +401,9 @@ register_model(
         builder=build_cnn,
         hparams=dict(CNN_DEFAULTS, head_side=HEAD_SIDE),
         train=dict(CNN_RECIPE),
-        step_budget=StepBudget(steps=4_210),  # its 10 epochs of 421 steps on Fashion-MNIST (zoo/budget.py)
+        step_budget=StepBudget(
+            steps=4_210
+        ),  # its 10 epochs of 421 steps on Fashion-MNIST (zoo/train/budget.py)
         search_space=any_cnn_space,
         retrain=dict(CNN_RETRAIN),
         provenance="fashion-cnn for any dataset (`--dataset NAME`): its two conv blocks (64@3x3, 32@2x2) "

@@ -6,8 +6,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from zoo import layers
-from zoo.registry import ModelSpec, StepBudget, any_shape, register_model
+from zoo.models import layers
+from zoo.models.registry import ModelSpec, StepBudget, any_shape, register_model
 
 
 class MLP(nn.Module):
@@ -98,7 +98,9 @@ register_model(
         builder=build_mlp,
         hparams=dict(MLP_DEFAULTS, input_side=INPUT_SIDE),
         train=dict(MLP_RECIPE),
-        step_budget=StepBudget(steps=4_210),  # its 10 epochs of 421 steps on Fashion-MNIST (zoo/budget.py)
+        step_budget=StepBudget(
+            steps=4_210
+        ),  # its 10 epochs of 421 steps on Fashion-MNIST (zoo/train/budget.py)
         search_space=any_shape(fashion_mlp_space),
         provenance="fashion-mlp for any dataset (`--dataset NAME`): 2-5 GELU layers of 32-512 units with "
         "dropout 0-0.3 on the pixels, images larger than 32x32 average-pooled to at most 32x32 first",

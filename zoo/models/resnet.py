@@ -11,10 +11,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from zoo import layers
-from zoo.errors import UsageError
+from zoo.core.errors import UsageError
+from zoo.models import layers
 from zoo.models.machines import CPU_2C_EPYC_1T
-from zoo.registry import ModelSpec, Recorded, StepBudget, register_model
+from zoo.models.registry import ModelSpec, Recorded, StepBudget, register_model
 
 
 class PreActBlock(nn.Module):
@@ -247,7 +247,7 @@ register_model(
         builder=build_resnet,
         hparams=dict(RESNET_DEFAULTS),
         train=dict(_RESIDUAL_RECIPE, epochs=30),
-        step_budget=StepBudget(steps=12_630),  # 30 epochs of 421 steps on Fashion-MNIST (zoo/budget.py)
+        step_budget=StepBudget(steps=12_630),  # 30 epochs of 421 steps on Fashion-MNIST (zoo/train/budget.py)
         search_space=any_resnet_space,
         provenance="fashion-resnet for any dataset (`--dataset NAME`): a pre-activation ResNet with 3 stages "
         "of 2 basic blocks, 32-64-128 channels, global average pooling; one-cycle SGD with label "

@@ -4,17 +4,18 @@ that measured them.
 A row belongs to the run when it measured an export of the run's weights (the `weights_sha256` the ONNX
 metadata records, which bench copies into each row): the model name alone would show another export's
 figures (another trial, another run of the same model) as this run's. A row of an ONNX file zoo did not
-export (zoo.foreign) has no weights_sha256, only the sha256 of its file, so it is never taken for a run's,
+export (zoo.inference.foreign) has no weights_sha256, only the sha256 of its file, so it is never taken for
+a run's,
 even when the file is named like the run's model.
 """
 
 from pathlib import Path
 
-from zoo import paths
-from zoo.bench_results import RESULTS, BenchResultsError, Measured, read_results
-from zoo.checkpoint import RunRecord
+from zoo.core import paths
+from zoo.inference.bench_results import RESULTS, BenchResultsError, Measured, read_results
 from zoo.report import figures
 from zoo.report.page import Image, Note, Section, Table
+from zoo.train.checkpoint import RunRecord
 
 
 def results_files(root: Path | None = None) -> list[Path]:

@@ -5,19 +5,19 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from zoo import paths
-from zoo.checkpoint import RunRecord, load_run, read_record
+from zoo.core import paths
+from zoo.core.errors import UsageError
+from zoo.core.fileio import check_writable, write_bytes_atomic, write_text_atomic
+from zoo.core.names import inside
 from zoo.data import Normalizer
 from zoo.data.identity import check_run_data
-from zoo.errors import UsageError
-from zoo.fileio import check_writable, write_bytes_atomic, write_text_atomic
-from zoo.names import inside
+from zoo.export.targets import RunTarget, resolve_targets
 from zoo.report import figures
 from zoo.report.bench import bench_section
 from zoo.report.page import Image, Note, Paragraphs, Section, Table, render
 from zoo.report.study import study_section
-from zoo.runs import TestEvaluation, evaluate_run
-from zoo.targets import RunTarget, resolve_targets
+from zoo.train.checkpoint import RunRecord, load_run, read_record
+from zoo.train.runs import TestEvaluation, evaluate_run
 
 EXAMPLES = 16  # correctly and wrongly classified test images shown, each
 

@@ -10,7 +10,7 @@ import optuna
 
 from zoo.report import figures
 from zoo.report.page import Image, Note, Section, Table
-from zoo.studies import find_study, summarize
+from zoo.tune.studies import find_study, summarize
 
 
 def _plot(draw: Callable[[], object], filename: str, caption: str) -> Image | Note:

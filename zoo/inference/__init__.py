@@ -1,0 +1,1 @@
+"""Inference: predict, models zoo did not make (foreign.py), bench and its results, compare."""

@@ -1,0 +1,1 @@
+"""Training: the run configuration, the loop, checkpoints (run directories), budgets, resumable runs."""
