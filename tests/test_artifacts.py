@@ -251,12 +251,12 @@ def _tamper(run: Path, change) -> None:
 
 
 TAMPERINGS = {
-    "no weights_sha256": (lambda r: r.pop("weights_sha256"), "weights_sha256: field required"),
+    "no weights_sha256": (lambda r: r.pop("weights_sha256"), "weights_sha256: missing"),
     "hyperparameters a list": (
         lambda r: r.__setitem__("hyperparameters", [1, 2]),
         "hyperparameters: input should be an object",
     ),
-    "no train_config": (lambda r: r.pop("train_config"), "train_config: field required"),
+    "no train_config": (lambda r: r.pop("train_config"), "train_config: missing"),
     "num_params a string": (
         lambda r: r.__setitem__("num_params", "12"),
         "num_params: input should be a valid",

@@ -187,3 +187,16 @@ def test_auto_precision_on_the_cpu_follows_the_measurements(monkeypatch, amx, av
     monkeypatch.setattr(train_module, "cpu_vendor", lambda: vendor)
     assert train_module.resolve_precision("auto", torch.device("cpu")) == expected
     assert train_module.resolve_precision("fp32", torch.device("cpu")) == "fp32"  # an explicit choice stays
+
+
+def test_a_triangular_schedule_trains_to_its_end_and_saves(tmp_path, monkeypatch):
+    """Its last scheduler step left a negative learning rate, which the resume state refused: the run
+    failed at the end of its last epoch with a CheckpointError."""
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    monkeypatch.setenv("ZOO_ARTIFACTS", str(tmp_path))
+    args = ["train", "fashion-mlp", "--set", "schedule=triangular", "--epochs", "2", "--subset", "600"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output

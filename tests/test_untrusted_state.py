@@ -358,26 +358,26 @@ def _set(key, value):
 
 
 REQUESTS = {
-    "no overrides": (lambda r: r.pop("overrides"), "overrides: field required"),
+    "no overrides": (lambda r: r.pop("overrides"), "overrides: missing"),
     "overrides a list": (_set("overrides", [1, 2]), "overrides: input should be an object"),
     "an lr of abc": (lambda r: r["overrides"].__setitem__("lr", "abc"), "overrides: lr=abc is not allowed"),
     "epochs a string": (_set("epochs", "2"), "epochs: input should be a valid integer"),
     "an unknown model": (_set("model", "../../x"), "model: '../../x' is not a valid name"),
     "a record key riding along": (
         lambda r: r["extra_record"].__setitem__("model", "fashion-cnn"),
-        "extra_record.model: extra inputs are not permitted",
+        "extra_record.model: unknown key",
     ),
     "a destination outside": (_set("run_dir", "/some/where/run"), "key run_dir '/some/where/run' is outside"),
     "not an object": (lambda r: r.clear(), "is not a zoo resume request"),
 }
 STATES = {
-    "no history": (lambda m, t: m.pop("history"), "history: field required"),
+    "no history": (lambda m, t: m.pop("history"), "history: missing"),
     "an lr of abc": (lambda m, t: m["optimizer_groups"][0].__setitem__("lr", "abc"), "optimizer_groups.0.lr"),
     "a history entry too many": (
         lambda m, t: m["history"].append(m["history"][0]),
         "history must hold epochs",
     ),
-    "a foreign history key": (lambda m, t: m["history"][0].__setitem__("x", 1), "history.0.x: extra inputs"),
+    "a foreign history key": (lambda m, t: m["history"][0].__setitem__("x", 1), "history.0.x: unknown key"),
     "a scaler of text": (lambda m, t: m.__setitem__("scaler", {"scale": "big"}), "scaler.scale"),
     "no generator state": (lambda m, t: t.pop("rng.generator"), "tensor rng.generator is missing"),
     "a stray optimizer tensor": (

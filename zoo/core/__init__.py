@@ -1,2 +1,3 @@
 """The base every layer stands on: errors, names and paths, file I/O, the printable-text schema and
-limits, images, downloads, metrics, runtime settings. It imports nothing else of zoo."""
+limits, one-line validation errors, images, downloads, metrics, plots, runtime settings. It imports
+nothing else of zoo."""

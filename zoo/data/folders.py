@@ -37,6 +37,7 @@ from zoo.data.manifest import (
     conversion_size,
     read_manifest,
     read_tensors,
+    tensors_check,
     write_manifest,
     write_tensors,
 )
@@ -157,32 +158,19 @@ class FolderStatus:
 
 
 def _tensors_ok(folder: Path, manifest: Manifest) -> bool:
-    from zoo.core.fileio import sha256_file
-
-    try:
-        return sha256_file(folder / TENSORS) == manifest.tensors_sha256
-    except OSError:
-        return False
+    return tensors_check(folder, manifest) == "ok"
 
 
 def folder_status(name: str) -> FolderStatus:
     """The manifest (or why it is unreadable) and a fresh check of the tensor file's sha256."""
-    from zoo.core.fileio import sha256_file
-
     folder = data_root() / name
     size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file()) if folder.is_dir() else 0
     try:
         manifest = read_manifest(folder, name)
     except DataError as exc:
         return FolderStatus(name, folder, None, str(exc), size, "unknown")
-    tensors = folder / TENSORS
-    if not tensors.is_file():
-        check = "missing"
-    else:
-        try:
-            check = "ok" if sha256_file(tensors) == manifest.tensors_sha256 else "mismatch"
-        except OSError:
-            check = "missing"
+    check = tensors_check(folder, manifest)
+    check = "missing" if check.startswith("unreadable") else check  # what `zoo data list` shows
     return FolderStatus(name, folder, manifest, None, size, check)
 
 
@@ -486,6 +474,61 @@ def _build(
     return manifest, len(files)
 
 
+def _source_changes(
+    existing: Manifest,
+    name: str,
+    scanned: Scan,
+    conversion: Conversion,
+    workers: int | None,
+    on_progress: ProgressFn | None,
+) -> tuple[SourceChanges, int]:
+    """(what changed in the source files since `existing` was built, files hashed); another source or
+    other settings are refused: rebuilding silently would change what a name means."""
+    differences = _differences(existing, str(scanned.root), conversion)
+    if differences:
+        raise UsageError(
+            f"dataset {name} exists and was made otherwise ({'; '.join(differences)}): pass --force to "
+            "replace it, or pick another name"
+        )
+    progress = (lambda done, total: on_progress("hashing", done, total)) if on_progress else None
+    # hashing holds one file at a time per process: no memory plan needed (nothing may need building)
+    digests = decode.hash_files([f.path for f in scanned.files], workers=workers, on_progress=progress)
+    changes = compare_files(existing.source_fingerprint["files"], _fingerprint_files(scanned.files, digests))
+    return changes, len(digests)
+
+
+def _write_dataset(
+    name: str,
+    folder: Path,
+    scanned: Scan,
+    conversion: Conversion,
+    workers: int,
+    on_progress: ProgressFn | None,
+) -> tuple[Manifest, int, bool]:
+    """Build the dataset beside `folder` and swap it in: (its manifest, files read, whether it replaced
+    one). A full disk leaves the one there intact and says so."""
+    channels, sides = conversion["channels"], conversion_size(conversion) or (0, 0)
+    images_bytes, _ = estimate_memory(len(scanned.files), channels, sides, 0)
+    # the manifest: a path and a sha256 per file
+    check_writable(data_root(), images_bytes + 200 * len(scanned.files), what=f"dataset {name}")
+    replacing = folder.exists()
+    tmp = names.temporary_sibling(folder)
+    try:
+        manifest, n_files = _build(tmp, name, scanned, conversion, workers, on_progress)
+        names.replace_folder(tmp, folder)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        kept = f"; the dataset {name} there is unchanged" if replacing else ""
+        raise DataError(
+            f"the disk under {data_root()} filled up while writing {name} ({exc.strerror}){kept}: "
+            "free some space and run the command again"
+        ) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return manifest, n_files, replacing
+
+
 def add_folder_dataset(
     name: str,
     path: str | os.PathLike,
@@ -518,56 +561,20 @@ def add_folder_dataset(
     scanned = scan(path)
     conversion = _conversion(scanned.layout, sides, resize, channels, test_fraction, seed)
 
+    changes = None
     if existing is not None and not force:
-        differences = _differences(existing, str(scanned.root), conversion)
-        if differences:
-            raise UsageError(
-                f"dataset {name} exists and was made otherwise ({'; '.join(differences)}): pass --force to "
-                "replace it, or pick another name"
-            )
-        progress = (lambda done, total: on_progress("hashing", done, total)) if on_progress else None
-        # hashing holds one file at a time per process: no memory plan needed (nothing may need building)
-        digests = decode.hash_files([f.path for f in scanned.files], workers=workers, on_progress=progress)
-        changes = compare_files(
-            existing.source_fingerprint["files"], _fingerprint_files(scanned.files, digests)
-        )
+        changes, files = _source_changes(existing, name, scanned, conversion, workers, on_progress)
         tensors_ok = _tensors_ok(folder, existing)
         if not changes and tensors_ok:
-            return AddResult(
-                name,
-                folder,
-                "up-to-date",
-                existing,
-                None,
-                time.perf_counter() - started,
-                workers or decode.default_workers(len(digests)),
-                len(digests),
-            )
+            seconds = time.perf_counter() - started
+            used = workers or decode.default_workers(files)
+            return AddResult(name, folder, "up-to-date", existing, None, seconds, used, files)
         if say and changes:
             say(f"{shown(str(scanned.root))} changed since {name} was added: {changes.summary()}; rebuilding")
         elif say:
             say(f"{folder / TENSORS} is not the file {name} was built with; rebuilding")
-    else:
-        changes = None
 
     workers = _plan_workers(name, len(scanned.files), channels, sides, workers)
-    images_bytes, _ = estimate_memory(len(scanned.files), channels, sides, 0)
-    # the manifest: a path and a sha256 per file
-    check_writable(data_root(), images_bytes + 200 * len(scanned.files), what=f"dataset {name}")
-    replacing = folder.exists()
-    tmp = names.temporary_sibling(folder)
-    try:
-        manifest, n_files = _build(tmp, name, scanned, conversion, workers, on_progress)
-        names.replace_folder(tmp, folder)
-    except OSError as exc:
-        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
-            raise
-        kept = f"; the dataset {name} there is unchanged" if replacing else ""
-        raise DataError(
-            f"the disk under {data_root()} filled up while writing {name} ({exc.strerror}){kept}: "
-            "free some space and run the command again"
-        ) from None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    manifest, n_files, replacing = _write_dataset(name, folder, scanned, conversion, workers, on_progress)
     status = "rebuilt" if replacing else "created"
     return AddResult(name, folder, status, manifest, changes, time.perf_counter() - started, workers, n_files)

@@ -27,6 +27,7 @@ from typing_extensions import TypedDict
 from zoo.core.errors import DataError, first_line
 from zoo.core.fileio import sha256_file, write_text_atomic
 from zoo.core.schema import MAX_SIDE, ClassName
+from zoo.core.validation import first_problem
 from zoo.data.scan import SPLIT_FOLDERS
 
 FORMAT = "zoo.folder-dataset/1"
@@ -181,13 +182,6 @@ def conversion_size(conversion: Conversion) -> tuple[int, int] | None:
 _ADAPTER = TypeAdapter(Manifest)
 
 
-def _validation_problem(exc: ValidationError) -> str:
-    error = exc.errors()[0]
-    where = ".".join(str(p) for p in error["loc"]) or "the top level"
-    what = "missing" if error["type"] == "missing" else error["msg"].lower()
-    return f"{where}: {what}"
-
-
 def _rebuild_hint(name: str) -> str:
     return f"rebuild it with `zoo data add {name} PATH --force` or remove it with `zoo data remove {name}`"
 
@@ -202,7 +196,7 @@ def manifest_from_dict(data: object, source: str | os.PathLike, name: str) -> Ma
         manifest = _ADAPTER.validate_json(json.dumps(fields), strict=True)
     except ValidationError as exc:
         raise DataError(
-            f"{source} is not a valid manifest ({_validation_problem(exc)}); {_rebuild_hint(name)}"
+            f"{source} is not a valid manifest ({': '.join(first_problem(exc))}); {_rebuild_hint(name)}"
         ) from None
     problem = manifest.problem() or (
         None if manifest.name == name else f"name: {manifest.name!r} is not {name!r}"
@@ -309,6 +303,20 @@ class StoredSplit:
     labels: torch.Tensor
 
 
+def tensors_check(folder: Path, manifest: Manifest) -> str:
+    """Whether the dataset's tensor file is the one its manifest records: "ok", "missing", "mismatch"
+    (another file) or "unreadable: REASON". The one place the tensors' sha256 is compared (zoo data list,
+    loading, the runs bound to their data through the manifest's digest)."""
+    path = folder / TENSORS
+    if not path.is_file():
+        return "missing"
+    try:
+        digest = sha256_file(path)
+    except OSError as exc:
+        return f"unreadable: {first_line(exc)}"
+    return "ok" if digest == manifest.tensors_sha256 else "mismatch"
+
+
 def read_tensors(folder: Path, manifest: Manifest) -> dict[str, StoredSplit]:
     """{split: images and labels} of the dataset in `folder`, checked against its manifest."""
     from safetensors import SafetensorError
@@ -317,13 +325,12 @@ def read_tensors(folder: Path, manifest: Manifest) -> dict[str, StoredSplit]:
     path = folder / TENSORS
     name = manifest.name
     rebuild = f"rebuild it with `zoo data add {name} {manifest.source} --force`"
-    if not path.is_file():
+    check = tensors_check(folder, manifest)
+    if check == "missing":
         raise DataError(f"{path} is missing; {rebuild}")
-    try:
-        digest = sha256_file(path)
-    except OSError as exc:
-        raise DataError(f"{path} cannot be read ({first_line(exc)}); {rebuild}") from None
-    if digest != manifest.tensors_sha256:
+    if check.startswith("unreadable"):
+        raise DataError(f"{path} cannot be read ({check.split(': ', 1)[1]}); {rebuild}")
+    if check == "mismatch":
         raise DataError(
             f"{path} does not match the sha256 in its {MANIFEST}: the file was changed; {rebuild}"
         )

@@ -1,8 +1,9 @@
 """A model card (Markdown) for an exported model: what it is, data, metrics, and how to run it."""
 
+from collections.abc import Sequence
 from typing import Any
 
-from zoo.train.checkpoint import RunRecord
+from zoo.train.checkpoint import RunRecord, SplitMetrics
 
 
 def _fmt(value: Any) -> str:
@@ -13,11 +14,10 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def model_card(record: RunRecord, metadata: dict[str, Any], parity: dict[str, Any]) -> str:
-    test = record.test_metrics
-    val = record.val_metrics
+def _about(record: RunRecord, metadata: dict[str, Any]) -> list[str]:
+    """The title, what the model is, and the data it learned from."""
     c, h, w = record.input_shape
-    lines = [
+    return [
         f"# {record.model}",
         "",
         f"A {record.family.upper()} image classifier for **{record.dataset}** "
@@ -35,12 +35,13 @@ def model_card(record: RunRecord, metadata: dict[str, Any], parity: dict[str, An
         f"std {_fmt(metadata['std'])}.",
         f"- Classes: {', '.join(record.class_names)}.",
         "",
-        "## Metrics",
-        "",
-        "| split | accuracy | log loss | images |",
-        "| --- | ---: | ---: | ---: |",
     ]
-    for name, m in (("validation", val), ("test", test)):
+
+
+def _metrics(record: RunRecord, parity: dict[str, Any]) -> list[str]:
+    """The recorded accuracies, then how far each ONNX file is from the PyTorch model."""
+    lines = ["## Metrics", "", "| split | accuracy | log loss | images |", "| --- | ---: | ---: | ---: |"]
+    for name, m in (("validation", record.val_metrics), ("test", record.test_metrics)):
         if m:
             lines.append(f"| {name} | {m['accuracy']:.4f} | {m['log_loss']:.4f} | {m['n']:,} |")
     fp32 = parity["fp32"]
@@ -62,25 +63,39 @@ def model_card(record: RunRecord, metadata: dict[str, Any], parity: dict[str, An
             f"fp16 (`model.fp16.onnx`): argmax agreement {parity['fp16']['argmax_agreement']:.4%}, "
             f"accuracy {parity['fp16']['accuracy_onnx']:.4f}."
         )
-    if test:
-        lines += [
-            "",
-            "### Per class (test)",
-            "",
-            "| class | precision | recall | F1 | support |",
-            "| --- | ---: | ---: | ---: | ---: |",
-        ]
-        for name, row in test["per_class"].items():
-            lines.append(
-                f"| {name} | {row['precision']:.4f} | {row['recall']:.4f} | {row['f1']:.4f} | "
-                f"{row['support']} |"
-            )
-    lines += ["", "## Hyperparameters", "", "| key | value |", "| --- | --- |"]
+    return lines
+
+
+def _per_class(test: SplitMetrics | None) -> list[str]:
+    if not test:
+        return []
+    lines = [
+        "",
+        "### Per class (test)",
+        "",
+        "| class | precision | recall | F1 | support |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for name, row in test["per_class"].items():
+        lines.append(
+            f"| {name} | {row['precision']:.4f} | {row['recall']:.4f} | {row['f1']:.4f} | {row['support']} |"
+        )
+    return lines
+
+
+def _hyperparameters(record: RunRecord, metadata: dict[str, Any]) -> list[str]:
+    lines = ["", "## Hyperparameters", "", "| key | value |", "| --- | --- |"]
     for key, value in {**record.hyperparameters, **record.train_config}.items():
         lines.append(f"| {key} | {_fmt(value)} |")
     if metadata.get("study"):
         lines += ["", f"From study `{metadata['study']}`, trial {metadata['trial']}."]
-    lines += [
+    return lines
+
+
+def _how_to_run(input_shape: Sequence[int]) -> list[str]:
+    """Plain onnxruntime code that needs nothing of zoo, and where clients without metadata_props look."""
+    c, h, w = input_shape
+    return [
         "",
         "## Run it with plain onnxruntime",
         "",
@@ -105,4 +120,14 @@ def model_card(record: RunRecord, metadata: dict[str, Any], parity: dict[str, An
         "invert (the training images' polarity) and the normalisation.",
         "",
     ]
+
+
+def model_card(record: RunRecord, metadata: dict[str, Any], parity: dict[str, Any]) -> str:
+    """The card's Markdown: about the model and its data, metrics and parity, per-class figures,
+    hyperparameters, and how to run the file without zoo."""
+    lines = _about(record, metadata)
+    lines += _metrics(record, parity)
+    lines += _per_class(record.test_metrics)
+    lines += _hyperparameters(record, metadata)
+    lines += _how_to_run(record.input_shape)
     return "\n".join(lines)

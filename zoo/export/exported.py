@@ -26,6 +26,7 @@ from zoo.core.fileio import read_json_object, sha256_file, write_text_atomic
 from zoo.core.images import RESIZE_FILTER, STRETCH, check_resize_mode
 from zoo.core.names import RULE, is_valid_name
 from zoo.core.schema import MAX_CHANNELS, MAX_SIDE, ClassName, Printable
+from zoo.core.validation import first_problem
 
 FORMAT = "zoo.onnx/1"
 INPUT, OUTPUT = "images", "logits"
@@ -146,9 +147,7 @@ def decode(raw: Mapping[str, str], path: str | os.PathLike) -> dict[str, Any]:
     try:
         metadata = _ADAPTER.validate_json(json.dumps(metadata), strict=True)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(p) for p in error["loc"]) or "its text"
-        what = "missing" if error["type"] == "missing" else error["msg"].lower()
+        where, what = first_problem(exc)
         raise ExportedModelError(
             f"{path} has malformed zoo metadata ({where}: {what}); export it again"
         ) from None

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, Validatio
 from zoo.core import jsontext
 from zoo.core.errors import ZooError
 from zoo.core.fileio import read_json_object, write_text_atomic
+from zoo.core.validation import first_problem
 from zoo.inference.foreign import KIND
 
 SCHEMA = "zoo.bench/1"
@@ -238,10 +239,8 @@ def read_results(path: str | os.PathLike) -> BenchResults:
         # through JSON in strict mode: "3" is not 3, and true is not 1
         return BenchResults.model_validate_json(text, strict=True)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(p) for p in error["loc"] if p not in _TAGS) or "the top level"
-        what = "missing" if error["type"] == "missing" else error["msg"].lower()
-        if where.endswith("available") and error["type"] == "literal_error":
+        where, what = first_problem(exc, skip=_TAGS)
+        if where.endswith("available") and exc.errors()[0]["type"] == "literal_error":
             what = "must be true or false"  # not "should be false": the row's kind is what it decides
         raise BenchResultsError(
             f"{path} is not a valid {SCHEMA} results file ({where}: {what}); run `zoo bench` again"

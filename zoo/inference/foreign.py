@@ -485,38 +485,39 @@ def _batch_axis(dim: Any, path: Path) -> bool:
     return True
 
 
-def describe(path: str | os.PathLike, prep: Preprocessing, session: Any) -> ForeignFeed:
-    """The feed of a file without zoo metadata: what the user said, checked against the dataset and the
-    session's graph. Every mismatch is one UsageError naming both shapes."""
-    from zoo.data import get_dataset_info  # the data package is not needed to read a file
-
-    path = Path(path)
-    dataset, mean, std = require(prep, path)
+def _model_name(path: Path) -> str:
     name = path.stem.removesuffix(".onnx")
     if not is_valid_name(name):
         raise UsageError(
             f"the file name {name!r} becomes the model's name, which must use {RULE}; rename or copy the file"
         )
-    info = get_dataset_info(dataset)
-    c, h, w = info.image_shape
-    dataset_size = (h, w)
-    if prep.size is not None:
-        h, w = prep.size
+    return name
+
+
+def _per_channel(
+    mean: list[float], std: list[float], channels: int, dataset: str
+) -> tuple[list[float], list[float]]:
+    """mean and std with one value for each of the dataset's channels (one value stands for all),
+    refused where they would overflow the inputs or drown the pixels."""
     for key, values in (("mean", mean), ("std", std)):
-        if len(values) not in (1, c):
+        if len(values) not in (1, channels):
             raise UsageError(
-                f"{option(key)} gives {len(values)} values but {info.name} images have {c} channel(s); "
+                f"{option(key)} gives {len(values)} values but {dataset} images have {channels} channel(s); "
                 "give one value for every channel or one per channel"
             )
-    mean, std = (mean * c if len(mean) == 1 else mean), (std * c if len(std) == 1 else std)
+    mean = mean * channels if len(mean) == 1 else mean
+    std = std * channels if len(std) == 1 else std
     for i, value in enumerate(std):
         if value < MIN_STD:
             raise UsageError(f"--std (value {i + 1}): {value:g} is below {MIN_STD:g} (inputs would overflow)")
     for i, value in enumerate(mean):
         if abs(value) > MAX_ABS_MEAN:
             raise UsageError(f"--mean (value {i + 1}): {value:g} is outside ±{MAX_ABS_MEAN:g}")
-    layout = prep.layout or "nchw"
-    order = _output_classes(prep, info.class_names, info.name)
+    return mean, std
+
+
+def _one_input(path: Path, session: Any) -> tuple[Any, Any]:
+    """The graph's input and its first output: zoo feeds one batch of images and reads one answer."""
     inputs, outputs = session.get_inputs(), session.get_outputs()
     if len(inputs) != 1 or not outputs:
         names = ", ".join(repr(i.name) for i in inputs)
@@ -524,20 +525,12 @@ def describe(path: str | os.PathLike, prep: Preprocessing, session: Any) -> Fore
             f"{path} has {len(inputs)} inputs ({names}) and {len(outputs)} outputs; zoo feeds image "
             "classifiers with one input, a batch of images"
         )
-    told = f"--size {size_text(h, w)} gives" if prep.size is not None else f"{info.name} images are"
-    static = _check_input(
-        inputs[0],
-        path,
-        (c, h, w),
-        layout,
-        told,
-        declared=prep.size is not None,
-        dataset=info.name,
-        dataset_size=dataset_size,
-    )
-    out, classes = outputs[0], len(order)
+    return inputs[0], outputs[0]
+
+
+def _check_output(out: Any, path: Path, classes: int, source: str, dataset: str) -> None:
+    """The graph's output is (batch, classes), `source` saying where the number of classes comes from."""
     shape = list(out.shape)
-    source = f"{info.name} has" if prep.class_names is None else "--class-names lists"
     if len(shape) != 2:
         raise UsageError(
             f"{path} gives outputs of shape {_shape(shape)} ({out.name!r}), not (batch, classes): "
@@ -546,8 +539,40 @@ def describe(path: str | os.PathLike, prep: Preprocessing, session: Any) -> Fore
     if isinstance(shape[1], int) and shape[1] != classes:
         raise UsageError(
             f"{path} gives outputs of shape {_shape(shape)} ({out.name!r}) but {source} {classes} classes: "
-            f"(batch, {classes}); it was not made for {info.name}"
+            f"(batch, {classes}); it was not made for {dataset}"
         )
+
+
+def describe(path: str | os.PathLike, prep: Preprocessing, session: Any) -> ForeignFeed:
+    """The feed of a file without zoo metadata: what the user said, checked against the dataset and the
+    session's graph. Every mismatch is one UsageError naming both shapes."""
+    from zoo.data import get_dataset_info  # the data package is not needed to read a file
+
+    path = Path(path)
+    dataset, mean, std = require(prep, path)
+    name = _model_name(path)
+    info = get_dataset_info(dataset)
+    c, h, w = info.image_shape
+    dataset_size = (h, w)
+    if prep.size is not None:
+        h, w = prep.size
+    mean, std = _per_channel(mean, std, c, info.name)
+    layout = prep.layout or "nchw"
+    order = _output_classes(prep, info.class_names, info.name)
+    inp, out = _one_input(path, session)
+    told = f"--size {size_text(h, w)} gives" if prep.size is not None else f"{info.name} images are"
+    static = _check_input(
+        inp,
+        path,
+        (c, h, w),
+        layout,
+        told,
+        declared=prep.size is not None,
+        dataset=info.name,
+        dataset_size=dataset_size,
+    )
+    source = f"{info.name} has" if prep.class_names is None else "--class-names lists"
+    _check_output(out, path, len(order), source, info.name)
     outputs, outputs_source = output_kind(path, out.name, prep.outputs)
     return ForeignFeed(
         path=path,
@@ -560,7 +585,7 @@ def describe(path: str | os.PathLike, prep: Preprocessing, session: Any) -> Fore
         std=tuple(float(s) for s in std),
         layout=layout,
         static_batch=static,
-        input_name=inputs[0].name,
+        input_name=inp.name,
         output_name=out.name,
         file_sha256=sha256_file(path),
         outputs=outputs,

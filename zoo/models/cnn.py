@@ -70,39 +70,59 @@ class CNN(nn.Module):
                     "use fewer blocks, smaller kernels/strides/pools or padding=same"
                 )
             conv = nn.Conv2d(channels, out_ch, k, stride=s, padding=pad, bias=not batch_norm)
-            norm_act = [nn.BatchNorm2d(out_ch)] if batch_norm else []
-            norm_act.append(layers.activation(activation))
-            pooling = layers.pool(p_type, p_size)
-            if block_order == "conv-pool-bn-act":
-                block = [conv, pooling, *norm_act]
-            else:
-                block = [conv, *norm_act, pooling]
-            if p_drop > 0:
-                block.append(layers.dropout(p_drop))
-            blocks.append(nn.Sequential(*block))
+            blocks.append(
+                _conv_block(conv, batch_norm, activation, layers.pool(p_type, p_size), p_drop, block_order)
+            )
             channels = out_ch
         self.features = nn.Sequential(*blocks)
-
-        head: list[nn.Module] = []
-        if head_side and max(height, width) > head_side:
-            # A whole-factor average pool (floor, as the conv blocks' pools) brings the map to at most
-            # head_side per side, so the dense head's width does not grow with the image.
-            kernel = (math.ceil(height / head_side), math.ceil(width / head_side))
-            head.append(nn.AvgPool2d(kernel))
-            height, width = height // kernel[0], width // kernel[1]
-        head.append(nn.Flatten())
-        width_in = channels * height * width
-        for units, p_drop in zip(dense_units, dense_dropouts, strict=True):
-            head += [nn.Linear(width_in, units), layers.activation(activation)]
-            if p_drop > 0:
-                head.append(layers.dropout(p_drop))
-            width_in = units
-        head.append(nn.Linear(width_in, num_classes))
-        self.classifier = nn.Sequential(*head)
+        self.classifier = _dense_head(
+            (channels, height, width), num_classes, dense_units, dense_dropouts, activation, head_side
+        )
         layers.init_weights(self, init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
+
+
+def _conv_block(
+    conv: nn.Conv2d, batch_norm: bool, activation: str, pooling: nn.Module, dropout: float, block_order: str
+) -> nn.Sequential:
+    """One block in `block_order`; the layers' positions are the state_dict's keys, so saved weights
+    load only while this order stays as it is."""
+    norm_act = [nn.BatchNorm2d(conv.out_channels)] if batch_norm else []
+    norm_act.append(layers.activation(activation))
+    block = [conv, pooling, *norm_act] if block_order == "conv-pool-bn-act" else [conv, *norm_act, pooling]
+    if dropout > 0:
+        block.append(layers.dropout(dropout))
+    return nn.Sequential(*block)
+
+
+def _dense_head(
+    feature_shape: tuple[int, int, int],
+    num_classes: int,
+    dense_units: tuple[int, ...],
+    dense_dropouts: tuple[float, ...],
+    activation: str,
+    head_side: int,
+) -> nn.Sequential:
+    """Flatten, the dense layers, then the logits, for the conv blocks' (C, H, W) output."""
+    channels, height, width = feature_shape
+    head: list[nn.Module] = []
+    if head_side and max(height, width) > head_side:
+        # A whole-factor average pool (floor, as the conv blocks' pools) brings the map to at most
+        # head_side per side, so the dense head's width does not grow with the image.
+        kernel = (math.ceil(height / head_side), math.ceil(width / head_side))
+        head.append(nn.AvgPool2d(kernel))
+        height, width = height // kernel[0], width // kernel[1]
+    head.append(nn.Flatten())
+    width_in = channels * height * width
+    for units, p_drop in zip(dense_units, dense_dropouts, strict=True):
+        head += [nn.Linear(width_in, units), layers.activation(activation)]
+        if p_drop > 0:
+            head.append(layers.dropout(p_drop))
+        width_in = units
+    head.append(nn.Linear(width_in, num_classes))
+    return nn.Sequential(*head)
 
 
 def _conv_out(size: int, kernel: int, stride: int, pad: int) -> int:

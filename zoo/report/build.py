@@ -1,6 +1,8 @@
 """One report per run: gather the run's sections, write the PNGs and report.html into the report folder."""
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -34,39 +36,25 @@ def _conv_layers(model: nn.Module) -> list[nn.Conv2d]:
     return [m for m in model.modules() if isinstance(m, nn.Conv2d)]
 
 
-def _run_sections(model: nn.Module, record: RunRecord, ev: TestEvaluation, image_index: int) -> list[Section]:
-    names = record.class_names
-    metrics = ev.metrics
-    sections = []
-
-    curves = Section("learning-curves", "Learning curves")
-    if record.history:
-        curves.parts.append(
-            Image(
-                "learning-curves.png",
-                "Loss and accuracy per epoch",
-                figures.learning_curves(record.history),
-            )
-        )
-    else:
-        curves.parts.append(Note("The run recorded no epochs."))
-    sections.append(curves)
-
-    cm = metrics["confusion_matrix"]
-    sections.append(
-        Section(
-            "confusion",
-            "Confusion matrix",
-            [
-                Image(
-                    "confusion.png",
-                    "Rows: true class, columns: predicted",
-                    figures.confusion_matrix(cm, names),
-                )
-            ],
-        )
+def _curves_section(record: RunRecord) -> Section:
+    if not record.history:
+        return Section("learning-curves", "Learning curves", [Note("The run recorded no epochs.")])
+    png = figures.learning_curves(record.history)
+    return Section(
+        "learning-curves",
+        "Learning curves",
+        [Image("learning-curves.png", "Loss and accuracy per epoch", png)],
     )
 
+
+def _confusion_section(cm: Sequence[Sequence[int]], names: list[str]) -> Section:
+    png = figures.confusion_matrix(cm, names)
+    return Section(
+        "confusion", "Confusion matrix", [Image("confusion.png", "Rows: true class, columns: predicted", png)]
+    )
+
+
+def _per_class_section(metrics: dict[str, Any]) -> Section:
     rows = [
         [n, c["precision"], c["recall"], c["f1"], int(c["support"])] for n, c in metrics["per_class"].items()
     ]
@@ -74,47 +62,56 @@ def _run_sections(model: nn.Module, record: RunRecord, ev: TestEvaluation, image
         if key in metrics:
             avg = metrics[key]
             rows.append([label, avg["precision"], avg["recall"], avg["f1"], int(avg["support"])])
-    sections.append(
-        Section(
-            "per-class",
-            "Per-class precision, recall and F1",
-            [Table(["class", "precision", "recall", "f1", "support"], rows)],
-        )
+    return Section(
+        "per-class",
+        "Per-class precision, recall and F1",
+        [Table(["class", "precision", "recall", "f1", "support"], rows)],
     )
 
+
+def _confused_pairs_section(cm: Sequence[Sequence[int]], names: list[str]) -> Section:
     pairs = figures.confused_pairs(cm, names)
-    sections.append(
-        Section(
-            "confused-pairs",
-            "Most confused pairs",
-            [Paragraphs(pairs) if pairs else Note("No mistakes on the test set.")],
-        )
+    return Section(
+        "confused-pairs",
+        "Most confused pairs",
+        [Paragraphs(pairs) if pairs else Note("No mistakes on the test set.")],
     )
 
-    convs = _conv_layers(model)
-    has_features = isinstance(getattr(model, "features", None), nn.Sequential) and len(model.features) > 0
+
+def _filters_section(record: RunRecord, convs: list[nn.Conv2d]) -> Section:
     if convs:
         filters = [
             Image("filters.png", "Filters of the first conv layer", figures.first_conv_filters(convs[0]))
         ]
     else:
         filters = [Note(f"{record.model} has no convolutional layers, so there are no filters to show.")]
-    sections.append(Section("filters", "First-layer filters", filters))
+    return Section("filters", "First-layer filters", filters)
 
-    if convs and has_features:
-        norm = record.normalization
-        image = ev.images[image_index : image_index + 1]
-        outputs = figures.block_outputs(model, Normalizer(norm["mean"], norm["std"])(image))
-        caption = (
-            f"Test image {image_index} (true: {names[ev.labels[image_index]]}, "
-            f"predicted: {names[ev.predictions[image_index]]})"
-        )
-        maps = [Image("feature-maps.png", caption, figures.feature_maps(image[0], outputs))]
-    else:
-        maps = [Note(f"{record.model} has no conv blocks, so there are no feature maps to show.")]
-    sections.append(Section("feature-maps", "Feature maps", maps))
 
-    example_parts = []
+def _feature_maps_section(
+    model: nn.Module, record: RunRecord, ev: TestEvaluation, image_index: int, convs: list[nn.Conv2d]
+) -> Section:
+    """What each conv block makes of one test image; only a model whose blocks are `features` has them."""
+    has_features = isinstance(getattr(model, "features", None), nn.Sequential) and len(model.features) > 0
+    if not (convs and has_features):
+        note = Note(f"{record.model} has no conv blocks, so there are no feature maps to show.")
+        return Section("feature-maps", "Feature maps", [note])
+    names, norm = record.class_names, record.normalization
+    image = ev.images[image_index : image_index + 1]
+    outputs = figures.block_outputs(model, Normalizer(norm["mean"], norm["std"])(image))
+    caption = (
+        f"Test image {image_index} (true: {names[ev.labels[image_index]]}, "
+        f"predicted: {names[ev.predictions[image_index]]})"
+    )
+    return Section(
+        "feature-maps",
+        "Feature maps",
+        [Image("feature-maps.png", caption, figures.feature_maps(image[0], outputs))],
+    )
+
+
+def _examples_section(ev: TestEvaluation, names: list[str]) -> Section:
+    parts = []
     for ok, title, filename in (
         (True, "Correctly classified", "correct.png"),
         (False, "Misclassified", "wrong.png"),
@@ -124,19 +121,31 @@ def _run_sections(model: nn.Module, record: RunRecord, ev: TestEvaluation, image
             png = figures.examples(
                 ev.images[idx], ev.labels[idx].tolist(), ev.predictions[idx].tolist(), names, title
             )
-            example_parts.append(Image(filename, f"{title} test images (first {len(idx)})", png))
+            parts.append(Image(filename, f"{title} test images (first {len(idx)})", png))
         else:
-            example_parts.append(Note(f"No {title.lower()} test images."))
-    sections.append(Section("examples", "Examples", example_parts))
+            parts.append(Note(f"No {title.lower()} test images."))
+    return Section("examples", "Examples", parts)
 
-    sections.append(
-        Section(
-            "weights",
-            "Weights and biases",
-            [Image("weights.png", "Per Conv2d/Linear layer", figures.weight_histograms(model))],
-        )
-    )
-    return sections
+
+def _weights_section(model: nn.Module) -> Section:
+    png = figures.weight_histograms(model)
+    return Section("weights", "Weights and biases", [Image("weights.png", "Per Conv2d/Linear layer", png)])
+
+
+def _run_sections(model: nn.Module, record: RunRecord, ev: TestEvaluation, image_index: int) -> list[Section]:
+    """The sections of one run, in page order (the figures are drawn in this order too)."""
+    names, cm = record.class_names, ev.metrics["confusion_matrix"]
+    convs = _conv_layers(model)
+    return [
+        _curves_section(record),
+        _confusion_section(cm, names),
+        _per_class_section(ev.metrics),
+        _confused_pairs_section(cm, names),
+        _filters_section(record, convs),
+        _feature_maps_section(model, record, ev, image_index, convs),
+        _examples_section(ev, names),
+        _weights_section(model),
+    ]
 
 
 def build_report(

@@ -23,6 +23,7 @@ from typing_extensions import TypedDict
 from zoo.core.errors import CheckpointError, ZooError
 from zoo.core.fileio import read_json_object, sha256_file, umask, write_json_atomic
 from zoo.core.names import temporary_sibling
+from zoo.core.validation import first_problem
 from zoo.models.registry import create_model_for, get_spec
 
 WEIGHTS = "weights.safetensors"
@@ -158,10 +159,8 @@ _ADAPTER = TypeAdapter(RunRecord)
 
 
 def validation_problem(exc: ValidationError) -> str:
-    """A pydantic error as one line: the first problem's key path and what is wrong with it."""
-    error = exc.errors()[0]
-    where = ".".join(str(p) for p in error["loc"]) or "the top level"
-    return f"{where}: {error['msg'].lower()}"
+    """A pydantic error as one line (zoo.core.validation, as every file zoo reads says it)."""
+    return ": ".join(first_problem(exc))
 
 
 def cpu_tensors(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

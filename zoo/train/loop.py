@@ -9,7 +9,7 @@ import copy
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -130,11 +130,16 @@ def make_scheduler(optimizer, config: TrainConfig, steps_per_epoch: int):
             return None
         share = 0.3 if config.schedule == "onecycle" else 0.2  # the share of steps spent warming up
         share = min(max(share, 2 / total), (total - 1.5) / total)
+        extra = int(config.schedule == "triangular")
         return torch.optim.lr_scheduler.OneCycleLR(
             optimizer,
             max_lr=config.lr,
-            total_steps=total,
-            pct_start=share,
+            # triangular: torch's linear annealing extrapolates past its end at the scheduler's last
+            # step, to a negative learning rate that the resume state (rightly) refuses; one step more
+            # (with the peak kept at its step) ends the line at ~0 instead. One-cycle's cosine stays at
+            # its floor and keeps its exact count.
+            total_steps=total + extra,
+            pct_start=share * total / (total + extra),
             # triangular: linear up to lr over the first 20% of steps, linear down to ~0
             anneal_strategy="cos" if config.schedule == "onecycle" else "linear",
         )
@@ -164,6 +169,61 @@ def fit(
 ) -> FitResult:
     """Train `model` on `data.train` as `config` says; with `state_path`, continue from the state saved
     there (if any) and save the state there, atomically, at the end of every epoch (zoo/train/resume.py)."""
+    loop = _prepare(model, data, config)
+    progress = _restore(loop, config, state_path)
+    started = time.perf_counter()
+    for epoch in range(progress.done + 1, config.epochs + 1):
+        if progress.stopped_early:
+            break
+        stats = _epoch(loop, data, config, epoch, on_batch)
+        progress.history.append(stats)
+        _early_stop(progress, model, config, stats)
+        if state_path is not None:
+            seconds = progress.earlier_seconds + time.perf_counter() - started
+            _snapshot(state_path, loop, progress, epoch, seconds)
+        if on_epoch is not None:  # after the save: an interrupt in the callback keeps this epoch
+            on_epoch(stats)
+    _keep_best(model, progress)
+    seconds = progress.earlier_seconds + time.perf_counter() - started
+    return FitResult(progress.history, progress.best_epoch, progress.stopped_early, seconds)
+
+
+@dataclass
+class _Loop:
+    """What `fit` sets up once and every epoch uses."""
+
+    model: nn.Module
+    # The compiled module shares its parameters with `model`, so saving and evaluation use `model`.
+    forward: Callable[[torch.Tensor], torch.Tensor]
+    device: torch.device
+    autocast_dtype: torch.dtype | None
+    scaler: torch.amp.GradScaler
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None
+    normalize: Normalizer
+    augment: AugmentConfig
+    generator: torch.Generator
+    train: Split
+    copies: torch.Tensor | None  # which augmented copy each training image is (augment_classes)
+    steps: int  # optimizer steps per epoch
+    drop_last: bool
+
+
+@dataclass
+class _Progress:
+    """What changes from epoch to epoch, and what a saved state restores."""
+
+    best_epoch: int
+    history: list[EpochStats] = field(default_factory=list)
+    best_loss: float = math.inf
+    best_state: dict[str, torch.Tensor] | None = None  # the best epoch's weights, with patience
+    stale: int = 0  # epochs since the validation loss last improved
+    stopped_early: bool = False
+    done: int = 0  # epochs done before this call (resumed)
+    earlier_seconds: float = 0.0  # training time before this call (resumed)
+
+
+def _prepare(model: nn.Module, data: DataSplits, config: TrainConfig) -> _Loop:
     device = select_device(config.device)
     precision = resolve_precision(config.precision, device)
     tune_allocator()
@@ -172,7 +232,6 @@ def fit(
         autotune_convolutions()
     model.to(device)
     to_memory_format(model, config.channels_last)
-    # The compiled module shares its parameters with `model`, so saving and evaluation use `model`.
     forward = torch.compile(model) if config.compile else model
     autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
@@ -187,112 +246,174 @@ def fit(
         raise UsageError("the training split is empty; use a larger subset or a smaller val_fraction")
     optimizer = make_optimizer(model, config)
     scheduler = make_scheduler(optimizer, config, steps)
-    has_val = len(data.val) > 0
+    return _Loop(
+        model=model,
+        forward=forward,
+        device=device,
+        autocast_dtype=autocast_dtype,
+        scaler=scaler,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        normalize=normalize,
+        augment=augment,
+        generator=generator,
+        train=train,
+        copies=copies,
+        steps=steps,
+        drop_last=drop_last,
+    )
 
-    history: list[EpochStats] = []
-    best_loss, best_epoch, best_state, stale = math.inf, config.epochs, None, 0
-    stopped_early, done, earlier_seconds = False, 0, 0.0
+
+def _restore(loop: _Loop, config: TrainConfig, state_path: Path | None) -> _Progress:
+    """The progress saved at `state_path`, with the model, optimizer, schedule and both random streams put
+    back as they were then; a fresh start where nothing was saved."""
     resumed = load_state(state_path) if state_path is not None else None
-    if resumed is not None:
-        restore_model(model, resumed.model, state_path)
-        optimizer.load_state_dict(resumed.optimizer)
-        if scheduler is not None and resumed.scheduler is not None:
-            scheduler.load_state_dict(resumed.scheduler)
-        if resumed.scaler:
-            scaler.load_state_dict(resumed.scaler)
-        torch.set_rng_state(resumed.torch_rng)
-        generator.set_state(resumed.generator_rng)
-        history = [EpochStats(**h) for h in resumed.history]
-        best_loss, best_epoch, stale = resumed.best_loss, resumed.best_epoch, resumed.stale
-        best_state, stopped_early = resumed.best_model, resumed.stopped_early
-        done, earlier_seconds = resumed.epoch, resumed.seconds
-    started = time.perf_counter()
-    for epoch in range(done + 1, config.epochs + 1):
-        if stopped_early:
-            break
-        t0 = time.perf_counter()
-        model.train()
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        seen = 0
-        batches = iterate_batches(
-            train, config.batch_size, shuffle=True, generator=generator, drop_last=drop_last, with_index=True
+    if resumed is None:
+        return _Progress(best_epoch=config.epochs)
+    restore_model(loop.model, resumed.model, state_path)
+    loop.optimizer.load_state_dict(resumed.optimizer)
+    if loop.scheduler is not None and resumed.scheduler is not None:
+        loop.scheduler.load_state_dict(resumed.scheduler)
+    if resumed.scaler:
+        loop.scaler.load_state_dict(resumed.scaler)
+    torch.set_rng_state(resumed.torch_rng)
+    loop.generator.set_state(resumed.generator_rng)
+    return _Progress(
+        history=[EpochStats(**h) for h in resumed.history],
+        best_loss=resumed.best_loss,
+        best_epoch=resumed.best_epoch,
+        stale=resumed.stale,
+        best_state=resumed.best_model,
+        stopped_early=resumed.stopped_early,
+        done=resumed.epoch,
+        earlier_seconds=resumed.seconds,
+    )
+
+
+def _epoch(
+    loop: _Loop, data: DataSplits, config: TrainConfig, epoch: int, on_batch: BatchCallback | None
+) -> EpochStats:
+    t0 = time.perf_counter()
+    train_loss, train_acc, lr = _train_epoch(loop, config, epoch, on_batch)
+    val_loss, val_acc = _validate(loop, data, config)
+    return EpochStats(
+        epoch=epoch,
+        epochs=config.epochs,
+        train_loss=train_loss,
+        train_acc=train_acc,
+        val_loss=val_loss,
+        val_acc=val_acc,
+        lr=lr,
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def _train_epoch(
+    loop: _Loop, config: TrainConfig, epoch: int, on_batch: BatchCallback | None
+) -> tuple[float, float, float]:
+    """One pass over the training split: its mean loss, its accuracy and the last step's learning rate."""
+    loop.model.train()
+    loss_sum = torch.zeros((), device=loop.device)
+    correct = torch.zeros((), device=loop.device, dtype=torch.long)
+    seen = 0
+    batches = iterate_batches(
+        loop.train,
+        config.batch_size,
+        shuffle=True,
+        generator=loop.generator,
+        drop_last=loop.drop_last,
+        with_index=True,
+    )
+    for step, (images, labels, index) in enumerate(batches, start=1):
+        logits, y, loss, lr = _train_step(loop, config, images, labels, index)
+        loss_sum += loss.detach() * len(y)
+        correct += (logits.detach().argmax(1) == y).sum()
+        seen += len(y)
+        if on_batch is not None:
+            on_batch(step, loop.steps, loss.item())
+    if step != loop.steps:
+        raise InternalError(f"epoch {epoch} took {step} optimizer steps; the schedule planned {loop.steps}")
+    train_loss = loss_sum.item() / seen
+    if not math.isfinite(train_loss):
+        raise TrainingDiverged(
+            f"training diverged at epoch {epoch} (loss is {train_loss}); lower lr (now {config.lr:g})"
         )
-        for step, (images, labels, index) in enumerate(batches, start=1):
-            x = normalize(images)
-            y = labels.to(device, non_blocking=True)
-            if augment.enabled:
-                select = None if copies is None else copies[index]
-                x = augment_batch(x, y, augment, generator, background=normalize.background, select=select)
-            with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-                logits = forward(x)
-                loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            lr = optimizer.param_groups[0]["lr"]  # what this step uses; the history records the last one
-            scaler.step(optimizer)
-            scaler.update()
-            if scheduler is not None:
-                scheduler.step()
-            loss_sum += loss.detach() * len(y)
-            correct += (logits.detach().argmax(1) == y).sum()
-            seen += len(y)
-            if on_batch is not None:
-                on_batch(step, steps, loss.item())
-        if step != steps:
-            raise InternalError(f"epoch {epoch} took {step} optimizer steps; the schedule planned {steps}")
-        train_loss = loss_sum.item() / seen
-        if not math.isfinite(train_loss):
-            raise TrainingDiverged(
-                f"training diverged at epoch {epoch} (loss is {train_loss}); lower lr (now {config.lr:g})"
-            )
-        val_loss = val_acc = None
-        if has_val:
-            val = evaluate(model, data.val, normalize, flip=config.test_time_flip)
-            val_loss, val_acc = val.loss, val.accuracy
-        stats = EpochStats(
-            epoch=epoch,
-            epochs=config.epochs,
-            train_loss=train_loss,
-            train_acc=correct.item() / seen,
-            val_loss=val_loss,
-            val_acc=val_acc,
-            lr=lr,
-            seconds=time.perf_counter() - t0,
+    return train_loss, correct.item() / seen, lr
+
+
+def _train_step(
+    loop: _Loop, config: TrainConfig, images: torch.Tensor, labels: torch.Tensor, index: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+    """One optimizer step on a batch: its logits, labels (on the device), loss and learning rate."""
+    x = loop.normalize(images)
+    y = labels.to(loop.device, non_blocking=True)
+    if loop.augment.enabled:
+        select = None if loop.copies is None else loop.copies[index]
+        x = augment_batch(
+            x, y, loop.augment, loop.generator, background=loop.normalize.background, select=select
         )
-        history.append(stats)
-        if config.patience and val_loss is not None:
-            if val_loss < best_loss:
-                best_loss, best_epoch, stale = val_loss, epoch, 0
-                best_state = copy.deepcopy(model.state_dict())
-            else:
-                stale += 1
-                stopped_early = stale >= config.patience
-        if state_path is not None:
-            state = TrainingState(
-                epoch=epoch,
-                history=[h.to_dict() for h in history],
-                best_loss=best_loss,
-                best_epoch=best_epoch,
-                stale=stale,
-                stopped_early=stopped_early,
-                seconds=earlier_seconds + time.perf_counter() - started,
-                model=model.state_dict(),
-                best_model=best_state,
-                optimizer=optimizer.state_dict(),
-                scheduler=scheduler.state_dict() if scheduler is not None else None,
-                scaler=scaler.state_dict(),
-                torch_rng=torch.get_rng_state(),
-                generator_rng=generator.get_state(),
-            )
-            save_state(state_path, state)
-        if on_epoch is not None:  # after the save: an interrupt in the callback keeps this epoch
-            on_epoch(stats)
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    dtype = loop.autocast_dtype
+    with torch.autocast(loop.device.type, dtype=dtype, enabled=dtype is not None):
+        logits = loop.forward(x)
+        loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
+    loop.optimizer.zero_grad(set_to_none=True)
+    loop.scaler.scale(loss).backward()
+    lr = loop.optimizer.param_groups[0]["lr"]  # what this step uses; the history records the last one
+    loop.scaler.step(loop.optimizer)
+    loop.scaler.update()
+    if loop.scheduler is not None:
+        loop.scheduler.step()
+    return logits, y, loss, lr
+
+
+def _validate(loop: _Loop, data: DataSplits, config: TrainConfig) -> tuple[float | None, float | None]:
+    """Validation loss and accuracy; None for both without a validation split."""
+    if len(data.val) == 0:
+        return None, None
+    val = evaluate(loop.model, data.val, loop.normalize, flip=config.test_time_flip)
+    return val.loss, val.accuracy
+
+
+def _early_stop(progress: _Progress, model: nn.Module, config: TrainConfig, stats: EpochStats) -> None:
+    """With patience, keep the weights of the epoch with the lowest validation loss, and stop once it has
+    not improved for `patience` epochs."""
+    if not config.patience or stats.val_loss is None:
+        return
+    if stats.val_loss < progress.best_loss:
+        progress.best_loss, progress.best_epoch, progress.stale = stats.val_loss, stats.epoch, 0
+        progress.best_state = copy.deepcopy(model.state_dict())
     else:
-        best_epoch = len(history)
-    return FitResult(history, best_epoch, stopped_early, earlier_seconds + time.perf_counter() - started)
+        progress.stale += 1
+        progress.stopped_early = progress.stale >= config.patience
+
+
+def _snapshot(state_path: Path, loop: _Loop, progress: _Progress, epoch: int, seconds: float) -> None:
+    """Everything `_restore` needs to continue after the epoch just ended, written atomically."""
+    state = TrainingState(
+        epoch=epoch,
+        history=[h.to_dict() for h in progress.history],
+        best_loss=progress.best_loss,
+        best_epoch=progress.best_epoch,
+        stale=progress.stale,
+        stopped_early=progress.stopped_early,
+        seconds=seconds,
+        model=loop.model.state_dict(),
+        best_model=progress.best_state,
+        optimizer=loop.optimizer.state_dict(),
+        scheduler=loop.scheduler.state_dict() if loop.scheduler is not None else None,
+        scaler=loop.scaler.state_dict(),
+        torch_rng=torch.get_rng_state(),
+        generator_rng=loop.generator.get_state(),
+    )
+    save_state(state_path, state)
+
+
+def _keep_best(model: nn.Module, progress: _Progress) -> None:
+    """The model ends with the best epoch's weights; without patience that is the last epoch."""
+    if progress.best_state is not None:
+        model.load_state_dict(progress.best_state)
+    else:
+        progress.best_epoch = len(progress.history)
 
 
 def _on_device(split: Split, device: torch.device) -> Split:

@@ -22,13 +22,21 @@ from zoo.core.version import __version__
 from zoo.data import DataSplits, Normalizer, Split, load
 from zoo.data.identity import DatasetChanged, check_run_data
 from zoo.data.loading import load_test
-from zoo.models.registry import count_parameters, create_model, get_spec, parameter_count, resolve_dataset
+from zoo.models.registry import (
+    ModelSpec,
+    count_parameters,
+    create_model,
+    get_spec,
+    parameter_count,
+    resolve_dataset,
+)
 from zoo.train.budget import EpochBudget, images_per_epoch, plan_epochs
 from zoo.train.checkpoint import RECORD, RunRecord, save_run
-from zoo.train.config import resolve
+from zoo.train.config import TrainConfig, resolve
 from zoo.train.loop import (
     BatchCallback,
     EpochCallback,
+    FitResult,
     evaluate,
     fit,
     resolve_precision,
@@ -133,6 +141,58 @@ def train_run(
     and the destination are checked before any data is loaded. `on_budget` hears the epochs the run
     trains and why (zoo/train/budget.py: sized to the training set, for a dataset-agnostic variant) once the
     data is loaded, before training."""
+    plan, config = _check_run(
+        model_name,
+        overrides,
+        dataset=dataset,
+        data=data,
+        data_dir=data_dir,
+        evaluate_test=evaluate_test,
+        run_dir=run_dir,
+        extra_record=extra_record,
+        unfinished=unfinished,
+    )
+    # the run's lock, before the data is loaded: a second process resuming it is refused at once
+    with run_lock(unfinished) if unfinished is not None else contextlib.nullcontext():
+        epochs_set = "epochs" in (overrides or {})
+        data, budget = _load_and_budget(plan, config, data, data_dir, epochs_set, on_budget)
+        config = dataclasses.replace(config, epochs=budget.epochs)
+        model, result = _train(plan, config, data, unfinished, on_epoch, on_batch)
+        device = select_device(config.device)
+        metrics = _evaluate_splits(model, data, config, device, evaluate_test)
+        record = _record(plan, config, budget, model, data, result, metrics, device, extra_record)
+        # Hand back the model as load_run rebuilds it (CPU, default memory format): both give identical
+        # logits.
+        model.to("cpu", memory_format=torch.contiguous_format)
+        saved = _save(plan, model, record, unfinished)
+        return RunResult(plan.run_dir, saved, model, data)
+
+
+@dataclass
+class _Plan:
+    """What `train_run` settles before any data is loaded."""
+
+    model_name: str  # as asked for: create_model takes it as given
+    spec: ModelSpec
+    dataset: str
+    hparams: dict[str, Any]
+    run_dir: Path
+    request: ResumeRequest | None  # what an unfinished run writes, to be resumed from
+
+
+def _check_run(
+    model_name: str,
+    overrides: dict[str, Any] | None,
+    *,
+    dataset: str | None,
+    data: DataSplits | None,
+    data_dir: str | Path | None,
+    evaluate_test: bool,
+    run_dir: Path | None,
+    extra_record: dict[str, Any] | None,
+    unfinished: Path | None,
+) -> tuple[_Plan, TrainConfig]:
+    """Every value and the destination, checked before the data is loaded and the budget planned."""
     spec = get_spec(model_name)
     if dataset is None and data is not None:
         dataset = data.info.name
@@ -157,79 +217,117 @@ def train_run(
             extra_record=extra_record or {},
             epochs=config.epochs,
         )
-    # the run's lock, before the data is loaded: a second process resuming it is refused at once
-    with run_lock(unfinished) if unfinished is not None else contextlib.nullcontext():
-        if data is None:
-            data = load(
-                dataset,
-                data_dir=data_dir,
-                val_fraction=config.val_fraction,
-                seed=config.seed,
-                subset=config.subset,
-            )
-        # a dataset-agnostic variant's epochs follow the training set's size unless the run sets them
-        budget = plan_epochs(
-            spec, config, images_per_epoch(data.train, config), epochs_set="epochs" in (overrides or {})
-        )
-        config = dataclasses.replace(config, epochs=budget.epochs)
-        if on_budget is not None:
-            on_budget(budget)
-        torch.manual_seed(config.seed)
-        model = create_model(model_name, dataset, **hparams)
-        if request is not None:  # written once the data is there: a failed load leaves nothing to resume
-            request = _bound_to_data(request, unfinished, data)
-            request.write(unfinished)
-        state_path = unfinished / STATE if unfinished is not None else None
-        result = fit(model, data, config, on_epoch=on_epoch, on_batch=on_batch, state_path=state_path)
+    return _Plan(model_name, spec, dataset, hparams, run_dir, request), config
 
-        device = select_device(config.device)
-        normalize = Normalizer(data.mean, data.std, device=device)
-        metrics: dict[str, Any] = {}
-        if len(data.val):
-            val = evaluate(model, data.val, normalize, flip=config.test_time_flip)
-            metrics["val"] = classification_metrics(val.logits, val.labels, data.info.class_names)
-        if evaluate_test:
-            test = evaluate(model, data.test, normalize, flip=config.test_time_flip)
-            metrics["test"] = classification_metrics(test.logits, test.labels, data.info.class_names)
-        record = {
-            "model": spec.name,
-            "family": spec.family,
-            "dataset": dataset,
-            "hyperparameters": hparams,
-            "train_config": config.to_dict(),
-            "budget": budget.to_dict(),
-            "num_params": count_parameters(model),
-            "input_shape": list(data.info.image_shape),
-            "class_names": list(data.info.class_names),
-            "normalization": {"mean": list(data.mean), "std": list(data.std)},
-            "history": [s.to_dict() for s in result.history],
-            "best_epoch": result.best_epoch,
-            "stopped_early": result.stopped_early,
-            "train_seconds": round(result.seconds, 3),
-            "metrics": metrics,
-            "data": data.fingerprint,
-            "device": str(device),
-            "precision": resolve_precision(config.precision, device),
-            "versions": versions(),
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            **(extra_record or {}),
-        }
-        # Hand back the model as load_run rebuilds it (CPU, default memory format): both give identical
-        # logits.
-        model.to("cpu", memory_format=torch.contiguous_format)
-        try:
-            saved = save_run(run_dir, model, record)
-        except (OSError, SafetensorError) as exc:
-            if unfinished is None:
-                raise ZooError(f"saving the run to {run_dir} failed ({exc})") from None
-            raise ZooError(
-                f"saving the run to {run_dir} failed ({exc}); the trained state is kept in {unfinished}: "
-                f"free some space, then run `zoo train {spec.name} --resume-from {unfinished}` to finish "
-                "the save"
-            ) from None
-        if unfinished is not None:
-            remove_unfinished(unfinished)
-        return RunResult(run_dir, saved, model, data)
+
+def _load_and_budget(
+    plan: _Plan,
+    config: TrainConfig,
+    data: DataSplits | None,
+    data_dir: str | Path | None,
+    epochs_set: bool,
+    on_budget: Callable[[EpochBudget], None] | None,
+) -> tuple[DataSplits, EpochBudget]:
+    """The splits (`data` when given) and the epochs to train on them."""
+    if data is None:
+        data = load(
+            plan.dataset,
+            data_dir=data_dir,
+            val_fraction=config.val_fraction,
+            seed=config.seed,
+            subset=config.subset,
+        )
+    # a dataset-agnostic variant's epochs follow the training set's size unless the run sets them
+    budget = plan_epochs(plan.spec, config, images_per_epoch(data.train, config), epochs_set=epochs_set)
+    if on_budget is not None:
+        on_budget(budget)
+    return data, budget
+
+
+def _train(
+    plan: _Plan,
+    config: TrainConfig,
+    data: DataSplits,
+    unfinished: Path | None,
+    on_epoch: EpochCallback | None,
+    on_batch: BatchCallback | None,
+) -> tuple[nn.Module, FitResult]:
+    torch.manual_seed(config.seed)
+    model = create_model(plan.model_name, plan.dataset, **plan.hparams)
+    if plan.request is not None:  # written once the data is there: a failed load leaves nothing to resume
+        _bound_to_data(plan.request, unfinished, data).write(unfinished)
+    state_path = unfinished / STATE if unfinished is not None else None
+    return model, fit(model, data, config, on_epoch=on_epoch, on_batch=on_batch, state_path=state_path)
+
+
+def _evaluate_splits(
+    model: nn.Module, data: DataSplits, config: TrainConfig, device: torch.device, evaluate_test: bool
+) -> dict[str, Any]:
+    """Classification metrics on the validation split, when there is one, and on the test split."""
+    normalize = Normalizer(data.mean, data.std, device=device)
+    metrics: dict[str, Any] = {}
+    if len(data.val):
+        val = evaluate(model, data.val, normalize, flip=config.test_time_flip)
+        metrics["val"] = classification_metrics(val.logits, val.labels, data.info.class_names)
+    if evaluate_test:
+        test = evaluate(model, data.test, normalize, flip=config.test_time_flip)
+        metrics["test"] = classification_metrics(test.logits, test.labels, data.info.class_names)
+    return metrics
+
+
+def _record(
+    plan: _Plan,
+    config: TrainConfig,
+    budget: EpochBudget,
+    model: nn.Module,
+    data: DataSplits,
+    result: FitResult,
+    metrics: dict[str, Any],
+    device: torch.device,
+    extra_record: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The run.json fields (RunRecord checks them when save_run writes them)."""
+    return {
+        "model": plan.spec.name,
+        "family": plan.spec.family,
+        "dataset": plan.dataset,
+        "hyperparameters": plan.hparams,
+        "train_config": config.to_dict(),
+        "budget": budget.to_dict(),
+        "num_params": count_parameters(model),
+        "input_shape": list(data.info.image_shape),
+        "class_names": list(data.info.class_names),
+        "normalization": {"mean": list(data.mean), "std": list(data.std)},
+        "history": [s.to_dict() for s in result.history],
+        "best_epoch": result.best_epoch,
+        "stopped_early": result.stopped_early,
+        "train_seconds": round(result.seconds, 3),
+        "metrics": metrics,
+        "data": data.fingerprint,
+        "device": str(device),
+        "precision": resolve_precision(config.precision, device),
+        "versions": versions(),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        **(extra_record or {}),
+    }
+
+
+def _save(plan: _Plan, model: nn.Module, record: dict[str, Any], unfinished: Path | None) -> RunRecord:
+    """Save the run directory; an unfinished run's state is removed only once the run is saved, so a
+    failed save (a full disk) can be finished by a resume."""
+    try:
+        saved = save_run(plan.run_dir, model, record)
+    except (OSError, SafetensorError) as exc:
+        if unfinished is None:
+            raise ZooError(f"saving the run to {plan.run_dir} failed ({exc})") from None
+        raise ZooError(
+            f"saving the run to {plan.run_dir} failed ({exc}); the trained state is kept in {unfinished}: "
+            f"free some space, then run `zoo train {plan.spec.name} --resume-from {unfinished}` to finish "
+            "the save"
+        ) from None
+    if unfinished is not None:
+        remove_unfinished(unfinished)
+    return saved
 
 
 def resume_run(

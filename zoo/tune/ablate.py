@@ -20,11 +20,18 @@ from zoo.core import paths
 from zoo.core.errors import UsageError, ZooError, first_line
 from zoo.core.fileio import write_json_atomic
 from zoo.core.names import check_name, inside
-from zoo.data import Normalizer, load
-from zoo.models.registry import DEFAULT_BUDGET, budget_overrides, create_model, get_spec, resolve_dataset
-from zoo.train.config import default_for, parse_value, resolve
+from zoo.data import DataSplits, Normalizer, load
+from zoo.models.registry import (
+    DEFAULT_BUDGET,
+    ModelSpec,
+    budget_overrides,
+    create_model,
+    get_spec,
+    resolve_dataset,
+)
+from zoo.train.config import TrainConfig, default_for, parse_value, resolve
 from zoo.train.loop import evaluate
-from zoo.train.runs import train_run
+from zoo.train.runs import RunResult, train_run
 from zoo.tune.studies import open_storage
 
 # The classic fashion-cnn study people repeat by hand: 21 one-factor variants of the default model.
@@ -42,6 +49,7 @@ CLASSIC_FASHION_CNN: list[tuple[str, dict[str, Any]]] = [
 ]
 PRESETS = {("fashion-cnn", "classic"): CLASSIC_FASHION_CNN}
 REASON = "fail_reason"  # the user attribute that says why a run failed (as zoo tune's trials)
+_BUSY = (TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING)  # a pair in one of these is taken
 
 
 @dataclass
@@ -119,13 +127,24 @@ def ablate(cfg: AblateConfig, on_run: Callable[[str, int], None] | None = None) 
     plan = variants(cfg)
     labels = [label for label, _ in plan]
     changes = dict(plan)
+    budget = budget_overrides(spec, cfg.budget)
+    if cfg.epochs:
+        budget["epochs"] = cfg.epochs
+    study = _open_study(cfg, labels, budget)
+    _queue_missing_pairs(study, labels, cfg.seeds)
+    _, base_config = resolve(spec, budget, cfg.dataset)
+    objective = _make_objective(cfg, spec, study, changes, budget, on_run)
+    while study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        study.optimize(objective, n_trials=1, catch=(Exception,))
+    return _save_table(cfg, study, labels, changes, base_config)
+
+
+def _open_study(cfg: AblateConfig, labels: list[str], budget: dict[str, Any]) -> optuna.Study:
+    """Create the ablation's study or join it, and record the plan on it."""
     storage = open_storage(cfg.storage)
     study = optuna.create_study(
         study_name=cfg.study_name, storage=storage, direction="maximize", load_if_exists=True
     )
-    budget = budget_overrides(spec, cfg.budget)
-    if cfg.epochs:
-        budget["epochs"] = cfg.epochs
     _check_owner(study, cfg)
     study.set_user_attr(
         "ablation",
@@ -139,31 +158,36 @@ def ablate(cfg: AblateConfig, on_run: Callable[[str, int], None] | None = None) 
         },
     )
     study.set_user_attr("dataset", cfg.dataset)
+    return study
+
+
+def _queue_missing_pairs(study: optuna.Study, labels: list[str], seeds: int) -> None:
     # Several workers may share the study (`zoo ablate` on each machine against one PostgreSQL URL): a pair
     # already done, queued or running elsewhere is not queued again. A worker that died mid-run leaves a
     # RUNNING trial whose heartbeat stops; Optuna fails it after the grace period and queues it again.
     with warnings.catch_warnings(action="ignore", category=optuna.exceptions.ExperimentalWarning):
         optuna.storages.fail_stale_trials(study)  # a dead worker's run goes back in the queue now
-    busy = (TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING)
-    taken = {_pair(t) for t in study.get_trials(deepcopy=False, states=busy)}
-    todo = [(label, seed) for label in labels for seed in range(cfg.seeds) if (label, seed) not in taken]
+    taken = {_pair(t) for t in study.get_trials(deepcopy=False, states=_BUSY)}
+    todo = [(label, seed) for label in labels for seed in range(seeds) if (label, seed) not in taken]
     for label, seed in todo:
         study.enqueue_trial({"variant": label, "seed": seed})
-    _, base_config = resolve(spec, budget, cfg.dataset)
-    data: dict[tuple, Any] = {}
+
+
+def _make_objective(
+    cfg: AblateConfig,
+    spec: ModelSpec,
+    study: optuna.Study,
+    changes: dict[str, dict[str, Any]],
+    budget: dict[str, Any],
+    on_run: Callable[[str, int], None] | None,
+) -> Callable[[optuna.Trial], float]:
+    """Train the trial's queued (variant, seed) pair and keep its figures on the trial."""
+    splits: dict[tuple, DataSplits] = {}  # loaded once each: the variants of a seed share their split
 
     def objective(trial: optuna.Trial) -> float:
-        trials = study.get_trials(deepcopy=False)
-        pair = _pair(trials[trial.number])
-        if pair == (None, None):
-            # Another worker took the last queued run between our check and this trial: nothing to do.
-            raise optuna.TrialPruned("no queued run left")
-        if any(_pair(t) == pair for t in trials[: trial.number] if t.state in busy):
-            # Workers started together can both queue a pair; the earlier copy runs it.
-            raise optuna.TrialPruned(f"{pair} is queued twice; the earlier trial runs it")
+        label, seed = _claim_pair(study, trial)
         # Kept as user attributes, not Optuna parameters: a categorical parameter's choices may never change
         # within a study, and a resumed ablation adds seeds or variants (`--seeds 3` after `--seeds 1`).
-        label, seed = pair
         trial.set_user_attr("variant", label)
         trial.set_user_attr("seed", seed)
         if on_run:
@@ -176,8 +200,8 @@ def ablate(cfg: AblateConfig, on_run: Callable[[str, int], None] | None = None) 
             _, config = resolve(spec, overrides, cfg.dataset)
             # Splits are keyed by everything that shapes them: a val_fraction or subset factor gets its own.
             key = (seed, config.val_fraction, config.subset)
-            if key not in data:
-                data[key] = load(
+            if key not in splits:
+                splits[key] = load(
                     cfg.dataset,
                     data_dir=cfg.data_dir,
                     val_fraction=config.val_fraction,
@@ -188,32 +212,57 @@ def ablate(cfg: AblateConfig, on_run: Callable[[str, int], None] | None = None) 
                 cfg.model,
                 overrides,
                 dataset=cfg.dataset,
-                data=data[key],
+                data=splits[key],
                 extra_record={"study": cfg.study_name, "trial": trial.number, "ablation": label},
             )
         except Exception as exc:  # Optuna keeps no reason for a failed trial: the table shows this one
             trial.set_user_attr(REASON, first_line(exc)[:300])
             raise
-        seconds = time.perf_counter() - started
-        d = data[key]
-        flip = result.record.train_config["test_time_flip"]
-        train = evaluate(result.model, d.train, Normalizer(d.mean, d.std), flip=flip)
-        test = result.record.metrics["test"]
-        for key, value in {
-            "train_acc": train.accuracy,
-            "train_loss": train.loss,
-            "test_acc": test["accuracy"],
-            "test_loss": test["log_loss"],
-            "num_params": result.record.num_params,
-            "seconds": seconds,
-            "epochs_run": len(result.record.history),
-            "run_dir": str(result.run_dir),
-        }.items():
-            trial.set_user_attr(key, value)
-        return test["accuracy"]
+        return _record_figures(trial, result, splits[key], time.perf_counter() - started)
 
-    while study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-        study.optimize(objective, n_trials=1, catch=(Exception,))
+    return objective
+
+
+def _claim_pair(study: optuna.Study, trial: optuna.Trial) -> tuple[str, int]:
+    """The (variant, seed) queued for this trial, unless there is none or an earlier trial holds it."""
+    trials = study.get_trials(deepcopy=False)
+    pair = _pair(trials[trial.number])
+    if pair == (None, None):
+        # Another worker took the last queued run between our check and this trial: nothing to do.
+        raise optuna.TrialPruned("no queued run left")
+    if any(_pair(t) == pair for t in trials[: trial.number] if t.state in _BUSY):
+        # Workers started together can both queue a pair; the earlier copy runs it.
+        raise optuna.TrialPruned(f"{pair} is queued twice; the earlier trial runs it")
+    return pair
+
+
+def _record_figures(trial: optuna.Trial, result: RunResult, data: DataSplits, seconds: float) -> float:
+    """Keep the run's figures on its trial, its training split's too; returns its test accuracy."""
+    flip = result.record.train_config["test_time_flip"]
+    train = evaluate(result.model, data.train, Normalizer(data.mean, data.std), flip=flip)
+    test = result.record.metrics["test"]
+    for key, value in {
+        "train_acc": train.accuracy,
+        "train_loss": train.loss,
+        "test_acc": test["accuracy"],
+        "test_loss": test["log_loss"],
+        "num_params": result.record.num_params,
+        "seconds": seconds,
+        "epochs_run": len(result.record.history),
+        "run_dir": str(result.run_dir),
+    }.items():
+        trial.set_user_attr(key, value)
+    return test["accuracy"]
+
+
+def _save_table(
+    cfg: AblateConfig,
+    study: optuna.Study,
+    labels: list[str],
+    changes: dict[str, dict[str, Any]],
+    base_config: TrainConfig,
+) -> dict[str, Any]:
+    """Write the table, then refuse a table without one figure: the file still shows each run's failure."""
     result = table(study, labels, changes)
     result["budget"] = {"name": cfg.budget or DEFAULT_BUDGET, "recipe": base_config.to_dict()}
     path = inside(paths.artifacts_dir() / "ablations", f"{cfg.study_name}.json")

@@ -4,8 +4,10 @@ trials, the retraining from the best trial's measured speed (its architecture is
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from zoo.core.errors import UsageError
@@ -75,3 +77,48 @@ class TimeBudget:
         """(whether one more trial and the retraining still fit, the retraining estimate in seconds)."""
         retrain = self.retrain_seconds(best, retrain_epochs) if best is not None else 0.0
         return self.left() >= self.next_trial_seconds(trials) + retrain, retrain
+
+
+@dataclass
+class StopWhenBudgetRunsOut:
+    """An Optuna callback (`study.optimize(..., callbacks=[...])`): after each trial, stop the study once
+    what is left of the budget no longer fits one more trial and the retraining, and say which of the two
+    ran out, so the user knows whether a shorter retraining would have bought more trials."""
+
+    budget: TimeBudget
+    retrain: bool  # False (--no-retrain): only the trials spend the budget
+    # the epochs the best trial's retraining would train; zoo.tune.tuning decides them (--retrain-epochs)
+    retrain_epochs_of: Callable[[FrozenTrial], int]
+    best_of: Callable[[optuna.Study], FrozenTrial | None]
+    # the index in `study.trials` of this call's first trial: the estimates go by this call's trials (a
+    # resumed study's older ones may have run elsewhere, or with other settings)
+    first_trial: int
+    say: Callable[[str], None]
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        best = self.best_of(study)
+        epochs = self.retrain_epochs_of(best) if best is not None else 0
+        trials = study.trials[self.first_trial :]
+        fits, retrain = self.budget.room_for_another_trial(trials, best, epochs)
+        if not fits:
+            self.say(self._why_no_more(trials, best, retrain))
+            study.stop()
+
+    def _why_no_more(self, trials: list[FrozenTrial], best: FrozenTrial | None, retrain: float) -> str:
+        left = max(self.budget.left(), 0)
+        if best is None or not self.retrain:  # nothing to retrain: only trials use the budget
+            next_trial = self.budget.next_trial_seconds(trials)
+            return (
+                f"time budget: {format_duration(left)} left, less than a trial takes (about "
+                f"{format_duration(next_trial)}); no more trials"
+            )
+        if retrain > left:
+            return (
+                f"time budget: retraining trial {best.number} takes about {format_duration(retrain)}, "
+                f"more than the {format_duration(left)} left; no more trials (a shorter retraining: "
+                "--retrain-epochs N, or --no-retrain)"
+            )
+        return (
+            f"time budget: {format_duration(left)} left, kept for retraining trial {best.number} (about "
+            f"{format_duration(retrain)}); no more trials"
+        )

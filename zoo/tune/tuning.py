@@ -48,7 +48,7 @@ from zoo.tune.studies import (
     open_storage,
     summarize,
 )
-from zoo.tune.time_budget import MAX_TIME_BUDGET, TimeBudget, format_duration
+from zoo.tune.time_budget import MAX_TIME_BUDGET, StopWhenBudgetRunsOut, TimeBudget, format_duration
 
 SAMPLERS = ("tpe", "random", "grid", "gp", "cmaes")
 DEFAULT_RETRAIN_EPOCHS = 15
@@ -488,10 +488,34 @@ def prune_checkpoints(
 # ---------------------------------------------------------------- the study
 
 
+@dataclass
+class _OpenStudy:
+    """What `tune` has checked, loaded and opened before its first trial; the later steps share it."""
+
+    cfg: TuneConfig  # its subset as the trials train on it
+    spec: ModelSpec
+    study: optuna.Study
+    data: DataSplits
+    overrides: dict[str, Any]  # the --set values the sampler does not pin
+    val_fraction: float
+    done_before: int  # the study's trials before this call's
+
+
 def tune(cfg: TuneConfig, callbacks: TuneCallbacks | None = None) -> TuneResult:
     """Run `cfg.trials` more trials (resuming the study if it exists), then retrain and test the best."""
     callbacks = callbacks or TuneCallbacks()
-    started = time.monotonic()
+    started = time.monotonic()  # --time-budget covers the checks and the data loading too
+    opened = _open_study(cfg, callbacks)
+    budget = _time_budget(opened.cfg, opened.data, opened.val_fraction, started, callbacks)
+    _run_trials(opened, budget, callbacks)
+    new_trials = len(opened.study.trials) - opened.done_before
+    best = best_trial(opened.study)
+    final = finish(opened.cfg, opened.spec, opened.study, best, callbacks) if best is not None else None
+    return TuneResult(opened.study, best, final, new_trials)
+
+
+def _open_study(cfg: TuneConfig, callbacks: TuneCallbacks) -> _OpenStudy:
+    """Check the config, load the data and open the study (or resume it) with its sampler and pruner."""
     spec = check_config(cfg)
     pinned, overrides = split_fixed(spec, cfg.fixed, cfg.input_shape(spec)) if cfg.fixed else ({}, {})
     if cfg.sampler == "grid":
@@ -521,46 +545,27 @@ def tune(cfg: TuneConfig, callbacks: TuneCallbacks | None = None) -> TuneResult:
         callbacks.study_opened(study)
     if done_before:
         callbacks.say(resumed_note(study, done_before))
+    return _OpenStudy(cfg, spec, study, data, overrides, base_config.val_fraction, done_before)
 
-    budget = _time_budget(cfg, data, base_config.val_fraction, started, callbacks)
-    refused: set[int] = set()
 
-    def refuse(number: int, message: str) -> None:
-        if number not in refused:  # the study is scanned after every trial: say it once per trial
-            refused.add(number)
-            callbacks.warn(message)
-
-    def after_trial(study: optuna.Study, trial: FrozenTrial) -> None:
-        prune_checkpoints(study, cfg.keep, refuse)
-        if callbacks.trial_done:
-            callbacks.trial_done(study, trial)
-        if budget is not None:
-            best = best_trial(study)
-            epochs = retrain_epochs(cfg, best, spec) if best is not None else 0
-            fits, retrain = budget.room_for_another_trial(study.trials[done_before:], best, epochs)
-            if not fits:
-                left = max(budget.left(), 0)
-                if best is None or not cfg.retrain:  # nothing to retrain: only trials use the budget
-                    next_trial = budget.next_trial_seconds(study.trials[done_before:])
-                    callbacks.say(
-                        f"time budget: {format_duration(left)} left, less than a trial takes (about "
-                        f"{format_duration(next_trial)}); no more trials"
-                    )
-                elif retrain > left:
-                    callbacks.say(
-                        f"time budget: retraining trial {best.number} takes about "
-                        f"{format_duration(retrain)}, "
-                        f"more than the {format_duration(left)} left; no more trials (a shorter retraining: "
-                        "--retrain-epochs N, or --no-retrain)"
-                    )
-                else:
-                    callbacks.say(
-                        f"time budget: {format_duration(left)} left, kept for retraining trial "
-                        f"{best.number} (about {format_duration(retrain)}); no more trials"
-                    )
-                study.stop()
-
-    objective = make_objective(cfg, spec, data, overrides, callbacks)
+def _run_trials(opened: _OpenStudy, budget: TimeBudget | None, callbacks: TuneCallbacks) -> None:
+    """This call's trials; after each, the weights outside the best K go, then the budget may stop it."""
+    cfg, spec, study = opened.cfg, opened.spec, opened.study
+    after_trial: list[Callable[[optuna.Study, FrozenTrial], None]] = [
+        _keep_best_and_report(cfg.keep, callbacks)
+    ]
+    if budget is not None:
+        after_trial.append(
+            StopWhenBudgetRunsOut(
+                budget,
+                retrain=cfg.retrain,
+                retrain_epochs_of=lambda best: retrain_epochs(cfg, best, spec),
+                best_of=best_trial,
+                first_trial=opened.done_before,
+                say=callbacks.say,
+            )
+        )
+    objective = make_objective(cfg, spec, opened.data, opened.overrides, callbacks)
     n_trials = min(cfg.trials, grid_size(cfg.grid)) if cfg.sampler == "grid" else cfg.trials
     try:
         with _one_line_trial_failures():
@@ -569,7 +574,7 @@ def tune(cfg: TuneConfig, callbacks: TuneCallbacks | None = None) -> TuneResult:
                 n_trials=n_trials,
                 timeout=min((t for t in (cfg.timeout, cfg.time_budget) if t), default=None),
                 catch=(Exception,),
-                callbacks=[after_trial],
+                callbacks=after_trial,
                 gc_after_trial=False,
             )
     except (OSError, AssertionError) as exc:
@@ -583,10 +588,23 @@ def tune(cfg: TuneConfig, callbacks: TuneCallbacks | None = None) -> TuneResult:
             f"writing the journal {path} failed ({reason}); free some space and run the command again "
             f"(if zoo then reports a torn record, `zoo studies repair {path}` fixes it)"
         ) from None
-    new_trials = len(study.trials) - done_before
-    best = best_trial(study)
-    final = finish(cfg, spec, study, best, callbacks) if best is not None else None
-    return TuneResult(study, best, final, new_trials)
+
+
+def _keep_best_and_report(keep: int, callbacks: TuneCallbacks) -> Callable[[optuna.Study, FrozenTrial], None]:
+    """The callback that deletes the weights outside the best `keep` trials, then reports the trial."""
+    refused: set[int] = set()
+
+    def refuse(number: int, message: str) -> None:
+        if number not in refused:  # the study is scanned after every trial: say it once per trial
+            refused.add(number)
+            callbacks.warn(message)
+
+    def after_trial(study: optuna.Study, trial: FrozenTrial) -> None:
+        prune_checkpoints(study, keep, refuse)
+        if callbacks.trial_done:
+            callbacks.trial_done(study, trial)
+
+    return after_trial
 
 
 def resumed_note(study: optuna.Study, trials_before: int) -> str:
