@@ -130,16 +130,11 @@ def make_scheduler(optimizer, config: TrainConfig, steps_per_epoch: int):
             return None
         share = 0.3 if config.schedule == "onecycle" else 0.2  # the share of steps spent warming up
         share = min(max(share, 2 / total), (total - 1.5) / total)
-        extra = int(config.schedule == "triangular")
         return torch.optim.lr_scheduler.OneCycleLR(
             optimizer,
             max_lr=config.lr,
-            # triangular: torch's linear annealing extrapolates past its end at the scheduler's last
-            # step, to a negative learning rate that the resume state (rightly) refuses; one step more
-            # (with the peak kept at its step) ends the line at ~0 instead. One-cycle's cosine stays at
-            # its floor and keeps its exact count.
-            total_steps=total + extra,
-            pct_start=share * total / (total + extra),
+            total_steps=total,
+            pct_start=share,
             # triangular: linear up to lr over the first 20% of steps, linear down to ~0
             anneal_strategy="cos" if config.schedule == "onecycle" else "linear",
         )
@@ -361,9 +356,17 @@ def _train_step(
     lr = loop.optimizer.param_groups[0]["lr"]  # what this step uses; the history records the last one
     loop.scaler.step(loop.optimizer)
     loop.scaler.update()
-    if loop.scheduler is not None:
+    if loop.scheduler is not None and not _schedule_done(loop.scheduler):
         loop.scheduler.step()
     return logits, y, loss, lr
+
+
+def _schedule_done(scheduler) -> bool:
+    """Whether the step just taken was a one-cycle schedule's last: stepping it again would set the
+    learning rate of a step that never comes, extrapolated past the schedule's end (triangular's linear
+    annealing goes below zero there, which the resume state rightly refuses)."""
+    total = getattr(scheduler, "total_steps", None)
+    return total is not None and scheduler.last_epoch + 1 >= total
 
 
 def _validate(loop: _Loop, data: DataSplits, config: TrainConfig) -> tuple[float | None, float | None]:
