@@ -102,6 +102,8 @@ ModelMetadata = with_config(ConfigDict(extra="allow"))(
             "std": list[_Positive],
             "weights_sha256": Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")],
             "run_dir": NotRequired[str | None],
+            # a folder dataset's images by digest (zoo.data.identity); null for built-in datasets
+            "data_tensors_sha256": NotRequired[Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None],
             "study": NotRequired[str | None],
             "trial": NotRequired[int | None],
             "num_params": NotRequired[int],

@@ -240,6 +240,9 @@ def build_metadata(record: RunRecord, run_dir: Path, options: ExportOptions) -> 
         "trial": options.trial if options.trial is not None else record.trial,
         "run_dir": str(run_dir.resolve()),
         "weights_sha256": record.weights_sha256,
+        # a folder dataset's images, by digest: bench refuses to score the export on other images filed
+        # under the same dataset name (zoo.data.identity); null for the built-in datasets
+        "data_tensors_sha256": record.data.get("tensors_sha256"),
         "export_options": options.signature(),
         "versions": {**versions(), "onnx": onnx.__version__},
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),

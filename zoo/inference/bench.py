@@ -567,7 +567,9 @@ def run_bench(
         # built-in one is the official files, checked against their published digests when read)
         if model.feed is None and is_folder_dataset(model.metadata["dataset"]):
             meta = model.metadata
-            check_same_data(f"export {model.path}", meta["dataset"], meta["class_names"], meta["input_shape"])
+            images = meta.get("data_tensors_sha256")  # exports of zoo before it record none
+            who = f"export {model.path}"
+            check_same_data(who, meta["dataset"], meta["class_names"], meta["input_shape"], images)
     # the test split only: bench never splits or reads the training images it does not use
     cache: dict[str, Split] = {}
     results: list[Row] = list(broken)
