@@ -6,11 +6,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cli.console import expected_errors, out, safe
+from cli.console import err, expected_errors, out, safe
 from cli.options import AsJson
 from cli.render import on_dataset
-from zoo.core.errors import UsageError
-from zoo.train.resume import list_unfinished, remove_unfinished, unfinished_root
+from zoo.core.errors import UsageError, ZooError
+from zoo.train.resume import RunInUse, clean_unfinished, list_unfinished, unfinished_root
 
 app = typer.Typer(help="Unfinished runs: `zoo runs` lists them, `zoo runs clean` removes them.")
 
@@ -60,6 +60,14 @@ def runs_clean(
     missing = sorted(set(names or []) - {r.name for r in chosen})
     if missing:
         raise UsageError(f"no unfinished run named {', '.join(missing)}; see `zoo runs`")
+    in_use = []
     for r in chosen:
-        remove_unfinished(r.folder)
+        try:
+            clean_unfinished(r.folder)
+        except RunInUse as busy:  # another process trains it: its epochs are not this command's to drop
+            in_use.append(r.name)
+            err.print(f"kept {safe(r.folder)}: {safe(busy)}", highlight=False, soft_wrap=True)
+            continue
         out.print(f"removed {safe(r.folder)}", highlight=False)
+    if in_use:
+        raise ZooError(f"{len(in_use)} unfinished run(s) are in use and were kept: {', '.join(in_use)}")

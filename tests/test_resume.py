@@ -223,6 +223,10 @@ def test_a_second_resume_of_a_run_is_refused_at_once_and_a_dead_holders_lock_is_
     first = _start(art, "train", "fashion-mlp", "--epochs", "200", "--subset", "6000")
     folder = _wait_for_state(art, first)
     _refused_at_once(art, folder, first)  # the first training holds its run's lock too
+    # nor may `zoo runs clean` delete the run under the training (it did: the run failed at save time)
+    clean = subprocess.run([ZOO, "runs", "clean", folder.name], env=_env(art), capture_output=True, text=True)
+    assert clean.returncode == 1 and "in use and were kept" in clean.stderr, clean.stderr
+    assert (folder / STATE).is_file() and first.poll() is None
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=60)
 

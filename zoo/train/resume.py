@@ -275,6 +275,19 @@ def remove_unfinished(folder: Path) -> None:
             break
 
 
+def clean_unfinished(folder: Path) -> None:
+    """`zoo runs clean`: remove an unfinished run that no process is training, under its lock (RunInUse,
+    and nothing removed, when one is): what is inside goes, then the lock's release removes the folder."""
+    with run_lock(folder):
+        for entry in folder.iterdir():
+            if entry.name == LOCK:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+
+
 def discard_unfinished(folder: Path) -> None:
     """Forget what an unfinished run holds (its request and state) but keep its folder and lock: for the
     lock's holder, about to train it anew (removing the folder would drop the lock file it holds)."""
