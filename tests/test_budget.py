@@ -118,3 +118,24 @@ def test_zoo_train_says_the_budget_and_trains_it(tmp_path, monkeypatch):
     result = runner.invoke(app, ["train", "cnn", "--dataset", "tiny", "--set", "epochs=1"])
     assert result.exit_code == 0, result.output
     assert "budget: 1 epoch, as set (1 optimizer step of 1 per epoch" in result.stdout
+
+
+def test_an_interrupted_sized_run_lists_the_epochs_it_plans(tmp_path, monkeypatch):
+    """`zoo runs` showed the recipe's epochs (10) for a run whose budget sized it to 12."""
+    from zoo.train.resume import list_unfinished
+    from zoo.train.runs import train_run
+
+    src = make_image_folder(tmp_path / "tiny", {"a": 10, "b": 10}, size=(8, 8))
+    assert runner.invoke(app, ["data", "add", "tiny", str(src), "--size", "8"]).exit_code == 0
+    smaller = dataclasses.replace(get_spec("cnn"), step_budget=StepBudget(steps=12))
+    monkeypatch.setitem(registry._REGISTRY, "cnn", smaller)
+
+    def stop_after_two(stats) -> None:
+        if stats.epoch == 2:
+            raise KeyboardInterrupt
+
+    folder = tmp_path / "artifacts" / "runs" / ".unfinished" / "cnn" / "r"
+    with pytest.raises(KeyboardInterrupt):
+        train_run("cnn", {}, dataset="tiny", unfinished=folder, on_epoch=stop_after_two)
+    (run,) = list_unfinished("cnn")
+    assert (run.epoch, run.epochs) == (2, 12)

@@ -235,13 +235,14 @@ def _describe(folder: Path) -> Unfinished:
     updated = _updated(folder)
     try:
         request = ResumeRequest.read(folder)
-        epoch = _epochs_done(folder / STATE)
+        epoch, planned = _progress(folder / STATE)
         dataset = resolve_dataset(get_spec(request.model), request.dataset)  # as ResumeRequest checked it
     except ZooError as exc:
         return Unfinished(folder, folder.parent.name, folder.name, 0, 0, updated, {}, damaged=str(exc))
-    return Unfinished(
-        folder, request.model, folder.name, epoch, request.epochs, updated, request.to_dict(), dataset
-    )
+    # the epochs the run plans: its history says them once an epoch ended (a budget sized to the data
+    # differs from the recipe's count the request holds)
+    epochs = planned or request.epochs
+    return Unfinished(folder, request.model, folder.name, epoch, epochs, updated, request.to_dict(), dataset)
 
 
 def list_unfinished(model: str | None = None) -> list[Unfinished]:
@@ -514,9 +515,14 @@ def _tensor_problem(dtypes: dict[str, str]) -> str | None:
     return None
 
 
-def _epochs_done(path: Path) -> int:
-    """Epochs the state in `path` holds; 0 when there is none yet. A bad state raises CheckpointError."""
-    return _read_metadata(path)[1].epoch if path.exists() else 0
+def _progress(path: Path) -> tuple[int, int | None]:
+    """(epochs the state in `path` holds, the epochs its run plans, from its history); (0, None) when
+    there is no state yet. A bad state raises CheckpointError."""
+    if not path.exists():
+        return 0, None
+    meta = _read_metadata(path)[1]
+    planned = meta.history[-1].get("epochs") if meta.history else None
+    return meta.epoch, planned if isinstance(planned, int) and planned > 0 else None
 
 
 @dataclass
