@@ -70,7 +70,7 @@ def row(name: str) -> dict:
         "model": name,
         "top1": f"{100 * weights.test_accuracy:.2f}",
         "top1_err": f"{100 * (1 - weights.test_accuracy):.2f}",
-        "top1_tta": f"{100 * weights.correct_tta / weights.n:.2f}" if weights.correct_tta else "",
+        "top1_tta": f"{100 * weights.tta_accuracy:.2f}" if weights.tta_accuracy is not None else "",
         # the record's is of the model it was measured as (with flips, for those recipes)
         "log_loss": f"{made.get('log_loss', record.metrics['test']['log_loss']):.4f}",
         "param_count": count_parameters(create_model(name, **record.hyperparameters)),

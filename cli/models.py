@@ -127,7 +127,7 @@ def _recorded(spec) -> str:
     parts = []
     w = weights_of(spec.name)
     if w:
-        flips = f", {w.correct_tta / w.n:.2%} with flips (--tta)" if w.correct_tta else ""
+        flips = f", {w.tta_accuracy:.2%} with flips (--tta)" if w.tta_accuracy is not None else ""
         parts.append(f"shipped {w.test_accuracy:.2%}{flips} (seed 0, {w.size / 2**20:.1f} MiB)")
     if spec.recorded:
         parts.append(safe(spec.recorded.summary()))

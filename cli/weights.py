@@ -44,7 +44,7 @@ def list_command(
         w = row.weights
         here = safe(row.where) if row.where else "[yellow]not here: zoo weights pull[/]"
         size = f"{w.size / 2**20:.2f} MiB"
-        flips = f" ({w.correct_tta / w.n:.2%} with flips)" if w.correct_tta else ""
+        flips = f" ({w.tta_accuracy:.2%} with flips)" if w.tta_accuracy is not None else ""
         table.add_row(safe(row.name), f"{w.test_accuracy:.2%}{flips}", size, safe(w.tag), here)
     if table.row_count:
         out.print(table)
@@ -63,7 +63,7 @@ def _as_dict(row: pretrained.Listing) -> dict:
             "n": w.n,
             "top1": w.test_accuracy,
             "correct_tta": w.correct_tta,
-            "top1_tta": w.correct_tta / w.n if w.correct_tta else None,
+            "top1_tta": w.tta_accuracy,
         }
     return {
         "name": row.name,

@@ -151,4 +151,5 @@ def test_the_headline_is_the_default_models_and_flips_are_said_beside_it():
         f"shipped {weights.correct / weights.n:.2%}, {weights.correct_tta / weights.n:.2%} with flips"
         in shown
     )
-    assert np.isclose(zoo.weights.use.headline("fashion-resnet")[0], weights.correct / weights.n)
+    assert np.isclose(weights.test_accuracy, weights.correct / weights.n)
+    assert np.isclose(weights.tta_accuracy, weights.correct_tta / weights.n)

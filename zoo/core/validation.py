@@ -26,3 +26,8 @@ def first_problem(
     if kind == "value_error":
         return where, str(error.get("ctx", {}).get("error", error["msg"]))
     return where, error["msg"].lower()
+
+
+def problem_line(exc: ValidationError) -> str:
+    """`first_problem` as one "where: what" phrase, for the messages that quote it whole."""
+    return ": ".join(first_problem(exc))

@@ -27,7 +27,7 @@ from typing_extensions import TypedDict
 from zoo.core.errors import DataError, first_line
 from zoo.core.fileio import sha256_file, write_text_atomic
 from zoo.core.schema import MAX_SIDE, ClassName
-from zoo.core.validation import first_problem
+from zoo.core.validation import problem_line
 from zoo.data.scan import SPLIT_FOLDERS
 
 FORMAT = "zoo.folder-dataset/1"
@@ -196,7 +196,7 @@ def manifest_from_dict(data: object, source: str | os.PathLike, name: str) -> Ma
         manifest = _ADAPTER.validate_json(json.dumps(fields), strict=True)
     except ValidationError as exc:
         raise DataError(
-            f"{source} is not a valid manifest ({': '.join(first_problem(exc))}); {_rebuild_hint(name)}"
+            f"{source} is not a valid manifest ({problem_line(exc)}); {_rebuild_hint(name)}"
         ) from None
     problem = manifest.problem() or (
         None if manifest.name == name else f"name: {manifest.name!r} is not {name!r}"

@@ -15,7 +15,7 @@ from zoo.models.layers import FlipAveraged
 from zoo.train.checkpoint import load_run
 from zoo.train.loop import predict_logits
 from zoo.weights.store import locate, shipped_weights
-from zoo.weights.use import REFERENCE_STEP_AT_PREDICT, check_reference, pretrained_transforms
+from zoo.weights.use import REFERENCE_STEP_AT_PREDICT, check_reference, transforms_of
 
 
 class ShippedClassifier:
@@ -28,10 +28,8 @@ class ShippedClassifier:
         if shipped_weights(name).reference_sha256:  # weights shipped with reference images: checked
             check_reference(name, model, record, folder, step=REFERENCE_STEP_AT_PREDICT)
         self._model = FlipAveraged(model) if tta else model
-        self._record = record
         self.path = folder
-        self.tta = tta
-        self.transforms = pretrained_transforms(name)
+        self.transforms = transforms_of(name, record)  # the record loaded above: no second lookup
         self.class_names: list[str] = list(record.class_names)
         self.input_shape: tuple[int, int, int] = self.transforms.input_shape
         self.resize = self.transforms.resize

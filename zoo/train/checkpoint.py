@@ -23,7 +23,7 @@ from typing_extensions import TypedDict
 from zoo.core.errors import CheckpointError, ZooError
 from zoo.core.fileio import read_json_object, sha256_file, umask, write_json_atomic
 from zoo.core.names import temporary_sibling
-from zoo.core.validation import first_problem
+from zoo.core.validation import problem_line
 from zoo.models.registry import create_model_for, get_spec
 
 WEIGHTS = "weights.safetensors"
@@ -127,7 +127,7 @@ class RunRecord:
             # through JSON, so strict mode takes lists for lists and rejects "3" for 3 or true for 1
             record = _ADAPTER.validate_json(json.dumps(fields_, allow_nan=True), strict=True)
         except ValidationError as exc:
-            raise CheckpointError(f"{source} is not a valid run record: {validation_problem(exc)}") from None
+            raise CheckpointError(f"{source} is not a valid run record: {problem_line(exc)}") from None
         record.extras = extras
         problem = record._inconsistency()
         if problem:
@@ -156,11 +156,6 @@ class RunRecord:
 
 
 _ADAPTER = TypeAdapter(RunRecord)
-
-
-def validation_problem(exc: ValidationError) -> str:
-    """A pydantic error as one line (zoo.core.validation, as every file zoo reads says it)."""
-    return ": ".join(first_problem(exc))
 
 
 def cpu_tensors(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

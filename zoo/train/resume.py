@@ -49,8 +49,9 @@ from zoo.core import paths
 from zoo.core.errors import CheckpointError, UsageError, ZooError
 from zoo.core.fileio import atomic_path, read_json_object, write_json_atomic
 from zoo.core.names import inside, is_valid_name, run_dir_from
+from zoo.core.validation import problem_line
 from zoo.models.registry import get_spec, resolve_dataset
-from zoo.train.checkpoint import cpu_tensors, validation_problem
+from zoo.train.checkpoint import cpu_tensors
 from zoo.train.config import resolve
 
 REQUEST = "request.json"
@@ -129,9 +130,7 @@ class ResumeRequest:
             # through JSON, so strict mode takes lists for lists and rejects "3" for 3 or true for 1
             request = _REQUEST.validate_json(json.dumps(fields_), strict=True)
         except ValidationError as exc:
-            raise CheckpointError(
-                f"{source} is not a valid resume request: {validation_problem(exc)}"
-            ) from None
+            raise CheckpointError(f"{source} is not a valid resume request: {problem_line(exc)}") from None
         request.run_dir = run_dir_from(fields_["run_dir"], f"{source} key run_dir")
         problem = request._problem()
         if problem:
@@ -461,9 +460,7 @@ class StateMeta:
         try:
             meta = _STATE_META.validate_json(text, strict=True)
         except ValidationError as exc:
-            raise CheckpointError(
-                f"{source} is not a valid resume state: {validation_problem(exc)}"
-            ) from None
+            raise CheckpointError(f"{source} is not a valid resume state: {problem_line(exc)}") from None
         if [entry["epoch"] for entry in meta.history] != list(range(1, meta.epoch + 1)):
             raise CheckpointError(
                 f"{source} is not a valid resume state: history must hold epochs 1 to {meta.epoch}, one each"

@@ -29,7 +29,13 @@ class Weights:
 
     @property
     def test_accuracy(self) -> float:
+        """The headline: what the default model (`zoo predict NAME`, the default export) scores."""
         return self.correct / self.n
+
+    @property
+    def tta_accuracy(self) -> float | None:
+        """The same with test-time flips (`--tta`), shown beside the headline; None where not measured."""
+        return self.correct_tta / self.n if self.correct_tta else None
 
 
 def weights_of(name: str) -> "Weights | None":

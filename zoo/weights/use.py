@@ -8,7 +8,6 @@ on the user's machine it is re-checked cheaply: a few official test images trave
 again before it predicts anything (a damaged file, or a preprocessing that drifted, fails there).
 """
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,7 +147,11 @@ def _source(image: Any) -> Any:
 def pretrained_transforms(name: str) -> Transforms:
     """The preprocessing of `name`'s shipped weights, from their run record: what
     `zoo.create_model(name, pretrained=True)` expects its inputs to have gone through."""
-    record = _record(name)
+    return transforms_of(name, _record(name))
+
+
+def transforms_of(name: str, record: RunRecord) -> Transforms:
+    """The preprocessing a run record says its model was trained with."""
     resize = record.data.get("resize", STRETCH) if isinstance(record.data, dict) else STRETCH
     c, h, w = record.input_shape
     return Transforms(
@@ -165,15 +168,6 @@ def _record(name: str) -> RunRecord:
 
     shipped_weights(name)  # a variant without weights says why
     return read_record(locate(name).folder)
-
-
-def headline(name: str) -> tuple[float, float | None]:
-    """(accuracy of the default model, accuracy with test-time flips or None) of `name`'s shipped weights."""
-    weights = shipped_weights(name)
-    return weights.correct / weights.n, (weights.correct_tta / weights.n if weights.correct_tta else None)
-
-
-__all__: Sequence[str] = ("Transforms", "check_reference", "pretrained_transforms")
 
 
 def reference_data(run_dir: str | Path, record: RunRecord, *, tta: bool = False):
