@@ -66,5 +66,5 @@ def check_same_data(
 
 def check_run_data(record, run_dir: object) -> None:
     """check_same_data for a run record (zoo.train.checkpoint.RunRecord)."""
-    tensors = record.data.get("tensors_sha256") if isinstance(record.data, dict) else None
+    tensors = record.data.get("tensors_sha256")  # run.json's data is a checked dict
     check_same_data(f"run {run_dir}", record.dataset, record.class_names, record.input_shape, tensors)

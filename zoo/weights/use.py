@@ -152,7 +152,7 @@ def pretrained_transforms(name: str) -> Transforms:
 
 def transforms_of(name: str, record: RunRecord) -> Transforms:
     """The preprocessing a run record says its model was trained with."""
-    resize = record.data.get("resize", STRETCH) if isinstance(record.data, dict) else STRETCH
+    resize = record.data.get("resize", STRETCH)
     c, h, w = record.input_shape
     return Transforms(
         name,
