@@ -171,7 +171,7 @@ def convert(
 
     image = ImageOps.exif_transpose(image)  # phone photos store their rotation in EXIF
     image = fit(eight_bit(image, kind).convert("L" if channels == 1 else "RGB"), height, width, resize)
-    pixels = np.asarray(image, dtype=np.uint8)
+    pixels = np.array(image, dtype=np.uint8)  # its own writable copy: Pillow's buffer is read-only
     return np.ascontiguousarray(pixels[None] if channels == 1 else pixels.transpose(2, 0, 1))
 
 

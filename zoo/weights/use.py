@@ -124,7 +124,7 @@ class Transforms:
                 )
             return images
         c, h, w = self.input_shape
-        return torch.from_numpy(np.array(decode_image(_source(images), c, h, w, resize=self.resize).pixels))
+        return torch.from_numpy(decode_image(_source(images), c, h, w, resize=self.resize).pixels)
 
     def __repr__(self) -> str:
         c, h, w = self.input_shape
