@@ -134,3 +134,11 @@ def on_dataset(model: str | None, dataset: str | None) -> str:
     except ZooError:  # a model this zoo does not know (a storage is anyone's to write)
         bound = None
     return f" on {safe(dataset)}" if dataset and dataset != bound else ""
+
+
+def with_flips(train_config: dict) -> str:
+    """What a run's test figure is when its recipe averages each image with its mirror: the default export
+    does not (its own figure is in its metadata), `zoo export --tta` does. One figure per default."""
+    if not train_config.get("test_time_flip"):
+        return ""
+    return " (with test-time flips; `zoo export --tta` keeps them, the default export scores without)"

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from cli.console import err, expected_errors, interrupted_exit_code, out, safe
 from cli.options import DataDir, Dataset, within
-from cli.render import classification_table, print_confusion
+from cli.render import classification_table, print_confusion, with_flips
 from zoo.core.errors import UsageError
 from zoo.models.params import rule_for
 from zoo.models.registry import budget_overrides, get_spec, resolve_dataset
@@ -132,7 +132,8 @@ def _report(result: RunResult, as_json: bool) -> None:
     out.print(classification_table(test, title=f"{safe(who)}: test set ({test['n']:d} images)"))
     print_confusion(out, test["confusion_matrix"], record.class_names, title="confusion matrix (test)")
     out.print(
-        f"test accuracy [bold]{test['accuracy']:.4f}[/]  log loss {test['log_loss']:.4f}  "
+        f"test accuracy [bold]{test['accuracy']:.4f}[/]{with_flips(record.train_config)}  "
+        f"log loss {test['log_loss']:.4f}  "
         f"trained {record.train_seconds:.1f}s on {safe(record.device)}  ({record.num_params:,} parameters)"
     )
     out.print(f"run saved to [bold]{safe(result.run_dir)}[/]", highlight=False)

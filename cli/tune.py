@@ -21,7 +21,7 @@ from cli.console import (
     safe,
 )
 from cli.options import AsJson, Assignments, DataDir, Dataset, Storage, within
-from cli.render import classification_table, params_text
+from cli.render import classification_table, params_text, with_flips
 from zoo.core.errors import UsageError
 from zoo.models.params import Rule
 from zoo.tune.studies import best_trial, open_storage
@@ -287,6 +287,7 @@ def _print_result(result: TuneResult, cfg: TuneConfig) -> None:
     title = f"{safe(cfg.model)} (study {safe(cfg.study_name)}, {trial}): test set"
     out.print(classification_table(test, title=title))
     out.print(
-        f"test accuracy [bold]{test['accuracy']:.4f}[/]; run saved to [bold]{safe(result.final.run_dir)}[/]",
+        f"test accuracy [bold]{test['accuracy']:.4f}[/]{with_flips(result.final.record.train_config)}; "
+        f"run saved to [bold]{safe(result.final.run_dir)}[/]",
         highlight=False,
     )
